@@ -1,0 +1,121 @@
+"""pycrm: an embeddable, pluggable CRM domain library.
+
+Start with :class:`CRM`::
+
+    crm = pycrm.CRM.connect("sqlite:///sales.db")
+    with crm.unit_of_work(tenant="acme", user=user_id) as uow:
+        customer = uow.customers.create(name="ACME", level="A")
+"""
+
+from pycrm.core.audit import Change, ChangeAction, FieldChange
+from pycrm.core.clock import Clock, FixedClock, SystemClock
+from pycrm.core.customers import (
+    Contact,
+    ContactRole,
+    Customer,
+    CustomerSource,
+    CustomerStatus,
+    CustomerType,
+    Lead,
+    LeadStatus,
+)
+from pycrm.core.events import Event
+from pycrm.core.ids import new_id
+from pycrm.core.money import ExchangeRates, FixedRates, Money
+from pycrm.core.opportunities import Opportunity, OpportunityStatus
+from pycrm.core.orders import Order, OrderLine, OrderStatus, Product
+from pycrm.core.org import Department, Role, User
+from pycrm.core.payments import Installment, InstallmentState, Payment, PaymentPlan
+from pycrm.core.records import SYSTEM_USER, Record
+from pycrm.core.service import (
+    Activity,
+    ActivityKind,
+    Ticket,
+    TicketChannel,
+    TicketPriority,
+    TicketStatus,
+    TicketType,
+)
+from pycrm.crm import CRM
+from pycrm.errors import (
+    ConfigurationError,
+    ConflictError,
+    CRMError,
+    CurrencyMismatch,
+    ExchangeRateMissing,
+    NotFound,
+    PermissionDenied,
+    PluginError,
+    RuleViolation,
+    StorageError,
+    ValidationError,
+)
+from pycrm.plugins.hookspecs import hookimpl
+from pycrm.schemas import view
+from pycrm.services.listing import Page
+from pycrm.services.unit_of_work import UnitOfWork
+from pycrm.settings import Settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CRM",
+    "SYSTEM_USER",
+    "Activity",
+    "ActivityKind",
+    "CRMError",
+    "Change",
+    "ChangeAction",
+    "Clock",
+    "ConfigurationError",
+    "ConflictError",
+    "Contact",
+    "ContactRole",
+    "CurrencyMismatch",
+    "Customer",
+    "CustomerSource",
+    "CustomerStatus",
+    "CustomerType",
+    "Department",
+    "Event",
+    "ExchangeRateMissing",
+    "ExchangeRates",
+    "FieldChange",
+    "FixedClock",
+    "FixedRates",
+    "Installment",
+    "InstallmentState",
+    "Lead",
+    "LeadStatus",
+    "Money",
+    "NotFound",
+    "Opportunity",
+    "OpportunityStatus",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Page",
+    "Payment",
+    "PaymentPlan",
+    "PermissionDenied",
+    "PluginError",
+    "Product",
+    "Record",
+    "Role",
+    "RuleViolation",
+    "Settings",
+    "StorageError",
+    "SystemClock",
+    "Ticket",
+    "TicketChannel",
+    "TicketPriority",
+    "TicketStatus",
+    "TicketType",
+    "UnitOfWork",
+    "User",
+    "ValidationError",
+    "__version__",
+    "hookimpl",
+    "new_id",
+    "view",
+]

@@ -1,0 +1,1 @@
+"""The domain: entities, money and rules. Pure Python (stdlib, attrs, babel)."""

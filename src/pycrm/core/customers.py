@@ -1,0 +1,134 @@
+"""Customers (company accounts), their contacts, and leads that may become both."""
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import ClassVar
+
+from attrs import define, field
+
+from pycrm.core.records import Record
+
+__all__ = [
+    "Contact",
+    "ContactRole",
+    "Customer",
+    "CustomerSource",
+    "CustomerStatus",
+    "CustomerType",
+    "Lead",
+    "LeadStatus",
+]
+
+
+class CustomerSource(StrEnum):
+    VISIT = "visit"
+    CAMPAIGN = "campaign"
+    REFERRAL = "referral"
+    ASSIGNED = "assigned"  # assigned by a manager
+    SELF_DEVELOPED = "self_developed"
+    WEB = "web"
+    OTHER = "other"
+
+
+class CustomerType(StrEnum):
+    EXISTING = "existing"
+    TARGET = "target"
+    POTENTIAL = "potential"
+    PARTNER = "partner"
+    BLACKLIST = "blacklist"
+    COMPETITOR = "competitor"
+
+
+class CustomerStatus(StrEnum):
+    ACTIVE = "active"
+    NORMAL = "normal"
+    ARCHIVED = "archived"  # 封存
+
+
+@define(eq=False, kw_only=True)
+class Customer(Record):
+    """A company account (客户). ``level`` is the company's own tier (VIP, A/B/C...)."""
+
+    kind: ClassVar[str] = "customer"
+
+    name: str
+    industry: str | None = None
+    source: CustomerSource | None = None
+    level: str | None = None
+    type: CustomerType = CustomerType.POTENTIAL
+    status: CustomerStatus = CustomerStatus.ACTIVE
+    credit_rating: str | None = None
+    region: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    website: str | None = None
+    email: str | None = None
+    parent_id: uuid.UUID | None = None
+    tags: list[str] = field(factory=list)
+
+    def problems(self) -> list[tuple[str, str]]:
+        if self.parent_id == self.id:
+            return [("parent_id", "a customer cannot be its own parent")]
+        return []
+
+
+class ContactRole(StrEnum):
+    KEY_CONTACT = "key_contact"
+    DECISION_MAKER = "decision_maker"
+    INFLUENCER = "influencer"
+    USER = "user"
+    OTHER = "other"
+
+
+@define(eq=False, kw_only=True)
+class Contact(Record):
+    """A person at a customer (联系人). Closeness and influence run from 1 (low) to 5."""
+
+    kind: ClassVar[str] = "contact"
+
+    customer_id: uuid.UUID
+    name: str
+    title: str | None = None
+    department: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+    email: str | None = None
+    birthday: dt.date | None = None
+    role: ContactRole | None = None
+    closeness: int | None = None
+    influence: int | None = None
+    preferences: str | None = None
+
+
+class LeadStatus(StrEnum):
+    NEW = "new"
+    CONTACTED = "contacted"
+    QUALIFIED = "qualified"
+    CONVERTED = "converted"
+    DISQUALIFIED = "disqualified"
+
+
+@define(eq=False, kw_only=True)
+class Lead(Record):
+    """An unqualified prospect (线索); conversion links the records it became."""
+
+    kind: ClassVar[str] = "lead"
+
+    name: str
+    company: str | None = None
+    title: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    source: CustomerSource | None = None
+    status: LeadStatus = LeadStatus.NEW
+    notes: str | None = None
+    converted_at: dt.datetime | None = None
+    customer_id: uuid.UUID | None = None
+    contact_id: uuid.UUID | None = None
+    opportunity_id: uuid.UUID | None = None
+
+    def problems(self) -> list[tuple[str, str]]:
+        if self.status is LeadStatus.CONVERTED and self.customer_id is None:
+            return [("customer_id", "a converted lead must name the customer it became")]
+        return []

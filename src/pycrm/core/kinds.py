@@ -1,0 +1,46 @@
+"""The entity types pycrm stores, in dependency order (referenced kinds first)."""
+
+from pycrm.core.customers import Contact, Customer, Lead
+from pycrm.core.opportunities import Opportunity
+from pycrm.core.orders import Order, Product
+from pycrm.core.org import Department, User
+from pycrm.core.payments import Payment, PaymentPlan
+from pycrm.core.records import Record
+from pycrm.core.service import Activity, Ticket
+
+__all__ = ["ENTITY_TYPES", "REFERENCES", "kind_of"]
+
+ENTITY_TYPES: tuple[type[Record], ...] = (
+    Department,
+    User,
+    Customer,
+    Contact,
+    Lead,
+    Opportunity,
+    Product,
+    Order,
+    PaymentPlan,
+    Payment,
+    Ticket,
+    Activity,
+)
+
+#: Which kind a reference field points at; ``parent_id`` points at the record's own kind.
+REFERENCES: dict[str, str] = {
+    "department_id": "department",
+    "customer_id": "customer",
+    "contact_id": "contact",
+    "opportunity_id": "opportunity",
+    "product_id": "product",
+    "order_id": "order",
+    "plan_id": "payment_plan",
+    "ticket_id": "ticket",
+}
+
+
+def kind_of(name: str) -> type[Record]:
+    """The entity class for a kind name such as ``"customer"``."""
+    for cls in ENTITY_TYPES:
+        if cls.kind == name:
+            return cls
+    raise LookupError(f"unknown entity kind {name!r}")

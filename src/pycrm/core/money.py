@@ -1,0 +1,269 @@
+"""Exact money: a Decimal amount in one ISO 4217 currency.
+
+Amounts are always quantised to the currency's minor units (JPY 0, CNY 2, KWD 3, as babel
+knows them). Constructing ``Money`` from a value with more decimals than the currency has
+is an error: silently rounding user input would lose money. Arithmetic that creates extra
+decimals (multiplying by a quantity, a discount, an exchange rate) rounds with
+:data:`ROUNDING` (half up, the commercial rule), and :meth:`Money.allocate` splits an amount
+so the parts always add up to the whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Protocol, runtime_checkable
+
+import babel.numbers
+from attrs import frozen
+
+from pycrm.errors import CurrencyMismatch, ExchangeRateMissing, ValidationError
+
+__all__ = [
+    "ROUNDING",
+    "ExchangeRates",
+    "FixedRates",
+    "Money",
+    "allocate_minor",
+    "minor_digits",
+    "validate_currency",
+]
+
+#: Rounding used wherever arithmetic produces more decimals than the currency has.
+ROUNDING = ROUND_HALF_UP
+
+AmountLike = Decimal | int | str
+
+
+@lru_cache(maxsize=512)
+def validate_currency(code: str) -> str:
+    """Return ``code`` if it is an ISO 4217 currency babel knows, else raise ValidationError."""
+    if not isinstance(code, str) or len(code) != 3 or not code.isupper():
+        raise ValidationError.single("currency", f"{code!r} is not a three-letter ISO 4217 code")
+    try:
+        babel.numbers.validate_currency(code)
+    except babel.numbers.UnknownCurrencyError:
+        raise ValidationError.single("currency", f"unknown currency {code!r}") from None
+    return code
+
+
+@lru_cache(maxsize=512)
+def minor_digits(currency: str) -> int:
+    """Number of decimal digits of the currency's minor unit (JPY 0, CNY 2, KWD 3)."""
+    return int(babel.numbers.get_currency_precision(validate_currency(currency)))
+
+
+@lru_cache(maxsize=512)
+def _quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_digits(currency))
+
+
+def _to_decimal(value: object, field: str = "amount") -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValidationError.single(field, "use a Decimal, int or string for money, never a float")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int | str):
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise ValidationError.single(field, f"{value!r} is not a number") from None
+    else:
+        raise ValidationError.single(field, f"{type(value).__name__} is not an amount")
+    if not result.is_finite():
+        raise ValidationError.single(field, "amount must be a finite number")
+    return result
+
+
+def allocate_minor(total: int, ratios: Sequence[Decimal | int]) -> list[int]:
+    """Split ``total`` minor units by ``ratios`` by the largest-remainder method.
+
+    Each part is floored, then the leftover units go one each to the parts with the largest
+    remainders (ties: the earlier part). Parts add up to ``total`` exactly and no part is
+    more than one unit away from its exact share.
+    """
+    weights = [Decimal(r) for r in ratios]
+    if not weights:
+        raise ValidationError.single("ratios", "at least one ratio is needed")
+    if any(w < 0 for w in weights):
+        raise ValidationError.single("ratios", "ratios must not be negative")
+    whole = sum(weights)
+    if whole == 0:
+        raise ValidationError.single("ratios", "ratios must not all be zero")
+    sign = -1 if total < 0 else 1
+    magnitude = abs(total)
+    exact = [magnitude * w / whole for w in weights]
+    parts = [int(e) for e in exact]  # floor: exact shares are non-negative
+    leftover = magnitude - sum(parts)
+    by_remainder = sorted(range(len(parts)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in by_remainder[:leftover]:
+        parts[i] += 1
+    return [sign * p for p in parts]
+
+
+@frozen(order=False)
+class Money:
+    """An exact amount of one currency, e.g. ``Money("1234.50", "CNY")``."""
+
+    amount: Decimal
+    currency: str
+
+    def __init__(self, amount: AmountLike, currency: str) -> None:
+        code = validate_currency(currency)
+        value = _to_decimal(amount)
+        quantised = value.quantize(_quantum(code))
+        if quantised != value:
+            raise ValidationError.single(
+                "amount",
+                f"{value} has more decimals than {code} allows ({minor_digits(code)}); "
+                "round it first with Money.rounded()",
+            )
+        self.__attrs_init__(quantised, code)  # type: ignore[attr-defined]
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def rounded(cls, amount: AmountLike, currency: str) -> Money:
+        """Build Money from a value with any precision, rounding with :data:`ROUNDING`."""
+        value = _to_decimal(amount).quantize(_quantum(validate_currency(currency)), ROUNDING)
+        return cls(value, currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(0, currency)
+
+    @classmethod
+    def from_minor(cls, units: int, currency: str) -> Money:
+        """Build Money from integer minor units (how the SQL adapter stores it)."""
+        return cls(Decimal(units).scaleb(-minor_digits(currency)), currency)
+
+    @property
+    def minor_units(self) -> int:
+        """The amount in integer minor units (cents, fen, yen)."""
+        return int(self.amount.scaleb(minor_digits(self.currency)))
+
+    # -- arithmetic within one currency -------------------------------------------------
+    def _same(self, other: object) -> Money:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot combine Money with {type(other).__name__}")
+        if other.currency != self.currency:
+            raise CurrencyMismatch(self.currency, other.currency)
+        return other
+
+    def __add__(self, other: Money) -> Money:
+        return Money(self.amount + self._same(other).amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        return Money(self.amount - self._same(other).amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __abs__(self) -> Money:
+        return Money(abs(self.amount), self.currency)
+
+    def __mul__(self, factor: Decimal | int) -> Money:
+        if isinstance(factor, bool) or not isinstance(factor, Decimal | int):
+            raise TypeError("Money can only be multiplied by a Decimal or an int")
+        return Money.rounded(self.amount * factor, self.currency)
+
+    __rmul__ = __mul__
+
+    def __lt__(self, other: Money) -> bool:
+        return self.amount < self._same(other).amount
+
+    def __le__(self, other: Money) -> bool:
+        return self.amount <= self._same(other).amount
+
+    def __gt__(self, other: Money) -> bool:
+        return self.amount > self._same(other).amount
+
+    def __ge__(self, other: Money) -> bool:
+        return self.amount >= self._same(other).amount
+
+    def __bool__(self) -> bool:
+        return bool(self.amount)
+
+    def is_positive(self) -> bool:
+        return self.amount > 0
+
+    def is_negative(self) -> bool:
+        return self.amount < 0
+
+    def allocate(self, ratios: Sequence[Decimal | int]) -> list[Money]:
+        """Split into parts proportional to ``ratios`` that add up to exactly this amount."""
+        return [
+            Money.from_minor(u, self.currency) for u in allocate_minor(self.minor_units, ratios)
+        ]
+
+    def split(self, parts: int) -> list[Money]:
+        """Split into ``parts`` equal shares; earlier shares take the leftover minor units."""
+        if parts < 1:
+            raise ValidationError.single("parts", "must be at least 1")
+        return self.allocate([1] * parts)
+
+    @staticmethod
+    def total(amounts: Iterable[Money], currency: str) -> Money:
+        """Sum amounts of one currency; an empty sum is zero in ``currency``."""
+        result = Money.zero(currency)
+        for amount in amounts:
+            result = result + amount
+        return result
+
+    def convert(self, to: str, rates: ExchangeRates, on: dt.date) -> Money:
+        """Convert with the rate valid ``on`` the given date, rounding with ROUNDING."""
+        if validate_currency(to) == self.currency:
+            return self
+        return Money.rounded(self.amount * rates.rate(self.currency, to, on), to)
+
+    # -- presentation --------------------------------------------------------------------
+    def format(self, locale: str = "en_US") -> str:
+        """Format for a locale: ``¥1,234.50`` (zh_CN), ``US$1,234.50``, ``￥1,235`` (ja_JP)."""
+        return str(
+            babel.numbers.format_currency(
+                self.amount, self.currency, locale=locale, currency_digits=True
+            )
+        )
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+    def __repr__(self) -> str:
+        return f"Money('{self.amount}', '{self.currency}')"
+
+
+@runtime_checkable
+class ExchangeRates(Protocol):
+    """Where conversion rates come from; plugins provide one via ``pycrm_make_exchange_rates``."""
+
+    def rate(self, base: str, quote: str, on: dt.date) -> Decimal:
+        """Units of ``quote`` for one unit of ``base`` valid on ``on``; raise
+        :class:`pycrm.ExchangeRateMissing` when there is none."""
+        ...
+
+
+class FixedRates:
+    """Rates fixed by the company, e.g. ``{"USD/CNY": Decimal("7.10")}``.
+
+    The inverse pair is derived when only one direction is given. The rate is the same on
+    every date.
+    """
+
+    def __init__(self, rates: dict[str, Decimal] | None = None) -> None:
+        self._rates: dict[tuple[str, str], Decimal] = {}
+        for pair, value in (rates or {}).items():
+            base, _, quote = pair.partition("/")
+            rate = _to_decimal(value, f"exchange_rates.{pair}")
+            if rate <= 0:
+                raise ValidationError.single(f"exchange_rates.{pair}", "rate must be positive")
+            self._rates[(validate_currency(base), validate_currency(quote))] = rate
+
+    def rate(self, base: str, quote: str, on: dt.date) -> Decimal:
+        if base == quote:
+            return Decimal(1)
+        if (base, quote) in self._rates:
+            return self._rates[(base, quote)]
+        if (quote, base) in self._rates:
+            return Decimal(1) / self._rates[(quote, base)]
+        raise ExchangeRateMissing(base, quote, on)

@@ -1,0 +1,170 @@
+"""The CRM facade: settings, plugins, storage and services of one company's CRM."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+
+from pycrm.core.clock import Clock, SystemClock
+from pycrm.core.events import Event
+from pycrm.core.money import ExchangeRates, validate_currency
+from pycrm.core.records import SYSTEM_USER
+from pycrm.errors import ConfigurationError, PluginError, ValidationError
+from pycrm.plugins.manager import PluginInfo, make_plugin_manager
+from pycrm.services.catalogue import Services
+from pycrm.services.unit_of_work import UnitOfWork, check_tenant, check_user
+from pycrm.settings import Settings
+from pycrm.storage.base import StorageBackend
+
+__all__ = ["CRM", "DEFAULT_URL"]
+
+log = logging.getLogger("pycrm")
+
+#: Where ``CRM.connect()`` keeps data when no URL is given: an embedded SQLite file.
+DEFAULT_URL = "sqlite:///pycrm.db"
+
+
+class CRM:
+    """One company's CRM. Build it once per application and share it.
+
+    >>> crm = CRM.connect("memory://")
+    >>> with crm.unit_of_work(tenant="acme", user=SYSTEM_USER) as uow:
+    ...     uow.customers.create(name="ACME").name
+    'ACME'
+    """
+
+    def __init__(
+        self,
+        storage: StorageBackend | str = DEFAULT_URL,
+        *,
+        settings: Settings | None = None,
+        plugins: Sequence[object] = (),
+        clock: Clock | None = None,
+        load_entry_points: bool = True,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._pm, self._plugins = make_plugin_manager(
+            plugins,
+            disabled=self.settings.disabled_plugins,
+            load_entry_points=load_entry_points,
+        )
+        self.storage: StorageBackend = (
+            self._make_storage(storage) if isinstance(storage, str) else storage
+        )
+        self.exchange_rates: ExchangeRates = self._make_rates()
+        self.currencies: list[str] = self._collect_currencies()
+        #: Errors raised by event handlers, newest last (handlers never undo a commit).
+        self.event_errors: list[tuple[Event, BaseException]] = []
+
+    @classmethod
+    def connect(
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        settings: Settings | None = None,
+        plugins: Sequence[object] = (),
+        clock: Clock | None = None,
+        load_entry_points: bool = True,
+    ) -> CRM:
+        """Open the CRM stored at ``url`` (``sqlite:///file.db``, ``postgresql://...``,
+        ``memory://``). An embedded SQLite database is created and migrated on first use."""
+        return cls(
+            url,
+            settings=settings,
+            plugins=plugins,
+            clock=clock,
+            load_entry_points=load_entry_points,
+        )
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _make_storage(self, url: str) -> StorageBackend:
+        backend = self._pm.hook.pycrm_make_storage(url=url, settings=self.settings)
+        if backend is None:
+            raise ConfigurationError(
+                f"no storage backend for {url!r}: use sqlite:///path.db, postgresql://... or "
+                "memory://, or install a plugin that handles this scheme"
+            )
+        return backend  # type: ignore[no-any-return]
+
+    def _make_rates(self) -> ExchangeRates:
+        rates = self._pm.hook.pycrm_make_exchange_rates(settings=self.settings)
+        if rates is None:
+            raise PluginError("no plugin provides exchange rates (pycrm_make_exchange_rates)")
+        return rates  # type: ignore[no-any-return]
+
+    def _collect_currencies(self) -> list[str]:
+        codes: set[str] = set()
+        for plugin_codes in self._pm.hook.pycrm_register_currencies(settings=self.settings):
+            for code in plugin_codes or ():
+                try:
+                    codes.add(validate_currency(code))
+                except ValidationError as error:
+                    raise PluginError(f"a plugin registered a bad currency: {error}") from error
+        return sorted(codes)
+
+    @property
+    def plugins(self) -> list[PluginInfo]:
+        """The loaded plugins, where each came from, and the hooks it implements."""
+        return list(self._plugins)
+
+    @property
+    def hook(self) -> object:
+        """The plugin manager's hook relay, for services that call plugin hooks."""
+        return self._pm.hook
+
+    def migrate(self) -> None:
+        """Bring the database schema up to date (core and plugin migrations)."""
+        self.storage.migrate()
+
+    def close(self) -> None:
+        self.storage.close()
+
+    def __enter__(self) -> CRM:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- working --------------------------------------------------------------------------
+    def unit_of_work(
+        self, *, tenant: str | None = None, user: uuid.UUID | str = SYSTEM_USER
+    ) -> UnitOfWork:
+        """Start a unit of work for ``user`` in ``tenant``: all of it commits, or none."""
+        return UnitOfWork(
+            self, tenant if tenant is not None else self.settings.default_tenant, user
+        )
+
+    def as_user(self, user: uuid.UUID | str, *, tenant: str | None = None) -> Services:
+        """Services where every call is its own unit of work, acting as ``user``."""
+        tenant = check_tenant(tenant if tenant is not None else self.settings.default_tenant)
+        user_id = check_user(user)
+
+        @contextmanager
+        def step() -> Iterator[UnitOfWork]:
+            with self.unit_of_work(tenant=tenant, user=user_id) as uow:
+                yield uow
+
+        return Services(step)
+
+    # -- events ---------------------------------------------------------------------------
+    @property
+    def has_event_handlers(self) -> bool:
+        return bool(self._pm.hook.pycrm_on_event.get_hookimpls())
+
+    def dispatch(self, events: Iterable[Event]) -> None:
+        """Hand committed events to the ``pycrm_on_event`` hook; handler errors are kept."""
+        for event in events:
+            try:
+                self._pm.hook.pycrm_on_event(event=event, crm=self)
+            except Exception as error:  # a handler must never undo a commit
+                log.exception("event handler failed for %s %s", event.name, event.record_id)
+                self.event_errors.append((event, error))

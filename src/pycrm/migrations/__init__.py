@@ -1,0 +1,1 @@
+"""pycrm's alembic migrations (package data; run through ``crm.migrate()``)."""

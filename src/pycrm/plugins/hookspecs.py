@@ -1,0 +1,88 @@
+"""Every hook pycrm calls, documented where it is declared.
+
+Conventions: hooks are prefixed ``pycrm_``; arguments are keyword-only and may be added in
+later versions but are never renamed, so an implementation names only the arguments it
+uses. ``pycrm_register_*`` hooks return lists that are merged; ``pycrm_make_*`` hooks are
+*first result*: the first implementation that returns something other than ``None`` wins,
+and plugins registered later are asked first (so a third-party plugin overrides a
+built-in). ``pycrm_on_*`` hooks are called after a unit of work commits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pycrm.core.events import Event
+    from pycrm.core.money import ExchangeRates
+    from pycrm.settings import Settings
+    from pycrm.storage.base import StorageBackend
+
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
+
+PROJECT = "pycrm"
+hookspec = pluggy.HookspecMarker(PROJECT)
+#: Decorate a plugin's functions with this to implement a hook.
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec(firstresult=True)
+def pycrm_make_storage(url: str, settings: Settings) -> StorageBackend | None:  # type: ignore[empty-body]
+    """Build the storage backend for a database URL.
+
+    Called once when a :class:`pycrm.CRM` is connected. ``url`` is the URL given to
+    ``CRM.connect`` (e.g. ``"sqlite:///sales.db"``, ``"memory://"``); ``settings`` are the
+    CRM's settings. Return a :class:`pycrm.storage.base.StorageBackend` for the URL schemes
+    your plugin handles and ``None`` for the others. First result wins; when no plugin
+    handles a URL, ``CRM.connect`` raises :class:`pycrm.ConfigurationError`.
+    """
+
+
+@hookspec
+def pycrm_register_currencies(settings: Settings) -> list[str]:  # type: ignore[empty-body]
+    """Currencies the company trades in, as ISO 4217 codes.
+
+    Called when the CRM is built, with the CRM's ``settings``. Lists from every plugin are merged; each code must be one
+    babel knows (``pycrm.ValidationError`` otherwise). The built-in plugin registers the
+    reporting currency and every currency named in ``Settings.exchange_rates``. Amounts in
+    other valid ISO currencies are still accepted; this list is what reports and user
+    interfaces offer first.
+    """
+
+
+@hookspec(firstresult=True)
+def pycrm_make_exchange_rates(settings: Settings) -> ExchangeRates | None:  # type: ignore[empty-body]
+    """Provide the exchange-rate source reports convert with.
+
+    Called once when the CRM is built. Return an object with a
+    ``rate(base, quote, on) -> Decimal`` method (:class:`pycrm.ExchangeRates`) that raises
+    :class:`pycrm.ExchangeRateMissing` for unknown pairs or dates, or ``None`` to leave it
+    to other plugins. First result wins; the built-in plugin returns the fixed rates of
+    ``Settings.exchange_rates``, so a plugin registered later (e.g. with dated rates from a
+    bank feed) takes precedence over it.
+    """
+
+
+@hookspec
+def pycrm_on_event(event: Event, crm: Any) -> None:
+    """React to something that happened, after the unit of work that did it committed.
+
+    Called once per event, in the order the events happened. ``event`` is a frozen
+    :class:`pycrm.Event` (``event.name`` such as ``"customer.created"``, the record's kind
+    and id, the changed fields as ``{field: (old, new)}``, the acting user and the time);
+    ``crm`` is the :class:`pycrm.CRM` that emitted it. Return values are ignored. Events of
+    a unit of work that rolled back are never emitted. A handler that raises does not undo
+    the committed data: the exception is logged and collected in ``crm.event_errors``.
+    """
+
+
+def hook_names() -> list[str]:
+    """Names of every declared hook, for documentation and tests."""
+    return sorted(name for name in globals() if name.startswith("pycrm_"))
+
+
+def hook_doc(name: str) -> str:
+    func: Any = globals()[name]
+    return str(func.__doc__ or "")

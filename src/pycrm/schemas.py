@@ -1,0 +1,440 @@
+"""Input validation at the edge: the fields each record accepts, checked with pydantic.
+
+Inputs are ``TypedDict`` s, so ``uow.customers.create(nmae=...)`` is flagged by mypy before
+it runs and rejected by pydantic when it does (unknown fields are forbidden). Any pydantic
+error is re-raised as :class:`pycrm.ValidationError` naming each field and what is wrong.
+Results are the domain entities themselves; :func:`view` turns one into a pydantic model
+for JSON (``view(customer).model_dump(mode="json")``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from enum import Enum
+from functools import cache
+from typing import Annotated, Any
+
+import attrs
+import pydantic
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StringConstraints,
+    TypeAdapter,
+    with_config,
+)
+from typing_extensions import TypedDict
+
+from pycrm.core.customers import (
+    ContactRole,
+    CustomerSource,
+    CustomerStatus,
+    CustomerType,
+    LeadStatus,
+)
+from pycrm.core.introspect import unwrap
+from pycrm.core.money import Money
+from pycrm.core.opportunities import OpportunityStatus
+from pycrm.core.orders import OrderStatus
+from pycrm.core.org import Role
+from pycrm.core.records import Record
+from pycrm.core.service import (
+    ActivityKind,
+    TicketChannel,
+    TicketPriority,
+    TicketStatus,
+    TicketType,
+)
+from pycrm.errors import ValidationError
+
+__all__ = [
+    "ActivityFields",
+    "ContactFields",
+    "CustomerFields",
+    "DepartmentFields",
+    "InstallmentFields",
+    "LeadFields",
+    "OpportunityFields",
+    "OrderFields",
+    "OrderLineFields",
+    "PaymentFields",
+    "PaymentPlanFields",
+    "ProductFields",
+    "TicketFields",
+    "UserFields",
+    "Validator",
+    "view",
+]
+
+# -- field types ------------------------------------------------------------------------
+
+
+def _money(value: Any) -> Money:
+    if isinstance(value, Money):
+        return value
+    try:
+        if isinstance(value, dict) and set(value) == {"amount", "currency"}:
+            return Money(value["amount"], value["currency"])
+        if isinstance(value, str) and len(parts := value.split()) == 2:
+            return Money(parts[0], parts[1])
+    except ValidationError as error:
+        raise ValueError("; ".join(reason for _, reason in error.errors)) from None
+    raise ValueError('expected Money, {"amount": "1.00", "currency": "CNY"} or "1.00 CNY"')
+
+
+def _no_float(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError("use a Decimal, int or string, never a float")
+    return value
+
+
+def _choice(enum: type[Enum]) -> Callable[[Any], Any]:
+    allowed = ", ".join(str(m.value) for m in enum)
+
+    def check(value: Any) -> Any:
+        try:
+            return enum(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not one of: {allowed}") from None
+
+    return check
+
+
+MoneyInput = Annotated[
+    Money,
+    PlainValidator(_money),
+    PlainSerializer(lambda m: {"amount": str(m.amount), "currency": m.currency}),
+]
+ExactNumber = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)]
+
+
+def _email(value: str) -> str:
+    local, at, domain = value.rpartition("@")
+    if not at or not local or "." not in domain.strip(".") or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)
+]
+Score = Annotated[int, Field(ge=1, le=5)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _enum_type(enum: type[Enum]) -> Any:
+    return PlainValidator(_choice(enum))
+
+
+Source = Annotated[CustomerSource | str, _enum_type(CustomerSource)]
+CustomerKind = Annotated[CustomerType | str, _enum_type(CustomerType)]
+CustomerState = Annotated[CustomerStatus | str, _enum_type(CustomerStatus)]
+ContactPart = Annotated[ContactRole | str, _enum_type(ContactRole)]
+LeadState = Annotated[LeadStatus | str, _enum_type(LeadStatus)]
+OpportunityState = Annotated[OpportunityStatus | str, _enum_type(OpportunityStatus)]
+OrderState = Annotated[OrderStatus | str, _enum_type(OrderStatus)]
+UserRole = Annotated[Role | str, _enum_type(Role)]
+TicketKind = Annotated[TicketType | str, _enum_type(TicketType)]
+Channel = Annotated[TicketChannel | str, _enum_type(TicketChannel)]
+Priority = Annotated[TicketPriority | str, _enum_type(TicketPriority)]
+TicketState = Annotated[TicketStatus | str, _enum_type(TicketStatus)]
+ActivityType = Annotated[ActivityKind | str, _enum_type(ActivityKind)]
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+# -- inputs -----------------------------------------------------------------------------
+
+
+@with_config(_STRICT)
+class _Common(TypedDict, total=False):
+    owner_id: uuid.UUID | None
+    custom: dict[str, Any]
+
+
+@with_config(_STRICT)
+class DepartmentFields(_Common, total=False):
+    name: Text
+    parent_id: uuid.UUID | None
+    manager_id: uuid.UUID | None
+
+
+@with_config(_STRICT)
+class UserFields(_Common, total=False):
+    name: Text
+    email: Email | None
+    department_id: uuid.UUID | None
+    manager_id: uuid.UUID | None
+    role: UserRole
+    active: bool
+
+
+@with_config(_STRICT)
+class CustomerFields(_Common, total=False):
+    name: Text
+    industry: Text | None
+    source: Source | None
+    level: Text | None
+    type: CustomerKind
+    status: CustomerState
+    credit_rating: Text | None
+    region: Text | None
+    address: Text | None
+    phone: Text | None
+    website: Text | None
+    email: Email | None
+    parent_id: uuid.UUID | None
+    tags: list[Text]
+
+
+@with_config(_STRICT)
+class ContactFields(_Common, total=False):
+    customer_id: uuid.UUID
+    name: Text
+    title: Text | None
+    department: Text | None
+    phone: Text | None
+    mobile: Text | None
+    email: Email | None
+    birthday: dt.date | None
+    role: ContactPart | None
+    closeness: Score | None
+    influence: Score | None
+    preferences: LongText | None
+
+
+@with_config(_STRICT)
+class LeadFields(_Common, total=False):
+    name: Text
+    company: Text | None
+    title: Text | None
+    phone: Text | None
+    email: Email | None
+    source: Source | None
+    status: LeadState
+    notes: LongText | None
+
+
+@with_config(_STRICT)
+class OpportunityFields(_Common, total=False):
+    customer_id: uuid.UUID
+    name: Text
+    pipeline: Text
+    stage: Text
+    amount: MoneyInput | None
+    probability: Percent | None
+    expected_close: dt.date | None
+    product_line: Text | None
+    importance: Text | None
+    lost_reason: Text | None
+
+
+@with_config(_STRICT)
+class ProductFields(_Common, total=False):
+    name: Text
+    code: Text | None
+    category: Text | None
+    unit: Text | None
+    price: MoneyInput | None
+    active: bool
+
+
+@with_config(_STRICT)
+class OrderLineFields(TypedDict, total=False):
+    description: Text
+    quantity: ExactNumber
+    unit_price: MoneyInput
+    discount: ExactNumber
+    product_id: uuid.UUID | None
+
+
+@with_config(_STRICT)
+class OrderFields(_Common, total=False):
+    customer_id: uuid.UUID
+    currency: Currency
+    number: Text | None
+    opportunity_id: uuid.UUID | None
+    status: OrderState
+    signed_on: dt.date | None
+    starts_on: dt.date | None
+    ends_on: dt.date | None
+    lines: list[OrderLineFields]
+
+
+@with_config(_STRICT)
+class InstallmentFields(TypedDict, total=False):
+    due_on: dt.date
+    amount: MoneyInput
+    paid: MoneyInput
+
+
+@with_config(_STRICT)
+class PaymentPlanFields(_Common, total=False):
+    order_id: uuid.UUID
+    customer_id: uuid.UUID
+    total: MoneyInput
+    installments: list[InstallmentFields]
+
+
+@with_config(_STRICT)
+class PaymentFields(_Common, total=False):
+    plan_id: uuid.UUID
+    installment_id: uuid.UUID
+    amount: MoneyInput
+    received_on: dt.date
+    method: Text | None
+    reference: Text | None
+
+
+@with_config(_STRICT)
+class TicketFields(_Common, total=False):
+    customer_id: uuid.UUID
+    subject: Text
+    contact_id: uuid.UUID | None
+    description: LongText | None
+    type: TicketKind
+    channel: Channel
+    priority: Priority
+    status: TicketState
+    assignee_id: uuid.UUID | None
+    due_at: dt.datetime | None
+    resolution: LongText | None
+    satisfaction: Score | None
+    fee: MoneyInput | None
+
+
+@with_config(_STRICT)
+class ActivityFields(_Common, total=False):
+    type: ActivityType
+    subject: Text
+    notes: LongText | None
+    due_at: dt.datetime | None
+    done: bool
+    result: LongText | None
+    customer_id: uuid.UUID | None
+    contact_id: uuid.UUID | None
+    opportunity_id: uuid.UUID | None
+    order_id: uuid.UUID | None
+    ticket_id: uuid.UUID | None
+
+
+# -- validation -------------------------------------------------------------------------
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _reason(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "required"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def errors_of(exc: pydantic.ValidationError) -> list[tuple[str, str]]:
+    """pydantic's errors as ``(field path, reason)`` pairs."""
+    return [(_path(e["loc"]), _reason(e)) for e in exc.errors(include_url=False)]
+
+
+class Validator:
+    """Validates input for one kind of record, one at a time or a whole batch at once."""
+
+    def __init__(self, fields: type[Any], required: tuple[str, ...], entity: str) -> None:
+        self.entity = entity
+        self.required = required
+        self.names = frozenset(fields.__annotations__) | frozenset(
+            k for base in fields.__mro__ for k in getattr(base, "__annotations__", {})
+        )
+        self._one: TypeAdapter[Any] = TypeAdapter(fields)
+        self._many: TypeAdapter[list[Any]] = TypeAdapter(list[fields])  # type: ignore[valid-type]
+
+    def one(self, data: Any, *, partial: bool = False) -> dict[str, Any]:
+        try:
+            clean: dict[str, Any] = self._one.validate_python(data)
+        except pydantic.ValidationError as exc:
+            errors = errors_of(exc)
+            if not partial:
+                errors += self._missing(data)
+            raise ValidationError(errors, entity=self.entity) from None
+        if not partial and (missing := self._missing(clean)):
+            raise ValidationError(missing, entity=self.entity)
+        return clean
+
+    def many(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """Validate a batch; errors name the row (``3.name``); nothing passes if any fails."""
+        errors: list[tuple[str, str]] = []
+        try:
+            clean: list[dict[str, Any]] = self._many.validate_python(rows)
+        except pydantic.ValidationError as exc:
+            errors = errors_of(exc)
+            clean = []
+        for i, row in enumerate(rows):
+            if isinstance(row, dict):
+                errors += [(f"{i}.{path}", why) for path, why in self._missing(row)]
+        if errors:
+            raise ValidationError(sorted(errors, key=_row_order), entity=self.entity)
+        return clean
+
+    def _missing(self, data: Any) -> list[tuple[str, str]]:
+        if not isinstance(data, dict):
+            return []
+        return [(name, "required") for name in self.required if data.get(name) is None]
+
+
+def _row_order(error: tuple[str, str]) -> tuple[int, str]:
+    head, _, rest = error[0].partition(".")
+    return (int(head), rest) if head.isdigit() else (-1, error[0])
+
+
+# -- views ------------------------------------------------------------------------------
+
+
+def _view_type(tp: Any) -> Any:
+    if attrs.has(tp):
+        return view_model(tp)
+    args = getattr(tp, "__args__", None)
+    if args and getattr(tp, "__origin__", None) is list:
+        return list[_view_type(args[0])]  # type: ignore[misc]
+    if tp is Money:
+        return MoneyInput
+    return tp
+
+
+@cache
+def view_model(cls: type[Any]) -> type[pydantic.BaseModel]:
+    """A frozen pydantic model with the fields of an attrs class (built once per class)."""
+
+    fields: dict[str, Any] = {}
+    for f in attrs.fields(cls):
+        tp, optional = unwrap(f.type)
+        tp = _view_type(tp)
+        fields[f.name] = (tp | None if optional else tp, ...)
+    config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    return pydantic.create_model(f"{cls.__name__}View", __config__=config, **fields)
+
+
+def view(record: Record | Any) -> pydantic.BaseModel:
+    """A pydantic view of an entity, ready for ``.model_dump(mode="json")``."""
+    model = view_model(type(record))
+    data = {f.name: _view_value(getattr(record, f.name)) for f in attrs.fields(type(record))}
+    return model.model_validate(data)
+
+
+def _view_value(value: Any) -> Any:
+    if attrs.has(type(value)) and not isinstance(value, Money):
+        return {f.name: _view_value(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    if isinstance(value, list):
+        return [_view_value(v) for v in value]
+    return value

@@ -1,0 +1,348 @@
+"""The shared shape of every record service: create, get, update, delete, restore, list."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from itertools import islice
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import attrs
+
+from pycrm.core.audit import Change, ChangeAction, FieldChange
+from pycrm.core.events import Event
+from pycrm.core.ids import new_id
+from pycrm.core.introspect import child_types
+from pycrm.core.kinds import REFERENCES, kind_of
+from pycrm.core.records import Record
+from pycrm.core.snapshot import diff, snapshot
+from pycrm.errors import ConflictError, NotFound, ValidationError
+from pycrm.schemas import Validator
+from pycrm.services.listing import Page, build_query, next_cursor
+from pycrm.storage.base import Query
+
+if TYPE_CHECKING:
+    from pycrm.services.unit_of_work import UnitOfWork
+
+__all__ = ["RecordService"]
+
+E = TypeVar("E", bound=Record)
+
+#: Fields an audit record never lists: they change on every write.
+_UNAUDITED = frozenset(
+    {"id", "tenant", "version", "updated_at", "updated_by", "created_at", "created_by"}
+)
+
+
+class RecordService(Generic[E]):
+    """Use cases for one kind of record, run inside a unit of work.
+
+    Subclasses name the entity class, the input TypedDict and the required fields, and
+    expose typed ``create``/``update`` methods that call :meth:`_create`/:meth:`_update`.
+    """
+
+    entity: ClassVar[type[Record]]
+    fields: ClassVar[type[Any]]
+    required: ClassVar[tuple[str, ...]] = ()
+    _validators: ClassVar[dict[type[Any], Validator]] = {}
+
+    def __init__(self, step: Callable[[], AbstractContextManager[UnitOfWork]]) -> None:
+        self._step = step
+
+    @property
+    def validator(self) -> Validator:
+        cls = type(self)
+        if cls not in RecordService._validators:
+            RecordService._validators[cls] = Validator(cls.fields, cls.required, cls.entity.kind)
+        return RecordService._validators[cls]
+
+    # -- reading ------------------------------------------------------------------------
+    def get(self, record_id: uuid.UUID | str, *, include_deleted: bool = False) -> E:
+        """The record with this id; :class:`NotFound` if absent (or deleted)."""
+        with self._step() as uow:
+            return self._load(uow, _as_id(record_id), include_deleted=include_deleted)
+
+    def list(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        order_by: str | Sequence[str] = (),
+        limit: int = 50,
+        after: str | None = None,
+        deleted: bool | None = False,
+    ) -> Page[E]:
+        """One page of records matching ``where``.
+
+        ``where`` maps a field to a value (equality) or ``field__op`` to a value with
+        ``op`` one of ``ne lt lte gt gte in contains is_null``. ``order_by`` names fields,
+        ``-field`` for descending. ``after`` is the previous page's ``next_cursor``.
+        ``deleted=True`` lists only deleted records, ``None`` lists all.
+        """
+        query = build_query(self.entity, where, order_by, limit, after, deleted)
+        with self._step() as uow:
+            items: list[E] = uow.tx.find(self.entity, uow.tenant, query)  # type: ignore[assignment]
+        more = len(items) == limit
+        return Page(items, next_cursor(items[-1], query.order) if more and items else None)
+
+    def count(self, where: Mapping[str, Any] | None = None, *, deleted: bool | None = False) -> int:
+        """How many records match ``where`` (same keys as :meth:`list`)."""
+        query = build_query(self.entity, where, (), None, None, deleted)
+        with self._step() as uow:
+            return uow.tx.count(self.entity, uow.tenant, query)
+
+    def history(self, record_id: uuid.UUID | str) -> list[Change]:
+        """Every recorded change of one record, oldest first."""
+        rid = _as_id(record_id)
+        with self._step() as uow:
+            self._load(uow, rid, include_deleted=True)
+            return uow.tx.changes(uow.tenant, self.entity.kind, rid)
+
+    # -- writing ------------------------------------------------------------------------
+    def _create(self, fields: Mapping[str, Any]) -> E:
+        clean = self.validator.one(dict(fields))
+        with self._step() as uow:
+            record = self._build(uow, clean)
+            self._check_references(uow, [record])
+            self._before_write(uow, record, None)
+            uow.tx.insert([record])
+            self._audit(uow, [(record, ChangeAction.CREATE, _created(record))])
+            return record
+
+    def create_many(self, rows: Iterable[Mapping[str, Any]]) -> list[E]:
+        """Validate and create many records in one unit of work, batch by batch.
+
+        Errors name the row by its position (``"3.name"``); if any row is bad, nothing
+        of the whole call is written.
+        """
+        created: list[E] = []
+        with self._step() as uow:
+            batches = _batches(rows, uow.crm.settings.batch_size)
+            for offset, batch in batches:
+                try:
+                    clean = self.validator.many([dict(row) for row in batch])
+                    records = self._build_many(uow, clean)
+                    self._check_references(uow, records, numbered=True)
+                except ValidationError as error:
+                    raise _shift_rows(error, offset) from None
+                for record in records:
+                    self._before_write(uow, record, None)
+                uow.tx.insert(records)
+                self._audit(uow, [(r, ChangeAction.CREATE, _created(r)) for r in records])
+                created += records
+        return created
+
+    def _update(
+        self, record_id: uuid.UUID | str, version: int | None, changes: Mapping[str, Any]
+    ) -> E:
+        clean = self.validator.one(dict(changes), partial=True)
+        with self._step() as uow:
+            record = self._load(uow, _as_id(record_id))
+            _check_version(record, version)
+            before = _audited(record)
+            old = attrs.evolve(record)
+            for name, value in self._values(clean).items():
+                setattr(record, name, value)
+            record.derive()
+            _raise_problems(record)
+            self._check_references(uow, [record], only=set(clean))
+            self._before_write(uow, record, old)
+            return self._save(uow, record, before, ChangeAction.UPDATE)
+
+    def delete(self, record_id: uuid.UUID | str, *, version: int | None = None) -> E:
+        """Soft-delete: the record disappears from lists and can be restored."""
+        with self._step() as uow:
+            record = self._load(uow, _as_id(record_id))
+            _check_version(record, version)
+            before = _audited(record)
+            record.deleted_at = uow.now()
+            return self._save(uow, record, before, ChangeAction.DELETE)
+
+    def restore(self, record_id: uuid.UUID | str) -> E:
+        """Bring a soft-deleted record back."""
+        with self._step() as uow:
+            record = self._load(uow, _as_id(record_id), include_deleted=True)
+            if not record.deleted:
+                raise ConflictError(f"{self.entity.kind} {record.id} is not deleted")
+            before = _audited(record)
+            record.deleted_at = None
+            return self._save(uow, record, before, ChangeAction.RESTORE)
+
+    # -- shared steps --------------------------------------------------------------------
+    def _before_write(self, uow: UnitOfWork, record: E, old: E | None) -> None:
+        """Rules a subclass adds before a record is written (``old`` is None on create)."""
+
+    def _load(self, uow: UnitOfWork, rid: uuid.UUID, *, include_deleted: bool = False) -> E:
+        record = uow.tx.get(self.entity, uow.tenant, rid)
+        if record is None or (record.deleted and not include_deleted):
+            raise NotFound(self.entity.kind, rid)
+        return record  # type: ignore[return-value]
+
+    def _values(self, clean: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated input as entity field values (child dicts become child objects)."""
+        children = child_types(self.entity)
+        return {
+            name: [children[name](**item) for item in value] if name in children else value
+            for name, value in clean.items()
+        }
+
+    def _build(self, uow: UnitOfWork, clean: Mapping[str, Any]) -> E:
+        values = self._values(clean)
+        values.setdefault("owner_id", uow.user)
+        record: E = self.entity(id=new_id(), tenant=uow.tenant, **values)  # type: ignore[assignment]
+        record.derive()
+        record.stamp(uow.user, uow.now(), created=True)
+        _raise_problems(record)
+        return record
+
+    def _build_many(self, uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> list[E]:
+        records, errors = [], []
+        for i, row in enumerate(rows):
+            try:
+                records.append(self._build(uow, row))
+            except ValidationError as error:
+                errors += [(f"{i}.{path}", why) for path, why in error.errors]
+        if errors:
+            raise ValidationError(errors, entity=self.entity.kind)
+        return records
+
+    def _save(self, uow: UnitOfWork, record: E, before: dict[str, Any], action: ChangeAction) -> E:
+        expected = record.version
+        record.stamp(uow.user, uow.now())
+        uow.tx.update(record, expected)
+        self._audit(uow, [(record, action, diff(before, _audited(record)))])
+        return record
+
+    def _check_references(
+        self,
+        uow: UnitOfWork,
+        records: Sequence[Record],
+        only: set[str] | None = None,
+        *,
+        numbered: bool = False,
+    ) -> None:
+        """Every referenced record must exist, undeleted, in the same tenant.
+
+        Records being created in the same batch count as existing (a parent customer and
+        its subsidiaries may be imported together).
+        """
+        wanted: dict[tuple[str, str], dict[uuid.UUID, list[int]]] = {}
+        for i, record in enumerate(records):
+            for name in _reference_fields(type(record)):
+                value = getattr(record, name)
+                if value is not None and (only is None or name in only):
+                    target = record.kind if name == "parent_id" else REFERENCES[name]
+                    wanted.setdefault((name, target), {}).setdefault(value, []).append(i)
+        batch = {r.id for r in records}
+        errors = []
+        for (name, target), rows_by_id in wanted.items():
+            ids = sorted(rows_by_id.keys() - batch if target == records[0].kind else rows_by_id)
+            for chunk in _chunks(ids, 500):
+                found = uow.tx.find(kind_of(target), uow.tenant, Query(ids=frozenset(chunk)))
+                for missing in sorted(set(chunk) - {r.id for r in found}):
+                    for i in rows_by_id[missing]:
+                        path = f"{i}.{name}" if numbered else name
+                        errors.append((path, f"no {target} {missing} in this tenant"))
+        if errors:
+            raise ValidationError(errors, entity=self.entity.kind)
+
+    def _audit(
+        self, uow: UnitOfWork, items: Sequence[tuple[Record, ChangeAction, dict[str, Any]]]
+    ) -> None:
+        now = uow.now()
+        changes = [
+            Change(
+                id=new_id(),
+                tenant=uow.tenant,
+                entity=record.kind,
+                record_id=record.id,
+                action=action,
+                user_id=uow.user,
+                at=now,
+                version=record.version,
+                fields=tuple(FieldChange(k, v[0], v[1]) for k, v in fields.items()),
+            )
+            for record, action, fields in items
+        ]
+        uow.tx.record_changes(changes)
+        if uow.wants_events:
+            for change in changes:
+                uow.emit(
+                    Event(
+                        name=f"{change.entity}.{_PAST[change.action]}",
+                        entity=change.entity,
+                        record_id=change.record_id,
+                        tenant=change.tenant,
+                        user_id=change.user_id,
+                        at=change.at,
+                        changes={f.field: (f.old, f.new) for f in change.fields},
+                    )
+                )
+
+
+_PAST = {
+    ChangeAction.CREATE: "created",
+    ChangeAction.UPDATE: "updated",
+    ChangeAction.DELETE: "deleted",
+    ChangeAction.RESTORE: "restored",
+}
+
+
+def _as_id(value: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise ValidationError.single("id", f"{value!r} is not a record id") from None
+
+
+def _check_version(record: Record, version: int | None) -> None:
+    if version is not None and version != record.version:
+        raise ConflictError(
+            f"{record.kind} {record.id} is at version {record.version}, not {version}: "
+            "someone changed it since you read it; read it again and retry"
+        )
+
+
+def _raise_problems(record: Record) -> None:
+    if problems := record.problems():
+        raise ValidationError(problems, entity=record.kind)
+
+
+def _audited(record: Record) -> dict[str, Any]:
+    return snapshot(record, skip=_UNAUDITED)
+
+
+def _created(record: Record) -> dict[str, Any]:
+    """A new record's audit entry: every field that has a value."""
+    return {k: (None, v) for k, v in _audited(record).items() if v not in (None, [], {})}
+
+
+def _reference_fields(cls: type[Record]) -> list[str]:
+    names = {f.name for f in attrs.fields(cls)}
+    return [n for n in sorted(names) if n in REFERENCES or n == "parent_id"]
+
+
+def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterator[Sequence[uuid.UUID]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _batches(
+    rows: Iterable[Mapping[str, Any]], size: int
+) -> Iterator[tuple[int, list[Mapping[str, Any]]]]:
+    iterator = iter(rows)
+    offset = 0
+    while batch := list(islice(iterator, size)):
+        yield offset, batch
+        offset += len(batch)
+
+
+def _shift_rows(error: ValidationError, offset: int) -> ValidationError:
+    """Renumber a batch's row errors to positions in the whole input."""
+    shifted = []
+    for path, reason in error.errors:
+        head, dot, rest = path.partition(".")
+        shifted.append((f"{int(head) + offset}{dot}{rest}" if head.isdigit() else path, reason))
+    return ValidationError(shifted, entity=error.entity)

@@ -1,0 +1,177 @@
+"""Turning ``list(where=..., order_by=..., after=...)`` arguments into a storage Query."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from functools import cache
+from typing import Any, Generic, TypeVar
+
+import attrs
+import pydantic
+from attrs import frozen
+
+from pycrm.core.introspect import unwrap
+from pycrm.core.money import Money
+from pycrm.core.records import Record
+from pycrm.errors import ValidationError
+from pycrm.schemas import MoneyInput, errors_of
+from pycrm.storage.base import Filter, Op, Query, sort_value
+
+__all__ = ["Page", "build_query", "next_cursor"]
+
+E = TypeVar("E", bound=Record)
+
+#: Largest page a list call returns; bulk reading goes through the export paths.
+MAX_PAGE = 1000
+
+
+@frozen
+class Page(Generic[E]):
+    """One page of a list; pass ``next_cursor`` as ``after=`` to get the next page."""
+
+    items: list[E]
+    next_cursor: str | None
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@cache
+def _field_types(cls: type[Record]) -> dict[str, Any]:
+    """Filterable fields and the type their filter values are validated as."""
+    types: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        tp, _ = unwrap(field.type)
+        if tp is Money:
+            types[field.name] = MoneyInput
+        elif typing_origin(tp) not in (list, dict):
+            types[field.name] = tp
+    return types
+
+
+def typing_origin(tp: Any) -> Any:
+    return getattr(tp, "__origin__", None)
+
+
+@cache
+def _adapter(tp: Any) -> pydantic.TypeAdapter[Any]:
+    return pydantic.TypeAdapter(tp)
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    try:
+        return _adapter(tp).validate_python(value)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(
+            [(path, why) for _, why in errors_of(exc)] or [(path, "invalid value")]
+        ) from None
+
+
+def _filter(cls: type[Record], key: str, value: Any) -> Filter:
+    name, _, op_name = key.partition("__")
+    types = _field_types(cls)
+    if name not in types:
+        raise ValidationError.single(f"where.{key}", f"{cls.kind} has no filterable field {name!r}")
+    try:
+        op = Op(op_name or "eq")
+    except ValueError:
+        ops = ", ".join(o.value for o in Op)
+        raise ValidationError.single(
+            f"where.{key}", f"unknown operator; use one of: {ops}"
+        ) from None
+    tp = types[name]
+    if op is Op.IS_NULL:
+        return Filter(name, op, _coerce(bool, value, f"where.{key}"))
+    if op is Op.CONTAINS:
+        return Filter(name, op, _coerce(str, value, f"where.{key}"))
+    if op is Op.IN:
+        return Filter(name, op, tuple(_coerce(list[tp], value, f"where.{key}")))  # type: ignore[valid-type]
+    if value is None:
+        raise ValidationError.single(f"where.{key}", "use __is_null=True to find empty fields")
+    return Filter(name, op, _coerce(tp, value, f"where.{key}"))
+
+
+def _order(cls: type[Record], order_by: str | Sequence[str]) -> tuple[tuple[str, bool], ...]:
+    names = [order_by] if isinstance(order_by, str) else list(order_by)
+    order = []
+    types = _field_types(cls)
+    for item in names:
+        name = item.removeprefix("-")
+        if name not in types:
+            raise ValidationError.single("order_by", f"{cls.kind} cannot be ordered by {name!r}")
+        order.append((name, item.startswith("-")))
+    return tuple(order)
+
+
+def _signature(order: tuple[tuple[str, bool], ...]) -> str:
+    return ",".join(("-" if desc else "") + name for name, desc in order)
+
+
+def _sort_type(cls: type[Record], name: str) -> Any:
+    tp = _field_types(cls)[name]
+    if tp is MoneyInput:
+        return int
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return str
+    return tp
+
+
+def _decode_cursor(
+    cls: type[Record], order: tuple[tuple[str, bool], ...], cursor: str
+) -> tuple[Any, ...]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        signature, values = data["o"], data["v"]
+    except (ValueError, KeyError, TypeError):
+        raise ValidationError.single("after", "not a cursor returned by this list") from None
+    if signature != _signature(order) or len(values) != len(order) + 1:
+        raise ValidationError.single("after", "the cursor belongs to a list with another order")
+    decoded = [
+        None if v is None else _coerce(_sort_type(cls, name), v, "after")
+        for (name, _), v in zip(order, values, strict=False)
+    ]
+    return (*decoded, _coerce(uuid.UUID, values[-1], "after"))
+
+
+def next_cursor(record: Record, order: tuple[tuple[str, bool], ...]) -> str:
+    """The cursor that continues a list after ``record``."""
+    values = [sort_value(record, name) for name, _ in order] + [record.id]
+    plain = pydantic.TypeAdapter(list[Any]).dump_python(values, mode="json")
+    payload = json.dumps({"o": _signature(order), "v": plain}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode()
+
+
+def build_query(
+    cls: type[Record],
+    where: Mapping[str, Any] | None,
+    order_by: str | Sequence[str],
+    limit: int | None,
+    after: str | None,
+    deleted: bool | None,
+) -> Query:
+    """Validate list arguments and build the storage query; every mistake is reported."""
+    errors: list[tuple[str, str]] = []
+    filters: list[Filter] = []
+    for key, value in (where or {}).items():
+        try:
+            filters.append(_filter(cls, key, value))
+        except ValidationError as error:
+            errors += error.errors
+    try:
+        order = _order(cls, order_by)
+        position = _decode_cursor(cls, order, after) if after else None
+    except ValidationError as error:
+        errors += error.errors
+        order, position = (), None
+    if limit is not None and not 1 <= limit <= MAX_PAGE:
+        errors.append(("limit", f"must be between 1 and {MAX_PAGE}"))
+    if errors:
+        raise ValidationError(errors, entity=cls.kind)
+    return Query(filters=tuple(filters), order=order, limit=limit, after=position, deleted=deleted)

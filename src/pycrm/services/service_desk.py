@@ -1,0 +1,57 @@
+"""Services for tickets and activities."""
+
+from __future__ import annotations
+
+import uuid
+
+from typing_extensions import Unpack
+
+from pycrm.core.service import Activity, Ticket
+from pycrm.schemas import ActivityFields, TicketFields
+from pycrm.services.base import RecordService
+
+__all__ = ["ActivityService", "TicketService"]
+
+
+class TicketService(RecordService[Ticket]):
+    """Service tickets."""
+
+    entity = Ticket
+    fields = TicketFields
+    required = ("customer_id", "subject")
+
+    def create(self, **fields: Unpack[TicketFields]) -> Ticket:
+        """Create a ticket; see :class:`pycrm.schemas.TicketFields` for the fields."""
+        return self._create(fields)
+
+    def update(
+        self,
+        record_id: uuid.UUID | str,
+        *,
+        version: int | None = None,
+        **changes: Unpack[TicketFields],
+    ) -> Ticket:
+        """Change some fields; pass ``version`` to refuse if someone changed it since."""
+        return self._update(record_id, version, changes)
+
+
+class ActivityService(RecordService[Activity]):
+    """Activities: calls, visits, emails and to-dos."""
+
+    entity = Activity
+    fields = ActivityFields
+    required = ("type", "subject")
+
+    def create(self, **fields: Unpack[ActivityFields]) -> Activity:
+        """Create an activity; see :class:`pycrm.schemas.ActivityFields` for the fields."""
+        return self._create(fields)
+
+    def update(
+        self,
+        record_id: uuid.UUID | str,
+        *,
+        version: int | None = None,
+        **changes: Unpack[ActivityFields],
+    ) -> Activity:
+        """Change some fields; pass ``version`` to refuse if someone changed it since."""
+        return self._update(record_id, version, changes)

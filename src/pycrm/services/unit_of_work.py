@@ -1,0 +1,111 @@
+"""The unit of work: one transaction, one tenant, one acting user, events after commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from pycrm.core.events import Event
+from pycrm.errors import ValidationError
+from pycrm.services.catalogue import Services
+from pycrm.storage.base import Transaction
+
+if TYPE_CHECKING:
+    from pycrm.crm import CRM
+
+__all__ = ["UnitOfWork", "check_tenant"]
+
+
+def check_tenant(tenant: object) -> str:
+    if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > 100:
+        raise ValidationError.single("tenant", "must be a non-empty string of at most 100 chars")
+    return tenant
+
+
+def check_user(user: object) -> uuid.UUID:
+    if isinstance(user, uuid.UUID):
+        return user
+    if isinstance(user, str):
+        try:
+            return uuid.UUID(user)
+        except ValueError:
+            pass
+    raise ValidationError.single("user", "must be the acting user's id (a UUID)")
+
+
+class UnitOfWork(Services):
+    """Everything done inside ``with crm.unit_of_work(...) as uow:`` commits together.
+
+    Leaving the block normally commits; an exception rolls everything back and is
+    re-raised. Call :meth:`commit` or :meth:`rollback` to end it early. Events are emitted
+    through the ``pycrm_on_event`` hook only after the commit succeeded.
+    """
+
+    def __init__(self, crm: CRM, tenant: str, user: uuid.UUID | str) -> None:
+        self.crm = crm
+        self.tenant = check_tenant(tenant)
+        self.user = check_user(user)
+        self._tx: Transaction | None = None
+        self._events: list[Event] = []
+        self._done = False
+        super().__init__(self.step)
+
+    @property
+    def tx(self) -> Transaction:
+        """The storage transaction, opened on first use."""
+        if self._done:
+            raise RuntimeError("this unit of work has ended; start a new one")
+        if self._tx is None:
+            self._tx = self.crm.storage.begin()
+        return self._tx
+
+    def now(self) -> dt.datetime:
+        return self.crm.clock.now()
+
+    def emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    @property
+    def wants_events(self) -> bool:
+        return self.crm.has_event_handlers
+
+    # -- ending -------------------------------------------------------------------------
+    def commit(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._tx is not None:
+            self._tx.commit()
+        events, self._events = self._events, []
+        self.crm.dispatch(events)
+
+    def rollback(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._events.clear()
+        if self._tx is not None:
+            self._tx.rollback()
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
+
+    @contextmanager
+    def step(self) -> Iterator[UnitOfWork]:
+        """Run one service call inside this unit of work (it commits with the whole)."""
+        yield self

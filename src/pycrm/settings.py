@@ -1,0 +1,59 @@
+"""Settings of one CRM instance, built explicitly (nothing is read from the environment)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pycrm.core.money import FixedRates, validate_currency
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseModel):
+    """How a company runs its CRM. All fields have sensible defaults.
+
+    ``exchange_rates`` maps ``"BASE/QUOTE"`` to the company's fixed rate, e.g.
+    ``{"USD/CNY": Decimal("7.10")}``; the inverse direction is derived.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reporting_currency: str = "CNY"
+    locale: str = "zh_CN"
+    default_tenant: str = "default"
+    exchange_rates: dict[str, Decimal] = Field(default_factory=dict)
+    #: Migrate the schema when the CRM opens the database; ``None`` means "only SQLite".
+    auto_migrate: bool | None = None
+    #: Records written per batch on bulk paths.
+    batch_size: Annotated[int, Field(gt=0, le=100_000)] = 2000
+    #: Plugin names (or entry-point names) not to load.
+    disabled_plugins: frozenset[str] = frozenset()
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return validate_currency(value)
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(value)
+        except (ValueError, UnknownLocaleError):
+            raise ValueError(f"unknown locale {value!r}") from None
+        return value
+
+    @field_validator("exchange_rates")
+    @classmethod
+    def _rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for pair in value:
+            base, slash, quote = pair.partition("/")
+            if not slash:
+                raise ValueError(f"{pair!r} is not a currency pair such as 'USD/CNY'")
+        FixedRates(value)  # validates codes and positivity
+        return value

@@ -1,0 +1,1 @@
+"""Storage adapters: the protocol (``base``), the in-memory backend and SQLAlchemy."""

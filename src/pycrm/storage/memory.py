@@ -1,0 +1,242 @@
+"""The in-memory backend: for unit tests, prototypes and as the reference behaviour.
+
+Transactions are serialised by one re-entrant lock; writes go straight to the store and an
+undo log puts them back on rollback. Every record handed out is a deep copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pycrm.core.audit import Change
+from pycrm.core.money import Money
+from pycrm.core.records import Record
+from pycrm.errors import ConflictError, StorageError
+from pycrm.storage.base import Filter, Op, Query, sort_value
+
+__all__ = ["MemoryBackend", "matches", "order_key"]
+
+R = TypeVar("R", bound=Record)
+Table = dict[uuid.UUID, Record]
+
+
+def _compare(op: Op, have: Any, want: Any) -> bool:
+    if op is Op.IS_NULL:
+        return (have is None) == bool(want)
+    if op is Op.IN:
+        return have in want
+    if have is None:
+        return op is Op.NE and want is not None
+    if isinstance(want, Money):
+        if not isinstance(have, Money) or have.currency != want.currency:
+            return op is Op.NE
+        have, want = have.amount, want.amount
+    if op is Op.CONTAINS:
+        return str(want).lower() in str(have).lower()
+    checks: dict[Op, Callable[[Any, Any], bool]] = {
+        Op.EQ: lambda a, b: a == b,
+        Op.NE: lambda a, b: a != b,
+        Op.LT: lambda a, b: a < b,
+        Op.LTE: lambda a, b: a <= b,
+        Op.GT: lambda a, b: a > b,
+        Op.GTE: lambda a, b: a >= b,
+    }
+    return checks[op](have, want)
+
+
+def _field_value(record: Record, name: str) -> Any:
+    if name.startswith("custom."):
+        return record.custom.get(name.removeprefix("custom."))
+    return getattr(record, name)
+
+
+def matches(record: Record, filters: Sequence[Filter]) -> bool:
+    """Whether a record meets every filter (the memory backend's WHERE)."""
+    return all(_compare(f.op, _field_value(record, f.field), f.value) for f in filters)
+
+
+def _cmp_values(a: Any, b: Any, descending: bool) -> int:
+    if a == b:
+        return 0
+    # Empty sorts first ascending, last descending, as the SQL adapter orders it.
+    if a is None:
+        result = -1
+    elif b is None:
+        result = 1
+    else:
+        result = -1 if a < b else 1
+    return -result if descending else result
+
+
+def order_key(order: Sequence[tuple[str, bool]]) -> Callable[[Record], Any]:
+    """A sort key for records by ``order`` then id."""
+
+    def values(record: Record) -> list[Any]:
+        return [_sortable(record, name) for name, _ in order] + [record.id]
+
+    directions = [desc for _, desc in order] + [False]
+
+    def compare(a: list[Any], b: list[Any]) -> int:
+        for x, y, desc in zip(a, b, directions, strict=True):
+            if c := _cmp_values(x, y, desc):
+                return c
+        return 0
+
+    key = functools.cmp_to_key(compare)
+    return lambda record: key(values(record))
+
+
+def _sortable(record: Record, name: str) -> Any:
+    if name.startswith("custom."):
+        value = record.custom.get(name.removeprefix("custom."))
+        return Decimal(value) if isinstance(value, str) and _is_number(value) else value
+    return sort_value(record, name)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return False
+    return True
+
+
+class MemoryBackend:
+    """Keeps every tenant's records in dictionaries of this process."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[str, str], Table] = {}
+        self._changes: list[Change] = []
+        self._lock = threading.RLock()
+        self._closed = False
+
+    def begin(self) -> MemoryTransaction:
+        if self._closed:
+            raise StorageError("the memory backend is closed")
+        return MemoryTransaction(self)
+
+    def migrate(self) -> None:
+        """Nothing to migrate: the memory backend has no schema."""
+
+    def close(self) -> None:
+        self._closed = True
+
+    def table(self, kind: str, tenant: str) -> Table:
+        return self._tables.setdefault((kind, tenant), {})
+
+
+class MemoryTransaction:
+    """A transaction of :class:`MemoryBackend`; holds the backend's lock until it ends."""
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        self._backend = backend
+        backend._lock.acquire()
+        self._undo: list[Callable[[], None]] = []
+        self._open = True
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise StorageError("this transaction has already ended")
+
+    def get(self, kind: type[R], tenant: str, record_id: uuid.UUID) -> R | None:
+        self._check_open()
+        found = self._backend.table(kind.kind, tenant).get(record_id)
+        return copy.deepcopy(found) if found is not None else None  # type: ignore[return-value]
+
+    def insert(self, records: Sequence[Record]) -> None:
+        self._check_open()
+        for record in records:
+            table = self._backend.table(record.kind, record.tenant)
+            if record.id in table:
+                raise ConflictError(f"{record.kind} {record.id} already exists")
+            table[record.id] = copy.deepcopy(record)
+            self._undo.append(functools.partial(table.pop, record.id))
+
+    def update(self, record: Record, expected_version: int) -> None:
+        self._check_open()
+        table = self._backend.table(record.kind, record.tenant)
+        stored = table.get(record.id)
+        if stored is None or stored.version != expected_version:
+            raise ConflictError(
+                f"{record.kind} {record.id} was changed by someone else (expected version "
+                f"{expected_version}); read it again and retry"
+            )
+        table[record.id] = copy.deepcopy(record)
+        self._undo.append(functools.partial(table.__setitem__, record.id, stored))
+
+    def _select(self, kind: type[Record], tenant: str, query: Query) -> list[Record]:
+        rows = self._backend.table(kind.kind, tenant).values()
+        return [
+            r
+            for r in rows
+            if (query.deleted is None or r.deleted == query.deleted)
+            and (query.ids is None or r.id in query.ids)
+            and matches(r, query.filters)
+        ]
+
+    def find(self, kind: type[R], tenant: str, query: Query) -> list[R]:
+        self._check_open()
+        rows = sorted(self._select(kind, tenant, query), key=order_key(query.order))
+        if query.after is not None:
+            key = order_key(query.order)
+            marker = _Marker(query.order, query.after)
+            rows = [r for r in rows if key(r) > key(marker)]  # type: ignore[arg-type]
+        if query.limit is not None:
+            rows = rows[: query.limit]
+        return [copy.deepcopy(r) for r in rows]  # type: ignore[misc]
+
+    def count(self, kind: type[Record], tenant: str, query: Query) -> int:
+        self._check_open()
+        return len(self._select(kind, tenant, query))
+
+    def record_changes(self, changes: Sequence[Change]) -> None:
+        self._check_open()
+        start = len(self._backend._changes)
+        self._backend._changes.extend(changes)
+        self._undo.append(lambda: self._backend._changes.__delitem__(slice(start, None)))
+
+    def changes(self, tenant: str, entity: str, record_id: uuid.UUID) -> list[Change]:
+        self._check_open()
+        return [
+            c
+            for c in self._backend._changes
+            if c.tenant == tenant and c.entity == entity and c.record_id == record_id
+        ]
+
+    def commit(self) -> None:
+        self._end()
+
+    def rollback(self) -> None:
+        if self._open:
+            for undo in reversed(self._undo):
+                undo()
+        self._end()
+
+    def _end(self) -> None:
+        if self._open:
+            self._open = False
+            self._undo.clear()
+            self._backend._lock.release()
+
+
+class _Marker:
+    """Stands in for the last record of the previous page when comparing positions."""
+
+    def __init__(self, order: Sequence[tuple[str, bool]], after: tuple[Any, ...]) -> None:
+        self._values = dict(zip([name for name, _ in order], after, strict=False))
+        self.id = after[-1]
+        self.custom = {k.removeprefix("custom."): v for k, v in self._values.items()}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None

@@ -1,0 +1,272 @@
+"""The SQLAlchemy backend: one Engine per CRM, Core statements, explicit mapping."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+
+from pycrm.core.audit import Change, ChangeAction, FieldChange
+from pycrm.core.records import Record
+from pycrm.errors import ConflictError, StorageError
+from pycrm.storage.base import Query
+from pycrm.storage.sqlalchemy import schema
+from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
+from pycrm.storage.sqlalchemy.queries import after_clause, order_clause, where_clause
+from pycrm.storage.sqlalchemy.tables import CHILDREN, changes, child_table, table_for
+
+__all__ = ["SqlBackend", "SqlTransaction"]
+
+R = TypeVar("R", bound=Record)
+T = TypeVar("T")
+
+#: Rows per INSERT statement batch: bounded memory and statement size on bulk paths.
+BATCH_ROWS = 2000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class SqlBackend:
+    """Stores records in SQLite or PostgreSQL through SQLAlchemy Core."""
+
+    def __init__(
+        self,
+        url: str | sa.URL,
+        *,
+        auto_migrate: bool | None = None,
+        engine_options: dict[str, Any] | None = None,
+    ) -> None:
+        try:
+            self.engine = sa.create_engine(url, **(engine_options or {}))
+        except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
+            raise StorageError(f"cannot open database {url!s}: {error}") from error
+        self.name = self.engine.dialect.name
+        if self.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            if self.engine.url.database not in (None, "", ":memory:"):
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        migrate = self.name == "sqlite" if auto_migrate is None else auto_migrate
+        with self._translate(f"cannot open {self.engine.url!r}"):
+            schema.check(self.engine, migrate=migrate)
+
+    def begin(self) -> SqlTransaction:
+        with self._translate("cannot start a transaction"):
+            conn = self.engine.connect()
+            return SqlTransaction(conn, conn.begin(), self._translate)
+
+    def migrate(self) -> None:
+        """Apply every pending migration (core and plugins) up to the heads."""
+        with self._translate("migration failed"):
+            schema.upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @staticmethod
+    @contextmanager
+    def _translate(what: str) -> Iterator[None]:
+        try:
+            yield
+        except exc.IntegrityError as error:
+            raise ConflictError(f"{what}: {error.orig}") from error
+        except exc.SQLAlchemyError as error:
+            raise StorageError(f"{what}: {error}") from error
+
+
+class SqlTransaction:
+    """One connection and its open transaction."""
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        trans: sa.RootTransaction,
+        translate: Callable[[str], Any],
+    ) -> None:
+        self.conn, self._trans, self._translate = conn, trans, translate
+
+    # -- reads ------------------------------------------------------------------------
+    def get(self, kind: type[R], tenant: str, record_id: uuid.UUID) -> R | None:
+        found = self.find(kind, tenant, Query(ids=frozenset([record_id]), deleted=None))
+        return found[0] if found else None
+
+    def find(self, kind: type[R], tenant: str, query: Query) -> list[R]:
+        table = table_for(kind.kind)
+        stmt = sa.select(table).where(where_clause(table, tenant, query))
+        if (after := after_clause(table, query)) is not None:
+            stmt = stmt.where(after)
+        stmt = stmt.order_by(*order_clause(table, query)).limit(query.limit)
+        with self._translate(f"cannot read {kind.kind} records"):
+            rows = self.conn.execute(stmt).mappings().all()
+            return self._load(kind, tenant, rows)
+
+    def count(self, kind: type[Record], tenant: str, query: Query) -> int:
+        table = table_for(kind.kind)
+        stmt = sa.select(sa.func.count()).select_from(table)
+        stmt = stmt.where(where_clause(table, tenant, query))
+        with self._translate(f"cannot count {kind.kind} records"):
+            return int(self.conn.execute(stmt).scalar_one())
+
+    def _load(self, kind: type[R], tenant: str, rows: Sequence[sa.RowMapping]) -> list[R]:
+        mapper = entity_mapper(kind)
+        children = {name: self._children(kind.kind, name, tenant, rows) for name in mapper.children}
+        return [
+            mapper.from_row(row, **{n: c.get(row["id"], []) for n, c in children.items()})
+            for row in rows
+        ]
+
+    def _children(
+        self, kind: str, name: str, tenant: str, parents: Sequence[sa.RowMapping]
+    ) -> dict[uuid.UUID, list[Any]]:
+        table_name, cls, parent_key, _ = CHILDREN[(kind, name)]
+        found: dict[uuid.UUID, list[Any]] = {}
+        if not parents:
+            return found
+        table = child_table(kind, name)
+        stmt = (
+            sa.select(table)
+            .where(table.c.tenant == tenant, table.c[parent_key].in_([p["id"] for p in parents]))
+            .order_by(table.c[parent_key], table.c.position)
+        )
+        mapper = mapper_for(cls)
+        for row in self.conn.execute(stmt).mappings():
+            found.setdefault(row[parent_key], []).append(mapper.from_row(row))
+        return found
+
+    # -- writes -----------------------------------------------------------------------
+    def insert(self, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        kind = records[0].kind
+        mapper = entity_mapper(type(records[0]))
+        with self._translate(f"cannot insert {kind} records"):
+            for start in range(0, len(records), BATCH_ROWS):
+                batch = records[start : start + BATCH_ROWS]
+                self.conn.execute(table_for(kind).insert(), mapper.rows(batch))
+                for name in mapper.children:
+                    self._insert_children(kind, name, batch)
+
+    def _insert_children(self, kind: str, name: str, parents: Sequence[Record]) -> None:
+        _, cls, parent_key, _ = CHILDREN[(kind, name)]
+        mapper = mapper_for(cls)
+        rows = [
+            mapper.to_row(child, tenant=p.tenant, position=i, **{parent_key: p.id})
+            for p in parents
+            for i, child in enumerate(getattr(p, name))
+        ]
+        if rows:
+            self.conn.execute(child_table(kind, name).insert(), rows)
+
+    def update(self, record: Record, expected_version: int) -> None:
+        table = table_for(record.kind)
+        mapper = entity_mapper(type(record))
+        stmt = (
+            table.update()
+            .where(
+                table.c.tenant == record.tenant,
+                table.c.id == record.id,
+                table.c.version == expected_version,
+            )
+            .values(mapper.to_row(record))
+        )
+        with self._translate(f"cannot update {record.kind} {record.id}"):
+            if self.conn.execute(stmt).rowcount != 1:
+                raise ConflictError(
+                    f"{record.kind} {record.id} was changed by someone else (expected version "
+                    f"{expected_version}); read it again and retry"
+                )
+            for name in mapper.children:
+                self._replace_children(record, name)
+
+    def _replace_children(self, record: Record, name: str) -> None:
+        _, cls, parent_key, keyed = CHILDREN[(record.kind, name)]
+        table = child_table(record.kind, name)
+        items = getattr(record, name)
+        mine = sa.and_(table.c.tenant == record.tenant, table.c[parent_key] == record.id)
+        if keyed:
+            # Children others may reference (installments paid by payments) keep their rows.
+            keep = [item.id for item in items]
+            self.conn.execute(table.delete().where(mine, table.c.id.not_in(keep)))
+            mapper: Mapper = mapper_for(cls)
+            for i, item in enumerate(items):
+                row = mapper.to_row(
+                    item, tenant=record.tenant, position=i, **{parent_key: record.id}
+                )
+                done = self.conn.execute(
+                    table.update().where(mine, table.c.id == item.id).values(row)
+                )
+                if done.rowcount == 0:
+                    self.conn.execute(table.insert(), [row])
+        else:
+            self.conn.execute(table.delete().where(mine))
+            self._insert_children(record.kind, name, [record])
+
+    # -- audit --------------------------------------------------------------------------
+    def record_changes(self, items: Sequence[Change]) -> None:
+        rows = [
+            {
+                "tenant": c.tenant,
+                "id": c.id,
+                "entity": c.entity,
+                "record_id": c.record_id,
+                "action": c.action.value,
+                "user_id": c.user_id,
+                "at": c.at,
+                "version": c.version,
+                "fields": {f.field: [f.old, f.new] for f in c.fields},
+            }
+            for c in items
+        ]
+        with self._translate("cannot write the audit trail"):
+            for start in range(0, len(rows), BATCH_ROWS):
+                self.conn.execute(changes.insert(), rows[start : start + BATCH_ROWS])
+
+    def changes(self, tenant: str, entity: str, record_id: uuid.UUID) -> list[Change]:
+        stmt = (
+            sa.select(changes)
+            .where(
+                changes.c.tenant == tenant,
+                changes.c.entity == entity,
+                changes.c.record_id == record_id,
+            )
+            .order_by(changes.c.version, changes.c.at, changes.c.id)
+        )
+        with self._translate("cannot read the audit trail"):
+            return [
+                Change(
+                    id=row.id,
+                    tenant=row.tenant,
+                    entity=row.entity,
+                    record_id=row.record_id,
+                    action=ChangeAction(row.action),
+                    user_id=row.user_id,
+                    at=row.at,
+                    version=row.version,
+                    fields=tuple(FieldChange(k, v[0], v[1]) for k, v in row.fields.items()),
+                )
+                for row in self.conn.execute(stmt)
+            ]
+
+    # -- ending -------------------------------------------------------------------------
+    def commit(self) -> None:
+        try:
+            with self._translate("commit failed"):
+                self._trans.commit()
+        finally:
+            self.conn.close()
+
+    def rollback(self) -> None:
+        try:
+            with self._translate("rollback failed"):
+                self._trans.rollback()
+        finally:
+            self.conn.close()

@@ -1,0 +1,207 @@
+"""The schema, derived from the entity classes so columns and fields cannot drift apart.
+
+Conventions: every table starts with ``tenant`` and the tenant is part of every primary key,
+unique key and foreign key (a record can never point at another tenant's record, and the
+schema can be distributed by tenant). Money is two columns, ``<field>_minor`` (BIGINT minor
+units) and ``<field>_currency``; lists and dicts are JSON (JSONB on PostgreSQL); child
+collections (order lines, installments) are tables of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing
+import uuid
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from pycrm.core.introspect import unwrap
+from pycrm.core.kinds import ENTITY_TYPES, REFERENCES
+from pycrm.core.money import Money
+from pycrm.core.orders import OrderLine
+from pycrm.core.payments import Installment
+from pycrm.core.records import Record
+from pycrm.storage.sqlalchemy.types import ExactDecimal, JSONData, UTCDateTime
+
+__all__ = ["CHILDREN", "TABLE_NAMES", "changes", "child_table", "metadata", "table_for"]
+
+metadata = sa.MetaData()
+
+TABLE_NAMES: dict[str, str] = {
+    "department": "departments",
+    "user": "users",
+    "customer": "customers",
+    "contact": "contacts",
+    "lead": "leads",
+    "opportunity": "opportunities",
+    "product": "products",
+    "order": "orders",
+    "payment_plan": "payment_plans",
+    "payment": "payments",
+    "ticket": "tickets",
+    "activity": "activities",
+}
+
+#: Child collections: (parent kind, field) -> (table, child class, parent key column, keyed
+#: by the child's own id rather than by position).
+CHILDREN: dict[tuple[str, str], tuple[str, type[Any], str, bool]] = {
+    ("order", "lines"): ("order_lines", OrderLine, "order_id", False),
+    ("payment_plan", "installments"): ("installments", Installment, "plan_id", True),
+}
+
+#: Table a reference column points at (``parent_id`` points at its own table).
+_TARGETS: dict[str, str] = {
+    **{name: TABLE_NAMES[kind] for name, kind in REFERENCES.items()},
+    "installment_id": "installments",
+}
+
+#: Columns besides the foreign keys that lists filter on often.
+_INDEXED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "customer": (("name",), ("level",), ("status",), ("type",), ("industry",)),
+    "contact": (("name",),),
+    "lead": (("status",),),
+    "opportunity": (("pipeline", "stage"), ("status",), ("expected_close",)),
+    "order": (("status",), ("signed_on",)),
+    "payment": (("received_on",),),
+    "ticket": (("status",), ("due_at",)),
+    "activity": (("due_at",), ("done",)),
+    "user": (("email",),),
+    "installments": (("due_on",),),
+}
+
+
+def _scalar_type(tp: Any) -> sa.types.TypeEngine[Any]:
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return sa.String(40)
+    simple: dict[Any, sa.types.TypeEngine[Any]] = {
+        uuid.UUID: sa.Uuid(),
+        str: sa.String(),
+        bool: sa.Boolean(),
+        int: sa.BigInteger(),
+        Decimal: ExactDecimal(),
+        dt.datetime: UTCDateTime(),
+        dt.date: sa.Date(),
+    }
+    if tp in simple:
+        return simple[tp]
+    if typing.get_origin(tp) in (list, dict):
+        return JSONData
+    raise TypeError(f"no column type for {tp!r}")
+
+
+def field_columns(field: attrs.Attribute[Any]) -> list[sa.Column[Any]]:
+    """The column(s) one attrs field is stored in."""
+    tp, nullable = unwrap(field.type)
+    if tp is Money:
+        return [
+            sa.Column(f"{field.name}_minor", sa.BigInteger(), nullable=nullable),
+            sa.Column(f"{field.name}_currency", sa.String(3), nullable=nullable),
+        ]
+    return [sa.Column(field.name, _scalar_type(tp), nullable=nullable)]
+
+
+def is_child_field(kind: str, name: str) -> bool:
+    return (kind, name) in CHILDREN
+
+
+def _foreign_keys(table_name: str, names: list[str], kind: str) -> list[sa.ForeignKeyConstraint]:
+    fks = []
+    for name in names:
+        ref = table_name if name == "parent_id" else _TARGETS.get(name)
+        if ref is None:
+            continue
+        fks.append(
+            sa.ForeignKeyConstraint(
+                ["tenant", name], [f"{ref}.tenant", f"{ref}.id"], name=f"fk_{table_name}_{name}"
+            )
+        )
+    return fks
+
+
+def _indexes(table_name: str, names: list[str], kind: str) -> list[sa.Index]:
+    wanted = [(n,) for n in names if n.endswith("_id") and n != "id"]
+    wanted += list(_INDEXED.get(kind, ()))
+    return [
+        sa.Index(f"ix_{table_name}_{'_'.join(cols)}", "tenant", *cols)
+        for cols in dict.fromkeys(wanted)
+    ]
+
+
+def _build_entity_table(cls: type[Record]) -> sa.Table:
+    name = TABLE_NAMES[cls.kind]
+    columns: list[sa.Column[Any]] = []
+    for field in attrs.fields(cls):
+        if not is_child_field(cls.kind, field.name):
+            columns += field_columns(field)
+    col_names = [c.name for c in columns]
+    return sa.Table(
+        name,
+        metadata,
+        *columns,
+        sa.PrimaryKeyConstraint("tenant", "id", name=f"pk_{name}"),
+        *_foreign_keys(name, col_names, cls.kind),
+        *_indexes(name, col_names, cls.kind),
+    )
+
+
+def _build_child_table(
+    parent: str, table_name: str, cls: type[Any], parent_fk: str, keyed: bool
+) -> sa.Table:
+    parent_table = TABLE_NAMES[parent]
+    columns: list[sa.Column[Any]] = [
+        sa.Column("tenant", sa.String(), nullable=False),
+        sa.Column(parent_fk, sa.Uuid(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+    ]
+    for field in attrs.fields(cls):
+        columns += field_columns(field)
+    key = ("tenant", "id") if keyed else ("tenant", parent_fk, "position")
+    col_names = [c.name for c in columns]
+    return sa.Table(
+        table_name,
+        metadata,
+        *columns,
+        sa.PrimaryKeyConstraint(*key, name=f"pk_{table_name}"),
+        sa.ForeignKeyConstraint(
+            ["tenant", parent_fk],
+            [f"{parent_table}.tenant", f"{parent_table}.id"],
+            name=f"fk_{table_name}_{parent_fk}",
+        ),
+        *_foreign_keys(table_name, [c for c in col_names if c != parent_fk], parent),
+        *_indexes(table_name, col_names, table_name),
+    )
+
+
+_TABLES: dict[str, sa.Table] = {cls.kind: _build_entity_table(cls) for cls in ENTITY_TYPES}
+_CHILD_TABLES: dict[tuple[str, str], sa.Table] = {
+    key: _build_child_table(key[0], *spec) for key, spec in CHILDREN.items()
+}
+
+#: The audit trail: one row per write, ``fields`` maps each changed field to [old, new].
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("tenant", sa.String(), nullable=False),
+    sa.Column("id", sa.Uuid(), nullable=False),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("record_id", sa.Uuid(), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("user_id", sa.Uuid(), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("fields", JSONData, nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "id", name="pk_changes"),
+    sa.Index("ix_changes_record", "tenant", "entity", "record_id"),
+)
+
+
+def table_for(kind: str) -> sa.Table:
+    return _TABLES[kind]
+
+
+def child_table(kind: str, name: str) -> sa.Table:
+    return _CHILD_TABLES[(kind, name)]
