@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
-from functools import cache
 from typing import Annotated, Any
 
 import attrs
@@ -412,9 +411,13 @@ def _view_type(tp: Any) -> Any:
     return tp
 
 
-@cache
+_VIEWS: dict[type[Any], type[pydantic.BaseModel]] = {}
+
+
 def view_model(cls: type[Any]) -> type[pydantic.BaseModel]:
     """A frozen pydantic model with the fields of an attrs class (built once per class)."""
+    if cls in _VIEWS:
+        return _VIEWS[cls]
 
     fields: dict[str, Any] = {}
     for f in attrs.fields(cls):
@@ -422,7 +425,9 @@ def view_model(cls: type[Any]) -> type[pydantic.BaseModel]:
         tp = _view_type(tp)
         fields[f.name] = (tp | None if optional else tp, ...)
     config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-    return pydantic.create_model(f"{cls.__name__}View", __config__=config, **fields)
+    model = pydantic.create_model(f"{cls.__name__}View", __config__=config, **fields)
+    _VIEWS[cls] = model
+    return model
 
 
 def view(record: Record | Any) -> pydantic.BaseModel:

@@ -52,7 +52,7 @@ class Settings(BaseModel):
     @classmethod
     def _rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
         for pair in value:
-            base, slash, quote = pair.partition("/")
+            _, slash, _ = pair.partition("/")
             if not slash:
                 raise ValueError(f"{pair!r} is not a currency pair such as 'USD/CNY'")
         FixedRates(value)  # validates codes and positivity

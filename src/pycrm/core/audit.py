@@ -11,6 +11,8 @@ __all__ = ["Change", "ChangeAction", "FieldChange"]
 
 
 class ChangeAction(StrEnum):
+    """What a write did to a record."""
+
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"

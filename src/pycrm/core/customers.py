@@ -22,6 +22,8 @@ __all__ = [
 
 
 class CustomerSource(StrEnum):
+    """Where a customer or lead came from."""
+
     VISIT = "visit"
     CAMPAIGN = "campaign"
     REFERRAL = "referral"
@@ -32,6 +34,8 @@ class CustomerSource(StrEnum):
 
 
 class CustomerType(StrEnum):
+    """The relationship with a customer."""
+
     EXISTING = "existing"
     TARGET = "target"
     POTENTIAL = "potential"
@@ -41,6 +45,8 @@ class CustomerType(StrEnum):
 
 
 class CustomerStatus(StrEnum):
+    """Whether a customer is worked on; archived (封存) customers are kept but frozen."""
+
     ACTIVE = "active"
     NORMAL = "normal"
     ARCHIVED = "archived"  # 封存
@@ -74,6 +80,8 @@ class Customer(Record):
 
 
 class ContactRole(StrEnum):
+    """A contact's part in the deal."""
+
     KEY_CONTACT = "key_contact"
     DECISION_MAKER = "decision_maker"
     INFLUENCER = "influencer"
@@ -102,6 +110,8 @@ class Contact(Record):
 
 
 class LeadStatus(StrEnum):
+    """How far a lead has been qualified."""
+
     NEW = "new"
     CONTACTED = "contacted"
     QUALIFIED = "qualified"

@@ -2,7 +2,6 @@
 
 import types
 import typing
-from functools import cache
 from typing import Any
 
 import attrs
@@ -18,13 +17,18 @@ def unwrap(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
-@cache
+_CHILDREN: dict[type[Any], dict[str, type[Any]]] = {}
+
+
 def child_types(cls: type[Any]) -> dict[str, type[Any]]:
     """Fields holding lists of attrs objects (order lines, installments) and their class."""
+    if cls in _CHILDREN:
+        return _CHILDREN[cls]
     found = {}
     for field in attrs.fields(cls):
         if typing.get_origin(field.type) is list:
             (item,) = typing.get_args(field.type)
             if attrs.has(item):
                 found[field.name] = item
+    _CHILDREN[cls] = found
     return found

@@ -61,7 +61,7 @@ def _quantum(currency: str) -> Decimal:
 
 
 def _to_decimal(value: object, field: str = "amount") -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValidationError.single(field, "use a Decimal, int or string for money, never a float")
     if isinstance(value, Decimal):
         result = value
@@ -103,7 +103,7 @@ def allocate_minor(total: int, ratios: Sequence[Decimal | int]) -> list[int]:
     return [sign * p for p in parts]
 
 
-@frozen(order=False)
+@frozen(order=False, init=False)
 class Money:
     """An exact amount of one currency, e.g. ``Money("1234.50", "CNY")``."""
 
@@ -120,7 +120,7 @@ class Money:
                 f"{value} has more decimals than {code} allows ({minor_digits(code)}); "
                 "round it first with Money.rounded()",
             )
-        self.__attrs_init__(quantised, code)  # type: ignore[attr-defined]
+        self.__attrs_init__(quantised, code)
 
     # -- construction -------------------------------------------------------------------
     @classmethod

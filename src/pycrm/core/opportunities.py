@@ -14,6 +14,8 @@ __all__ = ["Opportunity", "OpportunityStatus"]
 
 
 class OpportunityStatus(StrEnum):
+    """Open, or closed as won or lost."""
+
     OPEN = "open"
     WON = "won"
     LOST = "lost"

@@ -60,6 +60,8 @@ class OrderLine:
 
 
 class OrderStatus(StrEnum):
+    """An order's workflow: draft → confirmed → completed, or cancelled."""
+
     DRAFT = "draft"
     CONFIRMED = "confirmed"
     COMPLETED = "completed"

@@ -12,6 +12,8 @@ __all__ = ["Department", "Role", "User"]
 
 
 class Role(StrEnum):
+    """What a user does in the company; permission rules build on it."""
+
     ADMIN = "admin"
     EXECUTIVE = "executive"
     SALES_DIRECTOR = "sales_director"

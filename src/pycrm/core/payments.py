@@ -15,6 +15,8 @@ __all__ = ["Installment", "InstallmentState", "Payment", "PaymentPlan"]
 
 
 class InstallmentState(StrEnum):
+    """An installment as seen on a given date."""
+
     PENDING = "pending"
     PARTIALLY_PAID = "partially_paid"
     PAID = "paid"

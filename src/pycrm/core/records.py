@@ -52,7 +52,7 @@ class Record:
     custom: dict[str, Any] = field(factory=dict)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.id == self.id  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.id == self.id
 
     def __hash__(self) -> int:
         return hash((type(self), self.id))

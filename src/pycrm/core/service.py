@@ -22,6 +22,8 @@ __all__ = [
 
 
 class TicketType(StrEnum):
+    """What a ticket asks for."""
+
     CONSULTATION = "consultation"
     SUGGESTION = "suggestion"
     COMPLAINT = "complaint"
@@ -29,6 +31,8 @@ class TicketType(StrEnum):
 
 
 class TicketChannel(StrEnum):
+    """How a ticket reached the company."""
+
     PHONE = "phone"
     EMAIL = "email"
     CHAT = "chat"
@@ -38,6 +42,8 @@ class TicketChannel(StrEnum):
 
 
 class TicketPriority(StrEnum):
+    """How urgent a ticket is."""
+
     LOW = "low"
     NORMAL = "normal"
     HIGH = "high"
@@ -45,6 +51,8 @@ class TicketPriority(StrEnum):
 
 
 class TicketStatus(StrEnum):
+    """A ticket's workflow: new → assigned → in progress → resolved → closed."""
+
     NEW = "new"
     ASSIGNED = "assigned"
     IN_PROGRESS = "in_progress"
@@ -83,6 +91,8 @@ class Ticket(Record):
 
 
 class ActivityKind(StrEnum):
+    """What kind of activity: a to-do, call, visit, email or meeting."""
+
     TASK = "task"
     CALL = "call"
     VISIT = "visit"

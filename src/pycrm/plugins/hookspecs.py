@@ -29,7 +29,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec(firstresult=True)
-def pycrm_make_storage(url: str, settings: Settings) -> StorageBackend | None:  # type: ignore[empty-body]
+def pycrm_make_storage(url: str, settings: Settings) -> StorageBackend | None:
     """Build the storage backend for a database URL.
 
     Called once when a :class:`pycrm.CRM` is connected. ``url`` is the URL given to
@@ -44,16 +44,16 @@ def pycrm_make_storage(url: str, settings: Settings) -> StorageBackend | None:  
 def pycrm_register_currencies(settings: Settings) -> list[str]:  # type: ignore[empty-body]
     """Currencies the company trades in, as ISO 4217 codes.
 
-    Called when the CRM is built, with the CRM's ``settings``. Lists from every plugin are merged; each code must be one
-    babel knows (``pycrm.ValidationError`` otherwise). The built-in plugin registers the
-    reporting currency and every currency named in ``Settings.exchange_rates``. Amounts in
-    other valid ISO currencies are still accepted; this list is what reports and user
-    interfaces offer first.
+    Called when the CRM is built, with the CRM's ``settings``. Lists from every plugin are
+    merged; each code must be one babel knows (:class:`pycrm.PluginError` otherwise). The
+    built-in plugin registers a few common currencies, the reporting currency and every
+    currency named in ``Settings.exchange_rates``. Amounts in other valid ISO currencies
+    are still accepted; this list is what reports and user interfaces offer first.
     """
 
 
 @hookspec(firstresult=True)
-def pycrm_make_exchange_rates(settings: Settings) -> ExchangeRates | None:  # type: ignore[empty-body]
+def pycrm_make_exchange_rates(settings: Settings) -> ExchangeRates | None:
     """Provide the exchange-rate source reports convert with.
 
     Called once when the CRM is built. Return an object with a

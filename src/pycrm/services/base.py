@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -51,6 +52,10 @@ class RecordService(Generic[E]):
         self._step = step
 
     @property
+    def _kind(self) -> type[E]:
+        return self.entity  # type: ignore[return-value]
+
+    @property
     def validator(self) -> Validator:
         cls = type(self)
         if cls not in RecordService._validators:
@@ -81,7 +86,7 @@ class RecordService(Generic[E]):
         """
         query = build_query(self.entity, where, order_by, limit, after, deleted)
         with self._step() as uow:
-            items: list[E] = uow.tx.find(self.entity, uow.tenant, query)  # type: ignore[assignment]
+            items: builtins.list[E] = uow.tx.find(self._kind, uow.tenant, query)
         more = len(items) == limit
         return Page(items, next_cursor(items[-1], query.order) if more and items else None)
 
@@ -91,7 +96,7 @@ class RecordService(Generic[E]):
         with self._step() as uow:
             return uow.tx.count(self.entity, uow.tenant, query)
 
-    def history(self, record_id: uuid.UUID | str) -> list[Change]:
+    def history(self, record_id: uuid.UUID | str) -> builtins.list[Change]:
         """Every recorded change of one record, oldest first."""
         rid = _as_id(record_id)
         with self._step() as uow:
@@ -109,13 +114,13 @@ class RecordService(Generic[E]):
             self._audit(uow, [(record, ChangeAction.CREATE, _created(record))])
             return record
 
-    def create_many(self, rows: Iterable[Mapping[str, Any]]) -> list[E]:
+    def create_many(self, rows: Iterable[Mapping[str, Any]]) -> builtins.list[E]:
         """Validate and create many records in one unit of work, batch by batch.
 
         Errors name the row by its position (``"3.name"``); if any row is bad, nothing
         of the whole call is written.
         """
-        created: list[E] = []
+        created: builtins.list[E] = []
         with self._step() as uow:
             batches = _batches(rows, uow.crm.settings.batch_size)
             for offset, batch in batches:
@@ -195,7 +200,7 @@ class RecordService(Generic[E]):
         _raise_problems(record)
         return record
 
-    def _build_many(self, uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> list[E]:
+    def _build_many(self, uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> builtins.list[E]:
         records, errors = [], []
         for i, row in enumerate(rows):
             try:
@@ -226,7 +231,7 @@ class RecordService(Generic[E]):
         Records being created in the same batch count as existing (a parent customer and
         its subsidiaries may be imported together).
         """
-        wanted: dict[tuple[str, str], dict[uuid.UUID, list[int]]] = {}
+        wanted: dict[tuple[str, str], dict[uuid.UUID, builtins.list[int]]] = {}
         for i, record in enumerate(records):
             for name in _reference_fields(type(record)):
                 value = getattr(record, name)
@@ -319,7 +324,7 @@ def _created(record: Record) -> dict[str, Any]:
     return {k: (None, v) for k, v in _audited(record).items() if v not in (None, [], {})}
 
 
-def _reference_fields(cls: type[Record]) -> list[str]:
+def _reference_fields(cls: type[Record]) -> builtins.list[str]:
     names = {f.name for f in attrs.fields(cls)}
     return [n for n in sorted(names) if n in REFERENCES or n == "parent_id"]
 
@@ -331,7 +336,7 @@ def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterator[Sequence[uuid.UUI
 
 def _batches(
     rows: Iterable[Mapping[str, Any]], size: int
-) -> Iterator[tuple[int, list[Mapping[str, Any]]]]:
+) -> Iterator[tuple[int, builtins.list[Mapping[str, Any]]]]:
     iterator = iter(rows)
     offset = 0
     while batch := list(islice(iterator, size)):

@@ -43,9 +43,13 @@ class Page(Generic[E]):
         return len(self.items)
 
 
-@cache
+_FIELD_TYPES: dict[type[Record], dict[str, Any]] = {}
+
+
 def _field_types(cls: type[Record]) -> dict[str, Any]:
     """Filterable fields and the type their filter values are validated as."""
+    if cls in _FIELD_TYPES:
+        return _FIELD_TYPES[cls]
     types: dict[str, Any] = {}
     for field in attrs.fields(cls):
         tp, _ = unwrap(field.type)

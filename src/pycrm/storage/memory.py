@@ -107,6 +107,10 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _discard(table: Table, record_id: uuid.UUID) -> None:
+    table.pop(record_id, None)
+
+
 class MemoryBackend:
     """Keeps every tenant's records in dictionaries of this process."""
 
@@ -158,7 +162,7 @@ class MemoryTransaction:
             if record.id in table:
                 raise ConflictError(f"{record.kind} {record.id} already exists")
             table[record.id] = copy.deepcopy(record)
-            self._undo.append(functools.partial(table.pop, record.id))
+            self._undo.append(functools.partial(_discard, table, record.id))
 
     def update(self, record: Record, expected_version: int) -> None:
         self._check_open()

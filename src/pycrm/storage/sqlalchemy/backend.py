@@ -127,7 +127,7 @@ class SqlTransaction:
     def _children(
         self, kind: str, name: str, tenant: str, parents: Sequence[sa.RowMapping]
     ) -> dict[uuid.UUID, list[Any]]:
-        table_name, cls, parent_key, _ = CHILDREN[(kind, name)]
+        _, cls, parent_key, _ = CHILDREN[(kind, name)]
         found: dict[uuid.UUID, list[Any]] = {}
         if not parents:
             return found

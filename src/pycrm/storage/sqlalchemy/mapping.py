@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
-from functools import cache
 from typing import Any
 
 import attrs
@@ -70,7 +69,7 @@ class Mapper:
             to_row(getattr(obj, name), row)
         return row
 
-    def from_row(self, row: Mapping[str, Any], **extra: Any) -> Any:
+    def from_row(self, row: Any, **extra: Any) -> Any:
         values = {name: from_row(row) for name, _, from_row in self.fields}
         values.update(extra)
         return self.cls(**values)
@@ -79,10 +78,15 @@ class Mapper:
         return [self.to_row(o) for o in objs]
 
 
-@cache
+_MAPPERS: dict[tuple[type[Any], str | None], Mapper] = {}
+
+
 def mapper_for(cls: type[Any], kind: str | None = None) -> Mapper:
     """The (cached) mapper of an entity class (``kind`` given) or a child class."""
-    return Mapper(cls, kind)
+    key = (cls, kind)
+    if key not in _MAPPERS:
+        _MAPPERS[key] = Mapper(cls, kind)
+    return _MAPPERS[key]
 
 
 def entity_mapper(cls: type[Record]) -> Mapper:

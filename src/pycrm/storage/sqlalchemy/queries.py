@@ -42,17 +42,23 @@ def _condition(table: sa.Table, flt: Filter) -> sa.ColumnElement[bool]:
 
 
 def _compare(col: sa.ColumnElement[Any], op: Op, value: Any) -> sa.ColumnElement[bool]:
+    result: sa.ColumnElement[bool]
     match op:
         case Op.EQ:
-            return col == value
+            result = col == value
+            return result
         case Op.LT:
-            return col < value
+            result = col < value
+            return result
         case Op.LTE:
-            return col <= value
+            result = col <= value
+            return result
         case Op.GT:
-            return col > value
+            result = col > value
+            return result
         case Op.GTE:
-            return col >= value
+            result = col >= value
+            return result
     raise ValidationError.single("op", f"operator {op} does not apply to money")
 
 

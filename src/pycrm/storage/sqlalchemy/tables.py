@@ -123,7 +123,7 @@ def _foreign_keys(table_name: str, names: list[str], kind: str) -> list[sa.Forei
 
 
 def _indexes(table_name: str, names: list[str], kind: str) -> list[sa.Index]:
-    wanted = [(n,) for n in names if n.endswith("_id") and n != "id"]
+    wanted: list[tuple[str, ...]] = [(n,) for n in names if n.endswith("_id") and n != "id"]
     wanted += list(_INDEXED.get(kind, ()))
     return [
         sa.Index(f"ix_{table_name}_{'_'.join(cols)}", "tenant", *cols)

@@ -1,0 +1,350 @@
+"""The behavioural contract of a storage backend, as a pytest base class."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pycrm.core.audit import ChangeAction
+from pycrm.core.clock import FixedClock
+from pycrm.core.money import Money
+from pycrm.core.records import Record
+from pycrm.crm import CRM
+from pycrm.errors import ConflictError, NotFound, RuleViolation, ValidationError
+from pycrm.services.base import RecordService
+from pycrm.storage.base import StorageBackend
+from pycrm.testing.samples import SAMPLES, Sample, make_world
+
+__all__ = ["StorageContract"]
+
+START = dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC)
+ACTOR = uuid.UUID("01900000-0000-7000-8000-000000000001")
+by_kind = pytest.mark.parametrize("sample", SAMPLES, ids=[s.kind for s in SAMPLES])
+
+
+def _service(uow: Any, sample: Sample) -> RecordService[Record]:
+    service: RecordService[Record] = getattr(uow, sample.service)
+    return service
+
+
+class StorageContract:
+    """Subclass it and override the ``backend`` fixture to run the whole contract."""
+
+    @pytest.fixture
+    def backend(self) -> StorageBackend:
+        raise NotImplementedError("override the `backend` fixture to return your backend")
+
+    @pytest.fixture
+    def clock(self) -> FixedClock:
+        return FixedClock(START)
+
+    @pytest.fixture
+    def crm(self, backend: StorageBackend, clock: FixedClock) -> Iterator[CRM]:
+        crm = CRM(backend, clock=clock, load_entry_points=False)
+        yield crm
+        crm.close()
+
+    @pytest.fixture
+    def tenant(self) -> str:
+        # A fresh tenant per test lets every test share one database.
+        return f"t-{uuid.uuid4().hex[:12]}"
+
+    @pytest.fixture
+    def world(self, crm: CRM, tenant: str) -> dict[str, Any]:
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            return make_world(uow)
+
+    def create(self, crm: CRM, tenant: str, sample: Sample, world: dict[str, Any]) -> Record:
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            return _service(uow, sample)._create(sample.valid(world))
+
+    # -- create and read ----------------------------------------------------------------
+    @by_kind
+    def test_create_then_get_returns_the_same_fields(self, crm, tenant, world, sample, clock):
+        created = self.create(crm, tenant, sample, world)
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            loaded = _service(uow, sample).get(created.id)
+        assert loaded == created and loaded is not created
+        for name, value in sample.valid(world).items():
+            if not isinstance(value, list | str) or name in ("name", "subject"):
+                assert getattr(loaded, name) == getattr(created, name)
+        assert (loaded.version, loaded.created_at, loaded.created_by) == (1, START, ACTOR)
+        assert loaded.created_at.tzinfo is not None
+        assert loaded.tenant == tenant and not loaded.deleted
+
+    @by_kind
+    def test_stored_copy_is_independent_of_returned_object(self, crm, tenant, world, sample):
+        created = self.create(crm, tenant, sample, world)
+        created.custom["scratch"] = "not saved"
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            assert "scratch" not in _service(uow, sample).get(created.id).custom
+
+    # -- update ---------------------------------------------------------------------------
+    @by_kind
+    def test_update_changes_fields_bumps_version_and_audits(
+        self, crm, tenant, world, sample, clock
+    ):
+        created = self.create(crm, tenant, sample, world)
+        clock.advance(hours=1)
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            updated = _service(uow, sample)._update(created.id, 1, sample.change)
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            loaded = _service(uow, sample).get(created.id)
+            history = _service(uow, sample).history(created.id)
+        assert loaded.version == updated.version == 2
+        assert loaded.updated_at == START + dt.timedelta(hours=1)
+        assert [c.action for c in history] == [ChangeAction.CREATE, ChangeAction.UPDATE]
+        changed = {f.field for f in history[-1].fields}
+        assert changed and changed <= set(sample.change) | {"total"}
+        assert history[-1].user_id == ACTOR and history[-1].at == START + dt.timedelta(hours=1)
+
+    @by_kind
+    def test_stale_version_is_a_conflict_and_changes_nothing(self, crm, tenant, world, sample):
+        created = self.create(crm, tenant, sample, world)
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            _service(uow, sample)._update(created.id, 1, sample.change)
+        with pytest.raises(ConflictError), crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            _service(uow, sample)._update(created.id, 1, sample.change)
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            assert _service(uow, sample).get(created.id).version == 2
+
+    @by_kind
+    def test_backend_refuses_a_write_based_on_an_old_version(self, crm, tenant, world, sample):
+        created = self.create(crm, tenant, sample, world)
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            _service(uow, sample)._update(created.id, None, sample.change)
+        tx = crm.storage.begin()
+        try:
+            with pytest.raises(ConflictError):
+                tx.update(created, expected_version=1)
+        finally:
+            tx.rollback()
+
+    # -- bad input --------------------------------------------------------------------------
+    @by_kind
+    def test_bad_input_names_every_bad_field_and_writes_nothing(self, crm, tenant, world, sample):
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            before = _service(uow, sample).count(deleted=None)
+        with (
+            pytest.raises(ValidationError) as caught,
+            crm.unit_of_work(tenant=tenant, user=ACTOR) as uow,
+        ):
+            _service(uow, sample)._create(sample.bad(world))
+        reported = {path for path, _ in caught.value.errors}
+        assert set(sample.bad_fields) <= reported, caught.value.errors
+        assert all(reason for _, reason in caught.value.errors)
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            assert _service(uow, sample).count(deleted=None) == before
+
+    @by_kind
+    def test_unknown_field_is_rejected(self, crm, tenant, world, sample):
+        with (
+            pytest.raises(ValidationError) as caught,
+            crm.unit_of_work(tenant=tenant, user=ACTOR) as uow,
+        ):
+            _service(uow, sample)._create({**sample.valid(world), "nmae": "typo"})
+        assert ("nmae", "unknown field") in caught.value.errors
+
+    # -- delete and restore ------------------------------------------------------------------
+    @by_kind
+    def test_soft_delete_hides_and_restore_brings_back(self, crm, tenant, world, sample):
+        created = self.create(crm, tenant, sample, world)
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            service = _service(uow, sample)
+            service.delete(created.id)
+            with pytest.raises(NotFound):
+                service.get(created.id)
+            assert created.id not in {r.id for r in service.list(limit=1000)}
+            assert created.id in {r.id for r in service.list(deleted=True)}
+            assert service.get(created.id, include_deleted=True).deleted
+            service.restore(created.id)
+            assert not service.get(created.id).deleted
+            actions = [c.action for c in service.history(created.id)]
+        assert actions == [ChangeAction.CREATE, ChangeAction.DELETE, ChangeAction.RESTORE]
+
+    # -- tenants ------------------------------------------------------------------------------
+    @by_kind
+    def test_another_tenant_sees_nothing(self, crm, tenant, world, sample):
+        created = self.create(crm, tenant, sample, world)
+        with crm.unit_of_work(tenant=tenant + "-other", user=ACTOR) as uow:
+            service = _service(uow, sample)
+            with pytest.raises(NotFound):
+                service.get(created.id)
+            assert service.count(deleted=None) == 0
+            assert len(service.list(deleted=None)) == 0
+            with pytest.raises(NotFound):
+                service.history(created.id)
+
+    def test_references_never_cross_tenants(self, crm, tenant, world):
+        with (
+            pytest.raises(ValidationError) as caught,
+            crm.unit_of_work(tenant=tenant + "-other", user=ACTOR) as uow,
+        ):
+            uow.contacts.create(customer_id=world["customer"].id, name="跨租户")
+        assert [p for p, _ in caught.value.errors] == ["customer_id"]
+
+    # -- transactions ----------------------------------------------------------------------------
+    def test_an_exception_rolls_back_the_whole_unit_of_work(self, crm, tenant):
+        class Boom(Exception):
+            pass
+
+        with pytest.raises(Boom), crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            customer = uow.customers.create(name="半途而废")
+            uow.contacts.create(customer_id=customer.id, name="某人")
+            raise Boom
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            assert uow.customers.count(deleted=None) == 0
+            assert uow.contacts.count(deleted=None) == 0
+            with pytest.raises(NotFound):
+                uow.customers.history(customer.id)
+
+    def test_a_rule_violation_leaves_data_as_it_was(self, crm, tenant, world):
+        plan = world["plan"]
+        with pytest.raises(RuleViolation), crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            uow.payments.create(
+                plan_id=plan.id,
+                installment_id=plan.installments[0].id,
+                amount="1000.00 CNY",
+                received_on=dt.date(2026, 1, 16),
+            )
+            uow.payments.create(
+                plan_id=plan.id,
+                installment_id=plan.installments[0].id,
+                amount="600.00 CNY",
+                received_on=dt.date(2026, 1, 17),
+            )
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            stored = uow.payment_plans.get(plan.id)
+            assert stored.installments[0].paid == Money("0.00", "CNY")
+            assert uow.payments.count() == 0
+
+    def test_payments_update_their_installment_and_deleting_takes_them_back(
+        self, crm, tenant, world
+    ):
+        plan = world["plan"]
+        part = plan.installments[1].id
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            payment = uow.payments.create(
+                plan_id=plan.id,
+                installment_id=part,
+                amount="400.00 CNY",
+                received_on=dt.date(2026, 2, 20),
+            )
+            assert uow.payment_plans.get(plan.id).installments[1].paid == Money("400.00", "CNY")
+            uow.payments.delete(payment.id)
+            assert uow.payment_plans.get(plan.id).installments[1].paid == Money("0.00", "CNY")
+
+    # -- lists ------------------------------------------------------------------------------------
+    @pytest.fixture
+    def customers(self, crm: CRM, tenant: str) -> list[Record]:
+        rows = [
+            {"name": "Alpha Media", "level": "A", "industry": "media", "region": "华北"},
+            {"name": "北京阿尔法", "level": "B", "industry": "food"},
+            {"name": "beta foods", "level": None, "industry": "food", "region": "华东"},
+            {"name": "Gamma 100%_Ads", "level": "A", "industry": "advertising"},
+            {"name": "Delta", "level": "C", "industry": None, "region": "华南"},
+        ]
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            return list(uow.customers.create_many(rows))
+
+    @pytest.mark.parametrize(
+        ("where", "expected"),
+        [
+            ({"level": "A"}, {"Alpha Media", "Gamma 100%_Ads"}),
+            ({"level__ne": "A"}, {"北京阿尔法", "beta foods", "Delta"}),
+            ({"level__in": ["B", "C"]}, {"北京阿尔法", "Delta"}),
+            ({"level__is_null": True}, {"beta foods"}),
+            ({"name__contains": "ALPHA"}, {"Alpha Media"}),
+            ({"name__contains": "阿尔法"}, {"北京阿尔法"}),
+            ({"name__contains": "100%_"}, {"Gamma 100%_Ads"}),
+            ({"name__contains": "%"}, {"Gamma 100%_Ads"}),
+            ({"level__gte": "B"}, {"北京阿尔法", "Delta"}),
+            ({"industry": "food", "region__is_null": False}, {"beta foods"}),
+        ],
+    )
+    def test_filters(self, crm, tenant, customers, where, expected):
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            assert {c.name for c in uow.customers.list(where)} == expected
+            assert uow.customers.count(where) == len(expected)
+
+    def test_money_and_date_filters(self, crm, tenant, world):
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            cid = world["customer"].id
+            for amount, close in [("100.00", 1), ("5000.00", 2), ("90000.00", 3)]:
+                uow.opportunities.create(
+                    customer_id=cid,
+                    name=amount,
+                    amount=Money(amount, "CNY"),
+                    expected_close=dt.date(2026, close, 28),
+                )
+            uow.opportunities.create(customer_id=cid, name="usd", amount=Money("5000.00", "USD"))
+            big = uow.opportunities.list({"amount__gte": Money("5000.00", "CNY")})
+            assert {o.name for o in big} == {"5000.00", "90000.00"}
+            early = uow.opportunities.list({"expected_close__lt": "2026-03-01"})
+            assert {o.name for o in early} == {"100.00", "5000.00"}
+
+    @pytest.mark.parametrize("order_by", ["level", "-level", ["industry", "-name"], "-created_at"])
+    def test_keyset_pages_walk_the_whole_ordered_list(self, crm, tenant, customers, order_by):
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            whole = [c.id for c in uow.customers.list(order_by=order_by, limit=100)]
+            walked, cursor = [], None
+            while True:
+                page = uow.customers.list(order_by=order_by, limit=2, after=cursor)
+                walked += [c.id for c in page]
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+        assert walked == whole and len(whole) == 5
+
+    def test_empty_values_sort_first_ascending_and_last_descending(self, crm, tenant, customers):
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            up = [c.level for c in uow.customers.list(order_by="level")]
+            down = [c.level for c in uow.customers.list(order_by="-level")]
+        assert up == [None, "A", "A", "B", "C"]
+        assert down == ["C", "B", "A", "A", None]
+
+    def test_bad_list_arguments_are_all_reported(self, crm, tenant):
+        with (
+            pytest.raises(ValidationError) as caught,
+            crm.unit_of_work(tenant=tenant, user=ACTOR) as uow,
+        ):
+            uow.customers.list({"colour": "red", "level__near": "A"}, order_by="size", limit=0)
+        paths = [p for p, _ in caught.value.errors]
+        assert paths == ["where.colour", "where.level__near", "order_by", "limit"]
+
+    # -- bulk -------------------------------------------------------------------------------------
+    def test_bulk_create_writes_all_rows_across_batches(self, crm, tenant):
+        rows = ({"name": f"客户 {i:05d}", "level": "ABC"[i % 3]} for i in range(4500))
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            created = uow.customers.create_many(rows)
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            assert uow.customers.count() == 4500 == len(created)
+            assert uow.customers.count({"level": "B"}) == 1500
+            assert len(uow.customers.history(created[4321].id)) == 1
+
+    def test_bulk_create_with_one_bad_row_writes_nothing(self, crm, tenant):
+        rows = [{"name": f"客户 {i}"} for i in range(4500)]
+        rows[4100] = {"name": ""}
+        rows[4200] = {"name": "x", "source": "rumour"}
+        with (
+            pytest.raises(ValidationError) as caught,
+            crm.unit_of_work(tenant=tenant, user=ACTOR) as uow,
+        ):
+            uow.customers.create_many(rows)
+        assert [p for p, _ in caught.value.errors] == ["4100.name", "4200.source"]
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            assert uow.customers.count(deleted=None) == 0
+
+    # -- ids ----------------------------------------------------------------------------------------
+    def test_unknown_and_malformed_ids(self, crm, tenant):
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            with pytest.raises(NotFound):
+                uow.customers.get(uuid.uuid4())
+            with pytest.raises(ValidationError):
+                uow.customers.get("42")
+            with pytest.raises(NotFound):
+                uow.customers.update(uuid.uuid4(), level="A")

@@ -1,0 +1,109 @@
+"""The public API: the ``__all__`` snapshot, and the rule that the domain imports no plumbing."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pycrm
+
+# Changing this list is a user-visible change: record it in CHANGELOG.md.
+EXPECTED = [
+    "CRM",
+    "SYSTEM_USER",
+    "Activity",
+    "ActivityKind",
+    "CRMError",
+    "Change",
+    "ChangeAction",
+    "Clock",
+    "ConfigurationError",
+    "ConflictError",
+    "Contact",
+    "ContactRole",
+    "CurrencyMismatch",
+    "Customer",
+    "CustomerSource",
+    "CustomerStatus",
+    "CustomerType",
+    "Department",
+    "Event",
+    "ExchangeRateMissing",
+    "ExchangeRates",
+    "FieldChange",
+    "FixedClock",
+    "FixedRates",
+    "Installment",
+    "InstallmentState",
+    "Lead",
+    "LeadStatus",
+    "Money",
+    "NotFound",
+    "Opportunity",
+    "OpportunityStatus",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Page",
+    "Payment",
+    "PaymentPlan",
+    "PermissionDenied",
+    "PluginError",
+    "Product",
+    "Record",
+    "Role",
+    "RuleViolation",
+    "Settings",
+    "StorageError",
+    "SystemClock",
+    "Ticket",
+    "TicketChannel",
+    "TicketPriority",
+    "TicketStatus",
+    "TicketType",
+    "UnitOfWork",
+    "User",
+    "ValidationError",
+    "__version__",
+    "hookimpl",
+    "new_id",
+    "view",
+]
+
+CORE = pathlib.Path(pycrm.__file__).parent / "core"
+ALLOWED_THIRD_PARTY = {"attrs", "babel"}
+ALLOWED_PYCRM = {"pycrm.core", "pycrm.errors"}
+
+
+def test_all_matches_snapshot() -> None:
+    # The order of __all__ itself is kept by ruff (RUF022).
+    assert sorted(pycrm.__all__) == sorted(EXPECTED)
+
+
+def test_every_public_name_exists_and_is_documented() -> None:
+    for name in pycrm.__all__:
+        obj = getattr(pycrm, name)
+        if callable(obj) and not name.isupper():
+            assert (obj.__doc__ or "").strip(), f"pycrm.{name} has no docstring"
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_domain_imports_only_stdlib_attrs_and_babel() -> None:
+    import sys
+
+    for path in CORE.glob("*.py"):
+        for module in _imports(path):
+            top = module.split(".")[0]
+            if top == "pycrm":
+                assert any(module.startswith(p) for p in ALLOWED_PYCRM), (path.name, module)
+            elif top not in sys.stdlib_module_names:
+                assert top in ALLOWED_THIRD_PARTY, f"core/{path.name} imports {module}"
