@@ -35,6 +35,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _in_memory_sqlite(url: str | sa.URL) -> bool:
+    try:
+        parsed = sa.make_url(url)
+    except exc.ArgumentError:
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 class SqlBackend:
     """Stores records in SQLite or PostgreSQL through SQLAlchemy Core."""
 
@@ -45,18 +53,24 @@ class SqlBackend:
         auto_migrate: bool | None = None,
         engine_options: dict[str, Any] | None = None,
     ) -> None:
+        options = dict(engine_options or {})
+        if _in_memory_sqlite(url):
+            # One shared connection, or each connection would see its own empty database.
+            options.setdefault("poolclass", sa.StaticPool)
+            options.setdefault("connect_args", {"check_same_thread": False})
         try:
-            self.engine = sa.create_engine(url, **(engine_options or {}))
+            self.engine = sa.create_engine(url, **options)
         except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
             raise StorageError(f"cannot open database {url!s}: {error}") from error
         self.name = self.engine.dialect.name
-        if self.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-            if self.engine.url.database not in (None, "", ":memory:"):
-                with self.engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         migrate = self.name == "sqlite" if auto_migrate is None else auto_migrate
         with self._translate(f"cannot open {self.engine.url!r}"):
+            if self.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+                if self.engine.url.database not in (None, "", ":memory:"):
+                    # WAL lets readers work while a writer commits.
+                    with self.engine.connect() as conn:
+                        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             schema.check(self.engine, migrate=migrate)
 
     def begin(self) -> SqlTransaction:
