@@ -347,6 +347,38 @@ class StorageContract:
         paths = [p for p, _ in caught.value.errors]
         assert paths == ["where.colour", "where.level__near", "order_by", "limit"]
 
+    def test_subtotals_count_and_total_per_group_and_currency(
+        self, crm: CRM, tenant: str, world: dict[str, Any]
+    ) -> None:
+        rows = [
+            ("qualification", "100.00", "CNY"),
+            ("qualification", "50.50", "CNY"),
+            ("qualification", "7.00", "USD"),
+            ("proposal", "1000.00", "CNY"),
+            ("proposal", None, None),
+        ]
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            for stage, amount, currency in rows:
+                uow.opportunities.create(
+                    customer_id=world["customer"].id,
+                    name=stage,
+                    stage=stage,
+                    amount=Money(amount, currency) if amount and currency else None,
+                )
+            found = uow.opportunities.subtotals(
+                ["stage"], total="amount", where={"name__ne": "CRM 升级"}
+            )
+            by_customer = uow.opportunities.subtotals(["customer_id"])
+        assert [(s.key["stage"], s.count, s.total) for s in found] == [
+            ("proposal", 1, None),
+            ("proposal", 1, Money("1000.00", "CNY")),
+            ("qualification", 2, Money("150.50", "CNY")),
+            ("qualification", 1, Money("7.00", "USD")),
+        ]
+        assert [(s.key, s.count) for s in by_customer] == [
+            ({"customer_id": world["customer"].id}, 6)
+        ]
+
     # -- bulk ----------------------------------------------------------------------------
     def test_bulk_create_writes_all_rows_across_batches(self, crm: CRM, tenant: str) -> None:
         rows = ({"name": f"客户 {i:05d}", "level": "ABC"[i % 3]} for i in range(4500))

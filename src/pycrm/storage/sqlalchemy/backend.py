@@ -13,10 +13,15 @@ from sqlalchemy import event, exc
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.records import Record
 from pycrm.errors import ConflictError, StorageError
-from pycrm.storage.base import Query
+from pycrm.storage.base import Group, Query
 from pycrm.storage.sqlalchemy import schema
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
-from pycrm.storage.sqlalchemy.queries import after_clause, order_clause, where_clause
+from pycrm.storage.sqlalchemy.queries import (
+    after_clause,
+    column,
+    order_clause,
+    where_clause,
+)
 from pycrm.storage.sqlalchemy.tables import CHILDREN, changes, child_table, table_for
 
 __all__ = ["SqlBackend", "SqlTransaction"]
@@ -129,6 +134,35 @@ class SqlTransaction:
         stmt = stmt.where(where_clause(table, tenant, query))
         with self._translate(f"cannot count {kind.kind} records"):
             return int(self.conn.execute(stmt).scalar_one())
+
+    def group(
+        self, kind: type[Record], tenant: str, query: Query, by: tuple[str, ...], money: str | None
+    ) -> list[Group]:
+        table = table_for(kind.kind)
+        keys = [column(table, name) for name in by]
+        if money:
+            keys.append(table.c[f"{money}_currency"])
+        measures: list[sa.ColumnElement[Any]] = [sa.func.count()]
+        if money:
+            measures.append(sa.func.sum(table.c[f"{money}_minor"]))
+        stmt = (
+            sa.select(*keys, *measures)
+            .where(where_clause(table, tenant, query))
+            .group_by(*keys)
+            .order_by(*(key.asc().nulls_first() for key in keys))
+        )
+        with self._translate(f"cannot aggregate {kind.kind} records"):
+            rows = self.conn.execute(stmt).all()
+        n = len(by)
+        return [
+            Group(
+                tuple(row[:n]),
+                int(row[len(keys)]),
+                row[n] if money else None,
+                int(row[-1]) if money and row[n] is not None else None,
+            )
+            for row in rows
+        ]
 
     def _load(self, kind: type[R], tenant: str, rows: Sequence[sa.RowMapping]) -> list[R]:
         mapper = entity_mapper(kind)
