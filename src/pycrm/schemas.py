@@ -372,10 +372,8 @@ class Validator:
         try:
             clean: dict[str, Any] = self._one.validate_python(data)
         except pydantic.ValidationError as exc:
-            errors = errors_of(exc)
-            if not partial:
-                errors += self._missing(data)
-            raise ValidationError(errors, entity=self.entity) from None
+            missing = [] if partial else self._missing(data)
+            raise ValidationError(_merge(errors_of(exc), missing), entity=self.entity) from None
         if not partial and (missing := self._missing(clean)):
             raise ValidationError(missing, entity=self.entity)
         return clean
@@ -388,9 +386,13 @@ class Validator:
         except pydantic.ValidationError as exc:
             errors = errors_of(exc)
             clean = []
-        for i, row in enumerate(rows):
-            if isinstance(row, dict):
-                errors += [(f"{i}.{path}", why) for path, why in self._missing(row)]
+        missing = [
+            (f"{i}.{path}", why)
+            for i, row in enumerate(rows)
+            if isinstance(row, dict)
+            for path, why in self._missing(row)
+        ]
+        errors = _merge(errors, missing)
         if errors:
             raise ValidationError(sorted(errors, key=_row_order), entity=self.entity)
         return clean
@@ -399,6 +401,12 @@ class Validator:
         if not isinstance(data, dict):
             return []
         return [(name, "required") for name in self.required if data.get(name) is None]
+
+
+def _merge(errors: list[tuple[str, str]], missing: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Type errors and missing fields together; an empty required field is just "required"."""
+    gone = {path for path, _ in missing}
+    return [e for e in errors if e[0] not in gone] + missing
 
 
 def _row_order(error: tuple[str, str]) -> tuple[int, str]:

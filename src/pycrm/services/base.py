@@ -16,11 +16,11 @@ from pycrm.core.events import Event
 from pycrm.core.ids import new_id
 from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
+from pycrm.core.money import Money
 from pycrm.core.records import Record
 from pycrm.core.snapshot import diff, snapshot
 from pycrm.errors import ConflictError, NotFound, ValidationError
 from pycrm.schemas import Validator
-from pycrm.core.money import Money
 from pycrm.services.listing import (
     Page,
     Subtotal,
