@@ -19,6 +19,8 @@ def test_mypy_strict_passes_on_src() -> None:
 
 
 def test_ruff_passes() -> None:
-    folders = [d for d in ("src", "tests", "benchmarks", "examples", "scripts") if (ROOT / d).is_dir()]
+    folders = [
+        d for d in ("src", "tests", "benchmarks", "examples", "scripts") if (ROOT / d).is_dir()
+    ]
     result = run("ruff", "check", *folders)
     assert result.returncode == 0, result.stdout + result.stderr
