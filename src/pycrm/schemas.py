@@ -244,6 +244,7 @@ class ProductFields(_Common, total=False):
     category: Text | None
     unit: Text | None
     price: MoneyInput | None
+    prices: list[MoneyInput]
     active: bool
 
 
@@ -401,13 +402,13 @@ def _row_order(error: tuple[str, str]) -> tuple[int, str]:
 
 
 def _view_type(tp: Any) -> Any:
+    if tp is Money:  # an attrs class too, but shown as {"amount", "currency"}
+        return MoneyInput
     if attrs.has(tp):
         return view_model(tp)
     args = getattr(tp, "__args__", None)
     if args and getattr(tp, "__origin__", None) is list:
         return list[_view_type(args[0])]  # type: ignore[misc]
-    if tp is Money:
-        return MoneyInput
     return tp
 
 
