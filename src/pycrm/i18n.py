@@ -87,7 +87,9 @@ def compile_catalogue(po_path: Path) -> bytes:
 
 def _catalogue_dir(locale: str) -> Path | None:
     parsed = Locale.parse(locale)
-    for name in (str(parsed), parsed.language):
+    # zh_CN parses as zh_Hans_CN: try the name as given, then babel's, then the language.
+    territory = f"{parsed.language}_{parsed.territory}" if parsed.territory else None
+    for name in filter(None, (locale, territory, str(parsed), parsed.language)):
         folder = CATALOGUES / name / "LC_MESSAGES"
         if (folder / f"{DOMAIN}.po").exists():
             return folder
@@ -121,7 +123,12 @@ def translate_error(error: RuleViolation, locale: str) -> str:
     translatable template)."""
     if error.template is None:
         return str(error)
-    return translate(error.template, locale, **error.params)
+    # Statuses and workflow actions inside a message are texts of the catalogue too.
+    params = {
+        name: translate(value, locale) if name in ("status", "action") else value
+        for name, value in error.params.items()
+    }
+    return translate(error.template, locale, **params)
 
 
 def label(value: OrderStatus | InstallmentState, locale: str) -> str:
