@@ -176,14 +176,16 @@ class ReceivablesService:
     # -- dunning --------------------------------------------------------------------------
     def run_dunning(self, *, on: dt.date | None = None) -> list[Activity]:
         """Create one dunning to-do (催款) per installment overdue on ``on`` (default today)
-        or due within ``Settings.dunning_days_ahead`` days, for the order's owner, linked
+        or due within ``Settings.dunning_days_ahead`` days (today counting as the first;
+        0 means overdue ones only), for the order's owner, linked
         to the order and customer. An installment gets one to-do per due date, never two
         (a unique key in storage), so running this daily is safe. Emits
         ``installment.overdue`` for each overdue installment a to-do was created for.
         Returns the to-dos created by this run."""
         with self._step() as uow:
             day = on or uow.now().date()
-            ahead = dt.timedelta(days=uow.crm.settings.dunning_days_ahead)
+            # N days ahead counts today as the first: 0 = overdue only, 1 = also due today.
+            ahead = dt.timedelta(days=uow.crm.settings.dunning_days_ahead - 1)
             rows = uow.tx.open_installments(uow.tenant, due_from=None, due_to=day + ahead)
             done = _dunned(uow, [r.installment_id for r in rows])
             fresh = [r for r in rows if (r.installment_id, r.due_on) not in done]
