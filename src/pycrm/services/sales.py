@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from typing_extensions import Unpack
 
 from pycrm.core import messages as msg
@@ -196,11 +197,15 @@ class OrderService(RecordService[Order]):
     def _prepare(
         self, uow: UnitOfWork, clean: dict[str, Any], record: Order | None
     ) -> dict[str, Any]:
-        if "lines" not in clean:
-            return clean
-        currency = clean.get("currency") or (record.currency if record else None)
-        lines = [_priced(uow, line, currency, i) for i, line in enumerate(clean["lines"])]
-        return {**clean, "lines": lines}
+        if "lines" in clean:
+            currency = clean.get("currency") or (record.currency if record else None)
+            lines = [_priced(uow, line, currency, i) for i, line in enumerate(clean["lines"])]
+            clean = {**clean, "lines": lines}
+        if record is not None:
+            # Workflow rules come before field checks: "confirmed, use a draft" is the
+            # useful answer, not "the lines are not in the new currency".
+            attrs.evolve(record, **self._values(clean)).check_edit(record)
+        return clean
 
     def _before_write(self, uow: UnitOfWork, record: Order, old: Order | None) -> None:
         if old is None:

@@ -340,7 +340,7 @@ class StorageContract(ReceivablesContract):
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             assert uow.customers.count(deleted=None) == 0
 
-    # -- ids ----------------------------------------------------------------------------------------
+    # -- ids ---------------------------------------------------------------------------------------
     def test_unknown_and_malformed_ids(self, crm, tenant):
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             with pytest.raises(NotFound):
