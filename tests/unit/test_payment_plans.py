@@ -269,3 +269,8 @@ def test_replanning_a_fully_paid_plan_is_refused(uow: Any, plan: pycrm.PaymentPl
     )
     with pytest.raises(RuleViolation, match="nothing is left to re-plan"):
         uow.payment_plans.replan(plan.id, parts=1, first_due=D(2026, 4, 1))
+
+
+def test_more_installments_than_minor_units_is_refused() -> None:
+    with pytest.raises(ValidationError, match="leave one empty"):
+        split_amount(Money("2", "JPY"), by="equal", parts=3)

@@ -203,11 +203,11 @@ def split_amount(
         weights = [_percent(p, i) for i, p in enumerate(_need(percents, "percents"))]
         if sum(weights) != 100:
             raise ValidationError.single("percents", f"add up to {sum(weights)}, not 100")
-        return total.allocate(weights)
+        return _no_empty(total.allocate(weights), "percents")
     if by == "equal":
         if parts is None or parts < 1:
             raise ValidationError.single("parts", "give the number of installments (at least 1)")
-        return total.split(parts)
+        return _no_empty(total.split(parts), "parts")
     if by == "amount":
         given = list(_need(amounts, "amounts"))
         if any(a.currency != total.currency for a in given):
@@ -219,6 +219,14 @@ def split_amount(
             raise ValidationError.single("amounts", f"add up to {planned}, not {total}")
         return given
     raise ValidationError.single("by", f"{by!r} is not one of: percent, amount, equal")
+
+
+def _no_empty(shares: list[Money], field: str) -> list[Money]:
+    if any(not share.is_positive() for share in shares):
+        raise ValidationError.single(
+            field, f"{len(shares)} installments of {shares[0].currency} leave one empty: use fewer"
+        )
+    return shares
 
 
 def _need(values: Sequence[T] | None, name: str) -> Sequence[T]:
