@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 import pycrm
 from pycrm.cli import app
+from pycrm.core import messages as msg
+from pycrm.i18n import translate
 
 runner = CliRunner()
 
@@ -18,9 +20,9 @@ def test_demo_builds_a_database_and_prints_a_summary(tmp_path: Path, locale: str
     db = tmp_path / "demo.db"
     result = runner.invoke(app, ["demo", "--db", str(db), "--customers", "40", "--locale", locale])
     assert result.exit_code == 0, result.output
-    assert "Customers per level" in result.output
-    assert "Open opportunities per stage" in result.output
-    assert "Installments due in" in result.output
+    for heading in (msg.HEAD_CUSTOMERS_BY_LEVEL, msg.BUCKET_1_30, msg.HEAD_AMOUNT_LEFT):
+        assert translate(heading, locale) in result.output
+    assert translate(msg.HEAD_OPEN_BY_STAGE, locale, currency="CNY") in result.output
     assert symbol in result.output
     crm = pycrm.CRM.connect(f"sqlite:///{db}", load_entry_points=False)
     assert crm.as_user(pycrm.SYSTEM_USER, tenant="demo").customers.count() == 40

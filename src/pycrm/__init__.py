@@ -21,9 +21,9 @@ from pycrm.core.customers import (
 )
 from pycrm.core.events import Event
 from pycrm.core.ids import new_id
-from pycrm.core.money import ExchangeRates, FixedRates, Money
+from pycrm.core.money import DatedRates, ExchangeRates, FixedRates, Money
 from pycrm.core.opportunities import Opportunity, OpportunityStatus
-from pycrm.core.orders import Order, OrderLine, OrderStatus, Product
+from pycrm.core.orders import Order, OrderLine, OrderStatus, Product, ProductPrice
 from pycrm.core.org import Department, Role, User
 from pycrm.core.payments import Installment, InstallmentState, Payment, PaymentPlan
 from pycrm.core.records import SYSTEM_USER, Record
@@ -52,6 +52,13 @@ from pycrm.errors import (
 )
 from pycrm.plugins.hookspecs import hookimpl
 from pycrm.schemas import view
+from pycrm.services.accounts_receivable import (
+    AgingReport,
+    AgingRow,
+    AmountReport,
+    AmountRow,
+    DueInstallment,
+)
 from pycrm.services.listing import Page
 from pycrm.services.unit_of_work import UnitOfWork
 from pycrm.settings import Settings
@@ -63,6 +70,10 @@ __all__ = [
     "SYSTEM_USER",
     "Activity",
     "ActivityKind",
+    "AgingReport",
+    "AgingRow",
+    "AmountReport",
+    "AmountRow",
     "CRMError",
     "Change",
     "ChangeAction",
@@ -76,7 +87,9 @@ __all__ = [
     "CustomerSource",
     "CustomerStatus",
     "CustomerType",
+    "DatedRates",
     "Department",
+    "DueInstallment",
     "Event",
     "ExchangeRateMissing",
     "ExchangeRates",
@@ -100,6 +113,7 @@ __all__ = [
     "PermissionDenied",
     "PluginError",
     "Product",
+    "ProductPrice",
     "Record",
     "Role",
     "RuleViolation",

@@ -5,20 +5,22 @@ Needs the ``cli`` extra (typer, rich, Faker): ``pip install "pycrm-embedded[cli]
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from babel.dates import format_date
+from babel.dates import format_skeleton
 from rich.console import Console
 from rich.table import Table
 
 import pycrm
+from pycrm.core import messages as msg
 from pycrm.core.money import Money
 from pycrm.crm import CRM
 from pycrm.demo import STAGES, seed_demo
+from pycrm.i18n import format_date, format_money, label
+from pycrm.i18n import translate as _
 from pycrm.services.catalogue import Services
 from pycrm.settings import Settings
 
@@ -29,7 +31,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
+# Wide enough for the aging table; a wider terminal gets its full width.
+console = Console(width=max(Console().width, 130))
 
 #: Rows a listing shows before it says how many more there are.
 SHOWN_ROWS = 15
@@ -60,74 +63,93 @@ def demo(
             f"{company.counts['customers']} customers, {company.counts['opportunities']} "
             f"opportunities, {company.counts['orders']} orders across {len(company.reps)} reps\n"
         )
-        console.print(_customers_by_level(boss))
+        console.print(_customers_by_level(boss, locale))
         console.print(_pipeline_by_stage(boss, crm, locale))
         console.print(_due_this_month(boss, crm, locale))
+        console.print(_aging(boss, crm, locale))
 
 
-def _customers_by_level(crm: Services) -> Table:
-    table = Table(title="Customers per level")
-    table.add_column("level")
-    table.add_column("customers", justify="right")
+def _customers_by_level(crm: Services, locale: str) -> Table:
+    table = Table(title=_(msg.HEAD_CUSTOMERS_BY_LEVEL, locale))
+    table.add_column(_(msg.HEAD_LEVEL, locale))
+    table.add_column(_(msg.HEAD_CUSTOMERS, locale), justify="right")
     for group in crm.customers.subtotals(["level"]):
         table.add_row(str(group.key["level"] or "—"), str(group.count))
     return table
 
 
 def _pipeline_by_stage(crm: Services, app_crm: CRM, locale: str) -> Table:
-    table = Table(title=f"Open opportunities per stage ({app_crm.settings.reporting_currency})")
-    table.add_column("stage")
-    table.add_column("deals", justify="right")
-    table.add_column("amount", justify="right")
+    reporting = app_crm.settings.reporting_currency
+    table = Table(title=_(msg.HEAD_OPEN_BY_STAGE, locale, currency=reporting))
+    table.add_column(_(msg.HEAD_STAGE, locale))
+    table.add_column(_(msg.HEAD_DEALS, locale), justify="right")
+    table.add_column(_(msg.HEAD_AMOUNT, locale), justify="right")
     order = {stage: i for i, (stage, _) in enumerate(STAGES)}
     today = app_crm.clock.now().date()
-    reporting = app_crm.settings.reporting_currency
     per_stage: dict[str, tuple[int, Money]] = {}
     for group in crm.opportunities.subtotals(["stage"], where={"status": "open"}, total="amount"):
         stage = str(group.key["stage"])
         count, amount = per_stage.get(stage, (0, Money.zero(reporting)))
-        converted = (
-            group.total.convert(reporting, app_crm.exchange_rates, today)
-            if group.total is not None
-            else Money.zero(reporting)
-        )
-        per_stage[stage] = (count + group.count, amount + converted)
+        if group.total is not None:
+            amount = amount + group.total.convert(reporting, app_crm.exchange_rates, today)
+        per_stage[stage] = (count + group.count, amount)
     for stage in sorted(per_stage, key=lambda s: order.get(s, len(order))):
         count, amount = per_stage[stage]
-        table.add_row(stage, str(count), amount.format(locale))
+        table.add_row(stage, str(count), format_money(amount, locale))
     return table
 
 
 def _due_this_month(crm: Services, app_crm: CRM, locale: str) -> Table:
     today = app_crm.clock.now().date()
-    start = today.replace(day=1)
-    end = (start + dt.timedelta(days=32)).replace(day=1)
-    month = format_date(start, "yyyy MMMM", locale=locale)
-    table = Table(title=f"Installments due in {month}")
-    for heading in ("due", "customer", "amount", "paid", "state"):
-        table.add_column(heading, justify="right" if heading in ("amount", "paid") else "left")
-    plans = crm.payment_plans.list(limit=1000)
-    names = {
-        c.id: c.name
-        for c in crm.customers.list(
-            {"id__in": sorted({p.customer_id for p in plans}, key=str)}, limit=1000
-        )
-    }
-    rows = [
-        (part, plan) for plan in plans for part in plan.installments if start <= part.due_on < end
-    ]
-    shown = sorted(rows, key=lambda r: r[0].due_on)
-    for part, plan in shown[:SHOWN_ROWS]:
-        assert part.paid is not None
+    month = format_skeleton("yMMMM", today, locale=locale)
+    table = Table(title=_(msg.HEAD_DUE_IN, locale, month=month))
+    for heading in (
+        msg.HEAD_DUE_ON,
+        msg.HEAD_CUSTOMER,
+        msg.HEAD_AMOUNT,
+        msg.HEAD_AMOUNT_LEFT,
+        msg.HEAD_STATE,
+    ):
+        numeric = heading in (msg.HEAD_AMOUNT, msg.HEAD_AMOUNT_LEFT)
+        table.add_column(_(heading, locale), justify="right" if numeric else "left")
+    due = crm.receivables.due("month")
+    for row in due[:SHOWN_ROWS]:
         table.add_row(
-            format_date(part.due_on, "medium", locale=locale),
-            names.get(plan.customer_id, "?")[:24],
-            part.amount.format(locale),
-            part.paid.format(locale),
-            part.state(today).value,
+            format_date(row.due_on, locale),
+            (row.customer_name or "?")[:24],
+            format_money(row.amount, locale),
+            format_money(row.left, locale),
+            label(row.state, locale),
         )
-    if len(shown) > SHOWN_ROWS:
-        table.caption = f"… and {len(shown) - SHOWN_ROWS} more"
+    if len(due) > SHOWN_ROWS:
+        table.caption = _(msg.MORE_ROWS, locale, count=len(due) - SHOWN_ROWS)
+    return table
+
+
+def _aging(crm: Services, app_crm: CRM, locale: str) -> Table:
+    report = crm.receivables.aging(by="customer")
+    day = format_date(report.on, locale)
+    table = Table(title=_(msg.HEAD_AGING_IN, locale, day=day, currency=report.currency))
+    headings = (
+        msg.HEAD_CUSTOMER,
+        msg.BUCKET_CURRENT,
+        msg.BUCKET_1_30,
+        msg.BUCKET_31_60,
+        msg.BUCKET_61_90,
+        msg.BUCKET_OVER_90,
+        msg.HEAD_TOTAL,
+    )
+    for i, heading in enumerate(headings):
+        table.add_column(_(heading, locale), justify="right" if i else "left")
+    rows = sorted(report.rows, key=lambda r: r.total.amount, reverse=True)
+    for row in rows[:SHOWN_ROWS]:
+        cells = [*row.buckets, row.total]
+        table.add_row((row.name or "?")[:16], *(format_money(m, locale) for m in cells))
+    table.add_section()
+    totals = [*report.totals.buckets, report.totals.total]
+    table.add_row(_(msg.HEAD_TOTAL, locale), *(format_money(m, locale) for m in totals))
+    if len(rows) > SHOWN_ROWS:
+        table.caption = _(msg.MORE_ROWS, locale, count=len(rows) - SHOWN_ROWS)
     return table
 
 

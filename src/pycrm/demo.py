@@ -16,7 +16,7 @@ from typing import Any
 from pycrm.core.money import Money
 from pycrm.core.org import Role, User
 from pycrm.crm import CRM
-from pycrm.schemas import InstallmentFields, OrderLineFields
+from pycrm.schemas import OrderLineFields
 from pycrm.services.unit_of_work import UnitOfWork
 
 __all__ = ["DemoCompany", "seed_demo"]
@@ -132,7 +132,7 @@ def seed_demo(
             for _ in range(rng.randint(1, 3))
         )
         products = [
-            uow.products.create(name=name, code=code, price=Money(price, "CNY"), category="广告")
+            uow.products.create(name=name, code=code, prices=[Money(price, "CNY")], category="广告")
             for name, code, price in PRODUCTS
         ]
         deals = _opportunities(uow, rng, made, today)
@@ -173,7 +173,6 @@ def _orders(
             {
                 "description": p.name,
                 "product_id": p.id,
-                "unit_price": p.price,
                 "quantity": rng.randint(1, 6),
                 "discount": rng.choice(("0", "0.05", "0.1")),
             }
@@ -184,32 +183,18 @@ def _orders(
             customer_id=customer.id,
             owner_id=customer.owner_id,
             currency="CNY",
-            status="confirmed",
             signed_on=signed,
             lines=lines,
             number=f"SO-{signed:%Y%m}-{count + 1:04d}",
         )
-        assert order.total is not None
-        parts = rng.choice((2, 3, 4))
-        installments: list[InstallmentFields] = [
-            {"due_on": _add_months(signed, i + 1), "amount": amount}
-            for i, amount in enumerate(order.total.split(parts))
-        ]
-        plan = uow.payment_plans.create(
-            order_id=order.id,
-            customer_id=customer.id,
-            owner_id=customer.owner_id,
-            total=order.total,
-            installments=installments,
+        uow.orders.confirm(order.id)
+        plan = uow.payment_plans.plan_for_order(
+            order.id, by="equal", parts=rng.choice((2, 3, 4)), first_due=_add_months(signed, 1)
         )
         for part in plan.installments:
             if part.due_on < today and rng.random() < 0.7:
-                uow.payments.create(
-                    plan_id=plan.id,
-                    installment_id=part.id,
-                    amount=part.amount,
-                    received_on=part.due_on,
-                    owner_id=customer.owner_id,
+                uow.payments.record(
+                    plan.id, part.amount, installment_id=part.id, received_on=part.due_on
                 )
         count += 1
     return count

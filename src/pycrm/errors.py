@@ -106,10 +106,24 @@ class ConflictError(CRMError):
 
 
 class RuleViolation(CRMError):
-    """A business rule refused the change (domain invariant, workflow rule, plugin veto)."""
+    """A business rule refused the change (domain invariant, workflow rule, plugin veto).
 
-    def __init__(self, message: str, *, rule: str | None = None) -> None:
+    ``rule`` names the rule (``"order.not_draft"``). Rules with a translatable text also
+    keep its message id in ``template`` and the values filled in as ``params``, so
+    :func:`pycrm.i18n.translate_error` can show the message in another language.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str | None = None,
+        template: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
         self.rule = rule
+        self.template = template
+        self.params: dict[str, str] = dict(params or {})
         super().__init__(message)
 
 

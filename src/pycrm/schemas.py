@@ -106,6 +106,13 @@ MoneyInput = Annotated[
     PlainSerializer(lambda m: {"amount": str(m.amount), "currency": m.currency}),
 ]
 
+#: Money in results (views, report rows): serialised as ``{"amount": "1.00", "currency": "CNY"}``.
+MoneyValue = Annotated[
+    Money,
+    PlainValidator(_money),
+    PlainSerializer(lambda m: {"amount": str(m.amount), "currency": m.currency}),
+]
+
 
 def _exact(value: Any) -> Decimal:
     if isinstance(value, bool | float) or not isinstance(value, Decimal | int | str):
@@ -253,6 +260,7 @@ class ProductFields(_Common, total=False):
     category: Text | None
     unit: Text | None
     price: MoneyInput | None
+    prices: list[MoneyInput]
     active: bool
 
 
@@ -418,8 +426,8 @@ def _row_order(error: tuple[str, str]) -> tuple[int, str]:
 
 
 def _view_type(tp: Any) -> Any:
-    if tp is Money:
-        return MoneyInput
+    if tp is Money:  # an attrs class too, but shown as {"amount", "currency"}
+        return MoneyValue
     if attrs.has(tp):
         return view_model(tp)
     args = getattr(tp, "__args__", None)

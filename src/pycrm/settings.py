@@ -29,6 +29,9 @@ class Settings(BaseModel):
     auto_migrate: bool | None = None
     #: Records written per batch on bulk paths.
     batch_size: Annotated[int, Field(gt=0, le=100_000)] = 2000
+    #: Dunning to-dos are created for overdue installments and for those due within this
+    #: many days, today counting as the first (0: only overdue ones; 1: also due today).
+    dunning_days_ahead: Annotated[int, Field(ge=0, le=366)] = 0
     #: Plugin names (or entry-point names) not to load.
     disabled_plugins: frozenset[str] = frozenset()
 

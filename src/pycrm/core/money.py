@@ -10,8 +10,9 @@ so the parts always add up to the whole.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
@@ -23,6 +24,7 @@ from pycrm.errors import CurrencyMismatch, ExchangeRateMissing, ValidationError
 
 __all__ = [
     "ROUNDING",
+    "DatedRates",
     "ExchangeRates",
     "FixedRates",
     "Money",
@@ -266,4 +268,51 @@ class FixedRates:
             return self._rates[(base, quote)]
         if (quote, base) in self._rates:
             return Decimal(1) / self._rates[(quote, base)]
+        raise ExchangeRateMissing(base, quote, on)
+
+
+class DatedRates:
+    """Rates that change over time, each valid from a date until the next one starts.
+
+    ``DatedRates({"USD/CNY": [(date(2026, 1, 1), "7.10"), (date(2026, 2, 1), "7.20")]})``
+    gives 7.10 from 1 January to 31 January and 7.20 from 1 February on; before the first
+    date there is no rate (:class:`pycrm.ExchangeRateMissing`). The inverse pair is derived
+    when only one direction is given. A plugin returns one from
+    ``pycrm_make_exchange_rates`` to feed reports with a bank's or a finance team's rates.
+    """
+
+    def __init__(self, rates: Mapping[str, Iterable[tuple[dt.date, Decimal | int | str]]]) -> None:
+        self._rates: dict[tuple[str, str], tuple[list[dt.date], list[Decimal]]] = {}
+        for pair, entries in rates.items():
+            base, slash, quote = pair.partition("/")
+            if not slash:
+                raise ValidationError.single(pair, "is not a currency pair such as 'USD/CNY'")
+            ordered = sorted(entries, key=lambda entry: entry[0])
+            days = [day for day, _ in ordered]
+            if len(set(days)) != len(days):
+                raise ValidationError.single(pair, "two rates start on the same date")
+            values = [_to_decimal(value, f"{pair}.{day}") for day, value in ordered]
+            if any(value <= 0 for value in values):
+                raise ValidationError.single(pair, "rates must be positive")
+            key = (validate_currency(base), validate_currency(quote))
+            self._rates[key] = (days, values)
+
+    def _lookup(self, base: str, quote: str, on: dt.date) -> Decimal | None:
+        found = self._rates.get((base, quote))
+        if found is None:
+            return None
+        days, values = found
+        index = bisect.bisect_right(days, on) - 1
+        return values[index] if index >= 0 else None
+
+    def rate(self, base: str, quote: str, on: dt.date) -> Decimal:
+        """Units of ``quote`` per unit of ``base`` valid on ``on``."""
+        if base == quote:
+            return Decimal(1)
+        direct = self._lookup(base, quote, on)
+        if direct is not None:
+            return direct
+        inverse = self._lookup(quote, base, on)
+        if inverse is not None:
+            return Decimal(1) / inverse
         raise ExchangeRateMissing(base, quote, on)

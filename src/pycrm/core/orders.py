@@ -8,15 +8,27 @@ from typing import ClassVar
 
 from attrs import define, field
 
+from pycrm.core import messages as msg
 from pycrm.core.money import Money
 from pycrm.core.records import Record
 
-__all__ = ["Order", "OrderLine", "OrderStatus", "Product"]
+__all__ = ["Order", "OrderLine", "OrderStatus", "Product", "ProductPrice"]
+
+
+@define(kw_only=True)
+class ProductPrice:
+    """One entry of a product's price list: the catalogue price in one currency."""
+
+    price: Money
 
 
 @define(eq=False, kw_only=True)
 class Product(Record):
-    """Something sold; ``price`` is the catalogue price in its own currency."""
+    """Something sold, with catalogue prices per currency.
+
+    ``prices`` is the price list (at most one price per currency); ``price`` is an older
+    single catalogue price, still honoured when the list has no entry for its currency.
+    """
 
     kind: ClassVar[str] = "product"
 
@@ -25,12 +37,30 @@ class Product(Record):
     category: str | None = None
     unit: str | None = None
     price: Money | None = None
+    prices: list[ProductPrice] = field(factory=list)
     active: bool = True
 
+    def price_in(self, currency: str) -> Money | None:
+        """The catalogue price in ``currency``, or None when the product has none."""
+        for entry in self.prices:
+            if entry.price.currency == currency:
+                return entry.price
+        if self.price is not None and self.price.currency == currency:
+            return self.price
+        return None
+
     def problems(self) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
         if self.price is not None and self.price.is_negative():
-            return [("price", "must not be negative")]
-        return []
+            found.append(("price", "must not be negative"))
+        seen: set[str] = set()
+        for i, entry in enumerate(self.prices):
+            if entry.price.is_negative():
+                found.append((f"prices.{i}", "must not be negative"))
+            if entry.price.currency in seen:
+                found.append((f"prices.{i}", f"a second price in {entry.price.currency}"))
+            seen.add(entry.price.currency)
+        return found
 
 
 @define(kw_only=True)
@@ -67,6 +97,29 @@ class OrderStatus(StrEnum):
     COMPLETED = "completed"
     CANCELLED = "cancelled"
 
+    @property
+    def label(self) -> str:
+        """The English text of the status (a message id of the translation catalogues)."""
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {
+    OrderStatus.DRAFT: msg.STATUS_DRAFT,
+    OrderStatus.CONFIRMED: msg.STATUS_CONFIRMED,
+    OrderStatus.COMPLETED: msg.STATUS_COMPLETED,
+    OrderStatus.CANCELLED: msg.STATUS_CANCELLED,
+}
+
+#: Fields only a draft order may change.
+DRAFT_ONLY = ("currency", "customer_id", "lines")
+
+#: Which statuses each transition starts from, and the status it leads to.
+_TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus]] = {
+    "confirmed": (frozenset({OrderStatus.DRAFT}), OrderStatus.CONFIRMED),
+    "completed": (frozenset({OrderStatus.CONFIRMED}), OrderStatus.COMPLETED),
+    "cancelled": (frozenset({OrderStatus.DRAFT, OrderStatus.CONFIRMED}), OrderStatus.CANCELLED),
+}
+
 
 @define(eq=False, kw_only=True)
 class Order(Record):
@@ -84,6 +137,10 @@ class Order(Record):
     ends_on: dt.date | None = None
     lines: list[OrderLine] = field(factory=list)
     total: Money | None = None
+    confirmed_on: dt.date | None = None
+    completed_on: dt.date | None = None
+    cancelled_on: dt.date | None = None
+    cancel_reason: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.total is None:
@@ -96,6 +153,59 @@ class Order(Record):
         """Set ``total`` to the sum of the lines (zero with no lines)."""
         if all(line.unit_price.currency == self.currency for line in self.lines):
             self.total = Money.total((line.total for line in self.lines), self.currency)
+
+    @property
+    def is_sale(self) -> bool:
+        """Whether the order counts as sold (confirmed or completed)."""
+        return self.status in (OrderStatus.CONFIRMED, OrderStatus.COMPLETED)
+
+    def _move(self, action: str) -> None:
+        sources, target = _TRANSITIONS[action]
+        if self.status not in sources:
+            raise msg.violation(
+                msg.ORDER_BAD_TRANSITION,
+                rule="order.transition",
+                order=self.id,
+                status=self.status.value,
+                action=action,
+            )
+        self.status = target
+
+    def confirm(self, on: dt.date) -> None:
+        """draft → confirmed: the lines and their prices are frozen from now on."""
+        if not self.lines:
+            raise msg.violation(msg.ORDER_EMPTY, rule="order.empty", order=self.id)
+        self._move("confirmed")
+        self.confirmed_on = on
+
+    def complete(self, on: dt.date) -> None:
+        """confirmed → completed."""
+        self._move("completed")
+        self.completed_on = on
+
+    def cancel(self, on: dt.date, reason: str | None = None) -> None:
+        """draft or confirmed → cancelled (the service refuses it once money came in)."""
+        self._move("cancelled")
+        self.cancelled_on, self.cancel_reason = on, reason
+
+    def check_edit(self, old: "Order") -> None:
+        """Refuse changes a non-draft order may not take, and status changes by hand."""
+        if self.status != old.status:
+            raise msg.violation(
+                msg.ORDER_STATUS_BY_METHOD, rule="order.status_by_method", order=self.id
+            )
+        if old.status is OrderStatus.DRAFT:
+            return
+        # Lines are attrs values: equal when every field is equal.
+        changed = [name for name in DRAFT_ONLY if getattr(old, name) != getattr(self, name)]
+        if changed:
+            raise msg.violation(
+                msg.ORDER_NOT_DRAFT,
+                rule="order.not_draft",
+                order=self.id,
+                status=old.status.value,
+                fields=", ".join(changed),
+            )
 
     def problems(self) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []

@@ -102,7 +102,11 @@ class ActivityKind(StrEnum):
 
 @define(eq=False, kw_only=True)
 class Activity(Record):
-    """Something done or to do, linked to the records it concerns; ``owner_id`` does it."""
+    """Something done or to do, linked to the records it concerns; ``owner_id`` does it.
+
+    A dunning to-do (催款) names the installment it chases and that installment's due
+    date; there is never a second one for the same pair (a unique key in storage).
+    """
 
     kind: ClassVar[str] = "activity"
 
@@ -118,6 +122,8 @@ class Activity(Record):
     opportunity_id: uuid.UUID | None = None
     order_id: uuid.UUID | None = None
     ticket_id: uuid.UUID | None = None
+    dunning_installment_id: uuid.UUID | None = None
+    dunning_due_on: dt.date | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         if self.done_at is not None and not self.done:

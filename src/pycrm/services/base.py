@@ -144,7 +144,7 @@ class RecordService(Generic[E]):
     def _create(self, fields: Mapping[str, Any]) -> E:
         clean = self.validator.one(dict(fields))
         with self._step() as uow:
-            record = self._build(uow, clean)
+            record = self._build(uow, self._prepare(uow, clean, None))
             self._check_references(uow, [record])
             self._before_write(uow, record, None)
             uow.tx.insert([record])
@@ -163,6 +163,7 @@ class RecordService(Generic[E]):
             for offset, batch in batches:
                 try:
                     clean = self.validator.many([dict(row) for row in batch])
+                    clean = [self._prepare(uow, row, None) for row in clean]
                     records = self._build_many(uow, clean)
                     self._check_references(uow, records, numbered=True)
                 except ValidationError as error:
@@ -181,6 +182,7 @@ class RecordService(Generic[E]):
         with self._step() as uow:
             record = self._load(uow, _as_id(record_id))
             _check_version(record, version)
+            clean = self._prepare(uow, clean, record)
             before = _audited(record)
             old = attrs.evolve(record)
             for name, value in self._values(clean).items():
@@ -211,6 +213,11 @@ class RecordService(Generic[E]):
             return self._save(uow, record, before, ChangeAction.RESTORE)
 
     # -- shared steps --------------------------------------------------------------------
+    def _prepare(self, uow: UnitOfWork, clean: dict[str, Any], record: E | None) -> dict[str, Any]:
+        """Complete validated input from stored data before it is applied (``record`` is
+        the stored record on update, None on create); the default changes nothing."""
+        return clean
+
     def _before_write(self, uow: UnitOfWork, record: E, old: E | None) -> None:
         """Rules a subclass adds before a record is written (``old`` is None on create)."""
 

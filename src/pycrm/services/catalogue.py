@@ -6,6 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
+from pycrm.services.accounts_receivable import ReceivablesService
 from pycrm.services.customers import ContactService, CustomerService, LeadService
 from pycrm.services.org import DepartmentService, UserService
 from pycrm.services.receivables import PaymentPlanService, PaymentService
@@ -34,3 +35,4 @@ class Services:
         self.payments = PaymentService(step)
         self.tickets = TicketService(step)
         self.activities = ActivityService(step)
+        self.receivables = ReceivablesService(step)

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+import attrs
 from typing_extensions import Unpack
 
-from pycrm.core.opportunities import Opportunity
-from pycrm.core.orders import Order, Product
-from pycrm.schemas import OpportunityFields, OrderFields, ProductFields
-from pycrm.services.base import RecordService
+from pycrm.core import messages as msg
+from pycrm.core.audit import ChangeAction
+from pycrm.core.events import Event
+from pycrm.core.money import Money
+from pycrm.core.opportunities import Opportunity, OpportunityStatus
+from pycrm.core.orders import Order, OrderStatus, Product, ProductPrice
+from pycrm.core.payments import PaymentPlan
+from pycrm.errors import ValidationError
+from pycrm.schemas import OpportunityFields, OrderFields, OrderLineFields, ProductFields
+from pycrm.services.base import RecordService, _as_id, _audited, _check_version
+from pycrm.storage.base import Filter, Op, Query
+
+if TYPE_CHECKING:
+    from pycrm.services.unit_of_work import UnitOfWork
 
 __all__ = ["OpportunityService", "OrderService", "ProductService"]
 
@@ -57,17 +70,59 @@ class ProductService(RecordService[Product]):
         """Change some fields; pass ``version`` to refuse if someone changed it since."""
         return self._update(record_id, version, changes)
 
+    def _values(self, clean: Any) -> dict[str, Any]:
+        # The price list is given as plain Money; stored as ProductPrice entries.
+        rest = {name: value for name, value in clean.items() if name != "prices"}
+        values = super()._values(rest)
+        if "prices" in clean:
+            values["prices"] = [ProductPrice(price=price) for price in clean["prices"]]
+        return values
+
 
 class OrderService(RecordService[Order]):
-    """Orders and their lines; the total is derived."""
+    """Orders and their lines; the total is derived.
+
+    The status moves only through :meth:`confirm`, :meth:`complete` and :meth:`cancel`;
+    lines, currency and customer change only while the order is a draft. A line with a
+    ``product_id`` and no ``unit_price`` takes the product's catalogue price in the order's
+    currency when it is written; the line keeps that price, so later catalogue changes do
+    not touch the order, and confirming freezes the lines altogether.
+    """
 
     entity = Order
     fields = OrderFields
     required = ("customer_id", "currency")
 
     def create(self, **fields: Unpack[OrderFields]) -> Order:
-        """Create an order; see :class:`pycrm.schemas.OrderFields` for the fields."""
+        """Create a draft order; see :class:`pycrm.schemas.OrderFields` for the fields."""
         return self._create(fields)
+
+    def create_from_opportunity(
+        self, opportunity_id: uuid.UUID | str, /, **fields: Unpack[OrderFields]
+    ) -> Order:
+        """A draft order for a won opportunity: its customer, currency and owner carry over
+        (any of them can be given to override) and ``opportunity_id`` links back. Without
+        ``lines`` the order has one line for the opportunity's amount. An open or lost
+        opportunity is refused (RuleViolation)."""
+        with self._step() as uow:
+            deal = uow.opportunities.get(opportunity_id)
+            if deal.status is not OpportunityStatus.WON:
+                raise msg.violation(
+                    msg.OPPORTUNITY_NOT_WON,
+                    rule="order.opportunity_not_won",
+                    opportunity=deal.id,
+                    status=deal.status.value,
+                )
+            amount = deal.amount
+            given: dict[str, Any] = {
+                "customer_id": deal.customer_id,
+                "currency": amount.currency if amount else uow.crm.settings.reporting_currency,
+                "owner_id": deal.owner_id,
+                "lines": [] if amount is None else [_line(deal.name, amount)],
+                **fields,
+                "opportunity_id": deal.id,
+            }
+            return uow.orders._create(given)
 
     def update(
         self,
@@ -78,3 +133,132 @@ class OrderService(RecordService[Order]):
     ) -> Order:
         """Change some fields; pass ``version`` to refuse if someone changed it since."""
         return self._update(record_id, version, changes)
+
+    # -- workflow -------------------------------------------------------------------------
+    def confirm(self, order_id: uuid.UUID | str, *, version: int | None = None) -> Order:
+        """draft → confirmed, dated today; an order without lines is refused."""
+        return self._transition(order_id, version, "confirmed", lambda o, u: o.confirm(_today(u)))
+
+    def complete(self, order_id: uuid.UUID | str, *, version: int | None = None) -> Order:
+        """confirmed → completed, dated today."""
+        return self._transition(order_id, version, "completed", lambda o, u: o.complete(_today(u)))
+
+    def cancel(
+        self,
+        order_id: uuid.UUID | str,
+        *,
+        reason: str | None = None,
+        version: int | None = None,
+    ) -> Order:
+        """draft or confirmed → cancelled. Refused once any payment was received; the
+        order's payment plans are deleted with it (restorable) so nothing stays due."""
+
+        def cancel(order: Order, uow: UnitOfWork) -> None:
+            plans = _plans_of(uow, order.id)
+            paid = Money.total((p.paid for p in plans), order.currency) if plans else None
+            if paid is not None and paid.is_positive():
+                raise msg.violation(
+                    msg.ORDER_HAS_PAYMENTS, rule="order.has_payments", order=order.id, paid=paid
+                )
+            order.cancel(_today(uow), reason)
+            for plan in plans:
+                uow.payment_plans.delete(plan.id)
+
+        return self._transition(order_id, version, "cancelled", cancel)
+
+    def _transition(
+        self,
+        order_id: uuid.UUID | str,
+        version: int | None,
+        action: str,
+        change: Callable[[Order, UnitOfWork], None],
+    ) -> Order:
+        with self._step() as uow:
+            order = self._load(uow, _as_id(order_id))
+            _check_version(order, version)
+            before = _audited(order)
+            change(order, uow)
+            saved = self._save(uow, order, before, ChangeAction.UPDATE)
+            if uow.wants_events:
+                uow.emit(
+                    Event(
+                        name=f"order.{action}",
+                        entity="order",
+                        record_id=order.id,
+                        tenant=uow.tenant,
+                        user_id=uow.user,
+                        at=uow.now(),
+                        changes={"status": (before["status"], order.status.value)},
+                    )
+                )
+            return saved
+
+    # -- rules ----------------------------------------------------------------------------
+    def _prepare(
+        self, uow: UnitOfWork, clean: dict[str, Any], record: Order | None
+    ) -> dict[str, Any]:
+        if "lines" in clean:
+            currency = clean.get("currency") or (record.currency if record else None)
+            lines = [_priced(uow, line, currency, i) for i, line in enumerate(clean["lines"])]
+            clean = {**clean, "lines": lines}
+        if record is not None:
+            # Workflow rules come before field checks: "confirmed, use a draft" is the
+            # useful answer, not "the lines are not in the new currency".
+            attrs.evolve(record, **self._values(clean)).check_edit(record)
+        return clean
+
+    def _before_write(self, uow: UnitOfWork, record: Order, old: Order | None) -> None:
+        if old is None:
+            if record.status is not OrderStatus.DRAFT:
+                raise msg.violation(msg.ORDER_NEW_NOT_DRAFT, rule="order.new_not_draft")
+            return
+        record.check_edit(old)
+        if (record.owner_id, record.customer_id) != (old.owner_id, old.customer_id):
+            for plan in _plans_of(uow, record.id):
+                uow.payment_plans._follow_order(uow, plan, record)
+
+
+def _today(uow: UnitOfWork) -> Any:
+    return uow.now().date()
+
+
+def _line(description: str, amount: Money) -> OrderLineFields:
+    return {"description": description, "quantity": 1, "unit_price": amount}
+
+
+def _priced(uow: UnitOfWork, line: dict[str, Any], currency: str | None, i: int) -> dict[str, Any]:
+    """A line with its catalogue price (and name) filled in from its product."""
+    if line.get("unit_price") is not None and line.get("description"):
+        return line
+    product_id = line.get("product_id")
+    if product_id is None:
+        missing = [n for n in ("description", "unit_price") if line.get(n) is None]
+        raise ValidationError([(f"lines.{i}.{n}", "required") for n in missing], entity="order")
+    product = uow.tx.get(Product, uow.tenant, product_id)
+    if product is None or product.deleted:
+        raise ValidationError.single(
+            f"lines.{i}.product_id", f"no product {product_id} in this tenant", entity="order"
+        )
+    filled = dict(line)
+    if not filled.get("description"):
+        filled["description"] = product.name
+    if filled.get("unit_price") is None:
+        if not product.active:
+            raise msg.violation(
+                msg.PRODUCT_INACTIVE, rule="order.product_inactive", product=product.name
+            )
+        price = product.price_in(currency) if currency else None
+        if price is None:
+            raise msg.violation(
+                msg.PRODUCT_NO_PRICE,
+                rule="order.no_catalogue_price",
+                product=product.name,
+                currency=currency,
+            )
+        filled["unit_price"] = price
+    return filled
+
+
+def _plans_of(uow: UnitOfWork, order_id: uuid.UUID) -> list[PaymentPlan]:
+    query = Query(filters=(Filter("order_id", Op.EQ, order_id),))
+    return uow.tx.find(PaymentPlan, uow.tenant, query)

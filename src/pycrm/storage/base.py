@@ -18,17 +18,38 @@ Rules every adapter keeps (the ``pycrm.testing.StorageContract`` suite checks th
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from attrs import field, frozen
 
 from pycrm.core.audit import Change
 from pycrm.core.records import Record
 
-__all__ = ["Filter", "Group", "Op", "Query", "StorageBackend", "Transaction"]
+__all__ = [
+    "AGING_BUCKETS",
+    "UNIQUE_KEYS",
+    "AgingSum",
+    "DatedSum",
+    "Filter",
+    "Group",
+    "Op",
+    "OpenInstallment",
+    "Query",
+    "StorageBackend",
+    "Transaction",
+    "aging_bucket",
+]
+
+#: Unique keys besides the id, per kind: no two records of a tenant share all these
+#: values (records where one of them is empty are exempt, as with SQL NULLs). Inserting a
+#: duplicate raises :class:`pycrm.ConflictError`.
+UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "activity": (("dunning_installment_id", "dunning_due_on"),),
+}
 
 R = TypeVar("R", bound=Record)
 
@@ -89,8 +110,65 @@ class Group:
     minor: int | None = None
 
 
+@frozen(kw_only=True)
+class OpenInstallment:
+    """An installment with money still to collect, with what a list of due payments shows.
+
+    ``department_id`` is the department of the installment's owner (None without one).
+    """
+
+    installment_id: uuid.UUID
+    plan_id: uuid.UUID
+    order_id: uuid.UUID | None
+    customer_id: uuid.UUID | None
+    customer_name: str | None
+    owner_id: uuid.UUID | None
+    department_id: uuid.UUID | None
+    due_on: dt.date
+    amount_minor: int
+    paid_minor: int
+    currency: str
+
+
+@frozen(kw_only=True)
+class DatedSum:
+    """Minor units of one currency summed per day, owner and the owner's department."""
+
+    day: dt.date
+    owner_id: uuid.UUID | None
+    department_id: uuid.UUID | None
+    currency: str
+    minor: int
+
+
+@frozen(kw_only=True)
+class AgingSum:
+    """Outstanding minor units of one currency per key (customer or owner) and bucket."""
+
+    key: uuid.UUID | None
+    bucket: int
+    currency: str
+    minor: int
+
+
+#: The most days overdue of aging buckets 0 to 3: current (not yet overdue), 1–30, 31–60,
+#: 61–90; bucket 4 holds everything more than 90 days overdue.
+AGING_BUCKETS: tuple[int, ...] = (0, 30, 60, 90)
+
+
+def aging_bucket(due_on: dt.date, on: dt.date) -> int:
+    """The bucket of an installment due ``due_on`` seen on ``on`` (0 = not yet overdue)."""
+    late = (on - due_on).days
+    return next((i for i, most in enumerate(AGING_BUCKETS) if late <= most), 4)
+
+
 class Transaction(Protocol):
-    """One open transaction of a backend."""
+    """One open transaction of a backend.
+
+    Besides reading and writing records, a transaction answers the few aggregate
+    questions reports ask (``open_installments`` to ``aging_sums``); SQL adapters run them
+    as GROUP BY queries in the database, never by loading every record.
+    """
 
     def get(self, kind: type[R], tenant: str, record_id: uuid.UUID) -> R | None:
         """The record with this id in the tenant (deleted or not), or None."""
@@ -126,6 +204,43 @@ class Transaction(Protocol):
 
     def changes(self, tenant: str, entity: str, record_id: uuid.UUID) -> list[Change]:
         """The audit records of one record, oldest first."""
+        ...
+
+    # -- receivables -------------------------------------------------------------------
+    def open_installments(
+        self,
+        tenant: str,
+        *,
+        due_from: dt.date | None,
+        due_to: dt.date | None,
+        owner_id: uuid.UUID | None = None,
+        department_id: uuid.UUID | None = None,
+    ) -> list[OpenInstallment]:
+        """Installments of undeleted plans with ``paid < amount`` due between ``due_from`` and
+        ``due_to`` (inclusive, None = open-ended), optionally of one owner or of owners in one
+        department, ordered by due date, then installment id."""
+        ...
+
+    def sales_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+        """Totals of undeleted confirmed or completed orders by ``confirmed_on`` day
+        (``start`` to ``end`` inclusive), currency, owner and owner's department."""
+        ...
+
+    def collected_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+        """Undeleted payments of undeleted plans by ``received_on`` day, currency, the plan's
+        owner and that owner's department."""
+        ...
+
+    def outstanding_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+        """``amount - paid`` of installments of undeleted plans by due day, currency, owner
+        and owner's department (fully paid installments add nothing)."""
+        ...
+
+    def aging_sums(
+        self, tenant: str, on: dt.date, by: Literal["customer", "owner"]
+    ) -> list[AgingSum]:
+        """``amount - paid`` of unpaid installments of undeleted plans summed per customer
+        (or owner), :func:`aging_bucket` as seen ``on`` that day, and currency."""
         ...
 
     def commit(self) -> None: ...

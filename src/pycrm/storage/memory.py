@@ -7,18 +7,30 @@ undo log puts them back on rollback. Every record handed out is a deep copy.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pycrm.core.audit import Change
 from pycrm.core.money import Money
 from pycrm.core.records import Record
 from pycrm.errors import ConflictError, StorageError
-from pycrm.storage.base import Filter, Group, Op, Query, sort_value
+from pycrm.storage import memory_receivables as receivables
+from pycrm.storage.base import (
+    UNIQUE_KEYS,
+    AgingSum,
+    DatedSum,
+    Filter,
+    Group,
+    Op,
+    OpenInstallment,
+    Query,
+    sort_value,
+)
 
 __all__ = ["MemoryBackend", "matches", "order_key"]
 
@@ -165,6 +177,7 @@ class MemoryTransaction:
             table = self._backend.table(record.kind, record.tenant)
             if record.id in table:
                 raise ConflictError(f"{record.kind} {record.id} already exists")
+            _check_unique(table, record)
             table[record.id] = copy.deepcopy(record)
             self._undo.append(functools.partial(_discard, table, record.id))
 
@@ -177,6 +190,7 @@ class MemoryTransaction:
                 f"{record.kind} {record.id} was changed by someone else (expected version "
                 f"{expected_version}); read it again and retry"
             )
+        _check_unique(table, record)
         table[record.id] = copy.deepcopy(record)
         self._undo.append(functools.partial(table.__setitem__, record.id, stored))
 
@@ -237,6 +251,42 @@ class MemoryTransaction:
             if c.tenant == tenant and c.entity == entity and c.record_id == record_id
         ]
 
+    # -- receivables (see pycrm.storage.base.Transaction) ---------------------------------
+    def _tables(self, tenant: str) -> receivables.Tables:
+        self._check_open()
+        return lambda kind: self._backend.table(kind, tenant)
+
+    def open_installments(
+        self,
+        tenant: str,
+        *,
+        due_from: dt.date | None,
+        due_to: dt.date | None,
+        owner_id: uuid.UUID | None = None,
+        department_id: uuid.UUID | None = None,
+    ) -> list[OpenInstallment]:
+        return receivables.open_installments(
+            self._tables(tenant),
+            due_from=due_from,
+            due_to=due_to,
+            owner_id=owner_id,
+            department_id=department_id,
+        )
+
+    def sales_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+        return receivables.sales_by_day(self._tables(tenant), start, end)
+
+    def collected_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+        return receivables.collected_by_day(self._tables(tenant), start, end)
+
+    def outstanding_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+        return receivables.outstanding_by_day(self._tables(tenant), start, end)
+
+    def aging_sums(
+        self, tenant: str, on: dt.date, by: Literal["customer", "owner"]
+    ) -> list[AgingSum]:
+        return receivables.aging_sums(self._tables(tenant), on, by)
+
     def commit(self) -> None:
         self._end()
 
@@ -251,6 +301,20 @@ class MemoryTransaction:
             self._open = False
             self._undo.clear()
             self._backend._lock.release()
+
+
+def _check_unique(table: Table, record: Record) -> None:
+    """The memory backend's unique keys (:data:`pycrm.storage.base.UNIQUE_KEYS`)."""
+    for key in UNIQUE_KEYS.get(record.kind, ()):
+        values = [getattr(record, name) for name in key]
+        if any(v is None for v in values):
+            continue
+        for other in table.values():
+            if other.id != record.id and [getattr(other, n) for n in key] == values:
+                raise ConflictError(
+                    f"{record.kind} {other.id} already has {', '.join(key)} = "
+                    f"{', '.join(map(str, values))}"
+                )
 
 
 class _Marker:

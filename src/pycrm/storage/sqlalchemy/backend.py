@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -13,8 +14,8 @@ from sqlalchemy import event, exc
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.records import Record
 from pycrm.errors import ConflictError, StorageError
-from pycrm.storage.base import Group, Query
-from pycrm.storage.sqlalchemy import schema
+from pycrm.storage.base import AgingSum, DatedSum, Group, OpenInstallment, Query
+from pycrm.storage.sqlalchemy import receivables, schema
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
 from pycrm.storage.sqlalchemy.queries import (
     after_clause,
@@ -303,6 +304,44 @@ class SqlTransaction:
                 )
                 for row in self.conn.execute(stmt)
             ]
+
+    # -- receivables (see pycrm.storage.base.Transaction) ---------------------------------
+    def open_installments(
+        self,
+        tenant: str,
+        *,
+        due_from: dt.date | None,
+        due_to: dt.date | None,
+        owner_id: uuid.UUID | None = None,
+        department_id: uuid.UUID | None = None,
+    ) -> list[OpenInstallment]:
+        with self._translate("cannot list installments"):
+            return receivables.open_installments(
+                self.conn,
+                tenant,
+                due_from=due_from,
+                due_to=due_to,
+                owner_id=owner_id,
+                department_id=department_id,
+            )
+
+    def sales_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+        with self._translate("cannot sum sales"):
+            return receivables.sales_by_day(self.conn, tenant, start, end)
+
+    def collected_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+        with self._translate("cannot sum payments"):
+            return receivables.collected_by_day(self.conn, tenant, start, end)
+
+    def outstanding_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+        with self._translate("cannot sum outstanding installments"):
+            return receivables.outstanding_by_day(self.conn, tenant, start, end)
+
+    def aging_sums(
+        self, tenant: str, on: dt.date, by: Literal["customer", "owner"]
+    ) -> list[AgingSum]:
+        with self._translate("cannot compute the receivables aging"):
+            return receivables.aging_sums(self.conn, tenant, on, by)
 
     # -- ending -------------------------------------------------------------------------
     def commit(self) -> None:

@@ -22,9 +22,10 @@ import sqlalchemy as sa
 from pycrm.core.introspect import unwrap
 from pycrm.core.kinds import ENTITY_TYPES, REFERENCES
 from pycrm.core.money import Money
-from pycrm.core.orders import OrderLine
+from pycrm.core.orders import OrderLine, ProductPrice
 from pycrm.core.payments import Installment
 from pycrm.core.records import Record
+from pycrm.storage.base import UNIQUE_KEYS
 from pycrm.storage.sqlalchemy.types import ExactDecimal, JSONData, UTCDateTime
 
 __all__ = ["CHILDREN", "TABLE_NAMES", "changes", "child_table", "metadata", "table_for"]
@@ -50,6 +51,7 @@ TABLE_NAMES: dict[str, str] = {
 #: by the child's own id rather than by position).
 CHILDREN: dict[tuple[str, str], tuple[str, type[Any], str, bool]] = {
     ("order", "lines"): ("order_lines", OrderLine, "order_id", False),
+    ("product", "prices"): ("product_prices", ProductPrice, "product_id", False),
     ("payment_plan", "installments"): ("installments", Installment, "plan_id", True),
 }
 
@@ -145,6 +147,10 @@ def _build_entity_table(cls: type[Record]) -> sa.Table:
         sa.PrimaryKeyConstraint("tenant", "id", name=f"pk_{name}"),
         *_foreign_keys(name, col_names, cls.kind),
         *_indexes(name, col_names, cls.kind),
+        *(
+            sa.UniqueConstraint("tenant", *key, name=f"uq_{name}_{'_'.join(key)}")
+            for key in UNIQUE_KEYS.get(cls.kind, ())
+        ),
     )
 
 
