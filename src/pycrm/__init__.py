@@ -26,6 +26,7 @@ from pycrm.core.opportunities import Opportunity, OpportunityStatus
 from pycrm.core.orders import Order, OrderLine, OrderStatus, Product
 from pycrm.core.org import Department, Role, User
 from pycrm.core.payments import Installment, InstallmentState, Payment, PaymentPlan
+from pycrm.core.pipeline import ForecastCategory, Pipeline, Pipelines, Stage, StageTransition
 from pycrm.core.records import SYSTEM_USER, Record
 from pycrm.core.service import (
     Activity,
@@ -53,6 +54,15 @@ from pycrm.errors import (
 from pycrm.plugins.hookspecs import hookimpl
 from pycrm.schemas import view
 from pycrm.services.listing import Page
+from pycrm.services.pipeline_reports import (
+    DwellTimes,
+    Forecast,
+    Funnel,
+    LostReasons,
+    PipelineReports,
+    WeightedPipeline,
+    WinRate,
+)
 from pycrm.services.unit_of_work import UnitOfWork
 from pycrm.settings import Settings
 
@@ -77,16 +87,21 @@ __all__ = [
     "CustomerStatus",
     "CustomerType",
     "Department",
+    "DwellTimes",
     "Event",
     "ExchangeRateMissing",
     "ExchangeRates",
     "FieldChange",
     "FixedClock",
     "FixedRates",
+    "Forecast",
+    "ForecastCategory",
+    "Funnel",
     "Installment",
     "InstallmentState",
     "Lead",
     "LeadStatus",
+    "LostReasons",
     "Money",
     "NotFound",
     "Opportunity",
@@ -98,12 +113,17 @@ __all__ = [
     "Payment",
     "PaymentPlan",
     "PermissionDenied",
+    "Pipeline",
+    "PipelineReports",
+    "Pipelines",
     "PluginError",
     "Product",
     "Record",
     "Role",
     "RuleViolation",
     "Settings",
+    "Stage",
+    "StageTransition",
     "StorageError",
     "SystemClock",
     "Ticket",
@@ -114,6 +134,8 @@ __all__ = [
     "UnitOfWork",
     "User",
     "ValidationError",
+    "WeightedPipeline",
+    "WinRate",
     "__version__",
     "hookimpl",
     "new_id",

@@ -29,6 +29,8 @@ class Settings(BaseModel):
     auto_migrate: bool | None = None
     #: Records written per batch on bulk paths.
     batch_size: Annotated[int, Field(gt=0, le=100_000)] = 2000
+    #: Key of the pipeline new opportunities go into; ``None``: ``"b2b"`` when registered.
+    default_pipeline: str | None = None
     #: Plugin names (or entry-point names) not to load.
     disabled_plugins: frozenset[str] = frozenset()
 

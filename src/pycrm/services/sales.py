@@ -10,12 +10,13 @@ from pycrm.core.opportunities import Opportunity
 from pycrm.core.orders import Order, Product
 from pycrm.schemas import OpportunityFields, OrderFields, ProductFields
 from pycrm.services.base import RecordService
+from pycrm.services.opportunity_flow import OpportunityFlow
 
 __all__ = ["OpportunityService", "OrderService", "ProductService"]
 
 
-class OpportunityService(RecordService[Opportunity]):
-    """Opportunities (deals)."""
+class OpportunityService(OpportunityFlow):
+    """Opportunities (deals), and moving them through their pipeline."""
 
     entity = Opportunity
     fields = OpportunityFields
@@ -32,7 +33,12 @@ class OpportunityService(RecordService[Opportunity]):
         version: int | None = None,
         **changes: Unpack[OpportunityFields],
     ) -> Opportunity:
-        """Change some fields; pass ``version`` to refuse if someone changed it since."""
+        """Change some fields; pass ``version`` to refuse if someone changed it since.
+
+        The stage, pipeline and lost reason change only through :meth:`move`,
+        :meth:`win`, :meth:`lose` and :meth:`reopen` (RuleViolation otherwise).
+        """
+        self._refuse_guarded(changes)
         return self._update(record_id, version, changes)
 
 
