@@ -62,9 +62,9 @@ def test_builtin_pipelines_are_registered(crm: pycrm.CRM) -> None:
 
 def test_settings_name_the_default_pipeline(clock: pycrm.FixedClock, admin: uuid.UUID) -> None:
     settings = pycrm.Settings(default_pipeline="eight_step")
-    with pycrm.CRM.connect("memory://", settings=settings, load_entry_points=False) as crm:
-        with crm.unit_of_work(user=admin) as uow:
-            deal = _deal(uow)
+    crm = pycrm.CRM.connect("memory://", settings=settings, load_entry_points=False)
+    with crm.unit_of_work(user=admin) as uow:
+        deal = _deal(uow)
     assert (deal.pipeline, deal.stage, deal.probability) == ("eight_step", "find_prospect", 5)
 
 
