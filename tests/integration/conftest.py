@@ -41,9 +41,8 @@ def make_crm(clock: pycrm.FixedClock) -> Iterator[Callable[..., pycrm.CRM]]:
         settings: pycrm.Settings = options.pop("settings")
         if url.startswith("postgresql"):
             settings = settings.model_copy(update={"auto_migrate": True})
-        crm = pycrm.CRM.connect(
-            url, clock=clock, settings=settings, load_entry_points=False, **options
-        )
+        options.setdefault("clock", clock)
+        crm = pycrm.CRM.connect(url, settings=settings, load_entry_points=False, **options)
         made.append(crm)
         return crm
 
