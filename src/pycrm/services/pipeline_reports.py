@@ -354,7 +354,8 @@ class PipelineReports:
         with self._crm.unit_of_work(tenant=tenant, user=user) as uow:
             filters = [Filter("status", Op.IN, closed), *_closed_at_filters(period)]
             filters += _pipeline_filter(uow, pipeline)
-            totals = _totals(uow, filters, [*_storage_fields(by), "status"])
+            fields = [*_storage_fields(by), "status"]
+            totals = uow.tx.opportunity_totals(uow.tenant, _query(filters), fields, cycle=True)
             groups: dict[tuple[Any, ...], list[int]] = {}
             for item in totals:
                 acc = groups.setdefault(_group_key(uow, by, item), [0, 0, 0])

@@ -93,8 +93,9 @@ class OpportunityTotals:
     ``keys`` holds the values of the grouping fields, in the order asked for.
     ``weighted_units`` is the sum of ``amount minor units x probability`` (an empty
     probability counts as 0): divide by 100 for the weighted amount in minor units.
-    ``cycle_seconds`` sums ``closed_at - created_at`` (each to the nearest second) over the
-    ``closed`` opportunities of the group that have a ``closed_at``.
+    Only when asked for (``cycle=True``): ``closed`` counts the opportunities of the group
+    that have a ``closed_at`` and ``cycle_seconds`` sums their ``closed_at - created_at``
+    (each to the nearest second); both are 0 otherwise.
     """
 
     keys: tuple[Any, ...]
@@ -177,11 +178,12 @@ class Transaction(Protocol):
         ...
 
     def opportunity_totals(
-        self, tenant: str, query: Query, group_by: Sequence[str]
+        self, tenant: str, query: Query, group_by: Sequence[str], *, cycle: bool = False
     ) -> list[OpportunityTotals]:
         """Count and sum the opportunities matching ``query`` (its filters and ``deleted``),
         grouped by the named fields (opportunity fields, or ``"department_id"``: the
-        owner's department) and by currency. Row order is unspecified."""
+        owner's department) and by currency; with ``cycle``, also the sales cycles of the
+        closed ones. Row order is unspecified."""
         ...
 
     def furthest_stages(

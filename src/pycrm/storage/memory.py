@@ -247,7 +247,7 @@ class MemoryTransaction:
         )
 
     def opportunity_totals(
-        self, tenant: str, query: Query, group_by: Sequence[str]
+        self, tenant: str, query: Query, group_by: Sequence[str], *, cycle: bool = False
     ) -> list[OpportunityTotals]:
         self._check_open()
         users = self._backend.table(User.kind, tenant)
@@ -261,7 +261,7 @@ class MemoryTransaction:
             sums[0] += 1
             sums[1] += units
             sums[2] += units * (opp.probability or 0)
-            if opp.closed_at is not None:
+            if cycle and opp.closed_at is not None:
                 sums[3] += 1
                 sums[4] += _seconds(opp.closed_at - opp.created_at)
         return [

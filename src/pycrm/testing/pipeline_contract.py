@@ -103,7 +103,10 @@ class PipelineContract:
             mine = Query(filters=(Filter("owner_id", Op.EQ, rep.id),))
             by_department = uow.tx.opportunity_totals(tenant, mine, ["department_id"])
             closed = Query(filters=(Filter("status", Op.EQ, "won"),))
-            by_status = uow.tx.opportunity_totals(tenant, closed, ["status", "owner_id"])
+            by_status = uow.tx.opportunity_totals(
+                tenant, closed, ["status", "owner_id"], cycle=True
+            )
+            without = uow.tx.opportunity_totals(tenant, closed, ["status"])
         got = {
             (t.keys, t.currency): (t.count, t.amount_units, t.weighted_units) for t in by_department
         }
@@ -120,6 +123,7 @@ class PipelineContract:
             1,
             2 * 86_400 + 30,
         )
+        assert [(t.count, t.closed, t.cycle_seconds) for t in without] == [(1, 0, 0)]
 
     def test_stale_rules_find_open_deals_at_the_boundary(
         self, crm: CRM, tenant: str, world: dict[str, Any], clock: FixedClock

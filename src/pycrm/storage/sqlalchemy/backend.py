@@ -278,10 +278,12 @@ class SqlTransaction:
             return [StageTransition(**row) for row in self.conn.execute(stmt).mappings()]
 
     def opportunity_totals(
-        self, tenant: str, query: Query, group_by: Sequence[str]
+        self, tenant: str, query: Query, group_by: Sequence[str], *, cycle: bool = False
     ) -> list[OpportunityTotals]:
         with self._translate("cannot total opportunities"):
-            return pipeline_queries.opportunity_totals(self.conn, tenant, query, group_by)
+            return pipeline_queries.opportunity_totals(
+                self.conn, tenant, query, group_by, cycle=cycle
+            )
 
     def furthest_stages(
         self, tenant: str, query: Query, ranks: Mapping[str, int]

@@ -75,41 +75,51 @@ def _group_column(opps: sa.Table, users: sa.Table, name: str) -> sa.ColumnElemen
 
 
 def opportunity_totals(
-    conn: sa.Connection, tenant: str, query: Query, group_by: Sequence[str]
+    conn: sa.Connection,
+    tenant: str,
+    query: Query,
+    group_by: Sequence[str],
+    *,
+    cycle: bool = False,
 ) -> list[OpportunityTotals]:
     opps, users = table_for("opportunity"), table_for("user")
     keys = [_group_column(opps, users, name) for name in group_by]
     units = sa.func.coalesce(opps.c.amount_minor, 0)
-    closed = opps.c.closed_at.is_not(None)
-    cycle = sa.case((closed, seconds_between(opps.c.closed_at, opps.c.created_at)), else_=0)
-    stmt = sa.select(
-        *keys,
-        opps.c.amount_currency,
+    sums: list[sa.ColumnElement[Any]] = [
         sa.func.count(),
         sa.func.sum(units),
         sa.func.sum(units * sa.func.coalesce(opps.c.probability, 0)),
-        sa.func.sum(sa.case((closed, 1), else_=0)),
-        sa.func.sum(cycle),
-    )
+    ]
+    if cycle:  # only asked for by the win rate: it costs a CASE per row
+        closed = opps.c.closed_at.is_not(None)
+        seconds = seconds_between(opps.c.closed_at, opps.c.created_at)
+        sums.append(sa.func.sum(sa.case((closed, 1), else_=0)))
+        sums.append(sa.func.sum(sa.case((closed, seconds), else_=0)))
     source: sa.FromClause = opps
     if OWNER_DEPARTMENT in group_by:
         on = sa.and_(users.c.tenant == opps.c.tenant, users.c.id == opps.c.owner_id)
         source = opps.outerjoin(users, on)
-    stmt = stmt.select_from(source).where(where_clause(opps, tenant, query))
-    stmt = stmt.group_by(*keys, opps.c.amount_currency)
+    stmt = (
+        sa.select(*keys, opps.c.amount_currency, *sums)
+        .select_from(source)
+        .where(where_clause(opps, tenant, query))
+        .group_by(*keys, opps.c.amount_currency)
+    )
     n = len(keys)
-    return [
-        OpportunityTotals(
-            keys=tuple(row[:n]),
-            currency=row[n],
-            count=int(row[n + 1]),
-            amount_units=int(row[n + 2] or 0),
-            weighted_units=int(row[n + 3] or 0),
-            closed=int(row[n + 4] or 0),
-            cycle_seconds=int(row[n + 5] or 0),
-        )
-        for row in conn.execute(stmt)
-    ]
+    return [_totals(row, n) for row in conn.execute(stmt)]
+
+
+def _totals(row: Any, n: int) -> OpportunityTotals:
+    values = [int(v or 0) for v in row[n + 1 :]] + [0, 0]
+    return OpportunityTotals(
+        keys=tuple(row[:n]),
+        currency=row[n],
+        count=values[0],
+        amount_units=values[1],
+        weighted_units=values[2],
+        closed=values[3],
+        cycle_seconds=values[4],
+    )
 
 
 def furthest_stages(
