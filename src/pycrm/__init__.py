@@ -54,15 +54,15 @@ from pycrm.errors import (
 from pycrm.plugins.hookspecs import hookimpl
 from pycrm.schemas import view
 from pycrm.services.listing import Page
-from pycrm.services.pipeline_reports import (
+from pycrm.services.pipeline_report_models import (
     DwellTimes,
     Forecast,
     Funnel,
     LostReasons,
-    PipelineReports,
     WeightedPipeline,
     WinRate,
 )
+from pycrm.services.pipeline_reports import PipelineReports
 from pycrm.services.unit_of_work import UnitOfWork
 from pycrm.settings import Settings
 

@@ -443,3 +443,13 @@ def test_activities_maintain_last_contact(
         assert uow.opportunities.get(deal.id).last_contact_at == clock.now()
         uow.activities.create(type="call", subject="no deal")
         assert uow.opportunities.get(deal.id).last_contact_at == clock.now()
+
+
+def test_the_pipeline_hooks_are_declared_and_documented(crm: pycrm.CRM) -> None:
+    from pycrm.plugins.hookspecs import hook_doc, hook_names
+
+    for name in ("pycrm_register_pipelines", "pycrm_check_transition"):
+        assert name in hook_names()
+        assert "Called" in hook_doc(name)
+    builtin = {p.name: p.hooks for p in crm.plugins}["pycrm.plugins.default_pipelines"]
+    assert builtin == ["pycrm_register_pipelines"]
