@@ -26,6 +26,7 @@ from pycrm.core.opportunities import Opportunity, OpportunityStatus
 from pycrm.core.orders import Order, OrderLine, OrderStatus, Product, ProductPrice
 from pycrm.core.org import Department, Role, User
 from pycrm.core.payments import Installment, InstallmentState, Payment, PaymentPlan
+from pycrm.core.pipeline import ForecastCategory, Pipeline, Pipelines, Stage, StageTransition
 from pycrm.core.records import SYSTEM_USER, Record
 from pycrm.core.service import (
     Activity,
@@ -60,6 +61,15 @@ from pycrm.services.accounts_receivable import (
     DueInstallment,
 )
 from pycrm.services.listing import Page
+from pycrm.services.pipeline_report_models import (
+    DwellTimes,
+    Forecast,
+    Funnel,
+    LostReasons,
+    WeightedPipeline,
+    WinRate,
+)
+from pycrm.services.pipeline_reports import PipelineReports
 from pycrm.services.unit_of_work import UnitOfWork
 from pycrm.settings import Settings
 
@@ -90,16 +100,21 @@ __all__ = [
     "DatedRates",
     "Department",
     "DueInstallment",
+    "DwellTimes",
     "Event",
     "ExchangeRateMissing",
     "ExchangeRates",
     "FieldChange",
     "FixedClock",
     "FixedRates",
+    "Forecast",
+    "ForecastCategory",
+    "Funnel",
     "Installment",
     "InstallmentState",
     "Lead",
     "LeadStatus",
+    "LostReasons",
     "Money",
     "NotFound",
     "Opportunity",
@@ -111,6 +126,9 @@ __all__ = [
     "Payment",
     "PaymentPlan",
     "PermissionDenied",
+    "Pipeline",
+    "PipelineReports",
+    "Pipelines",
     "PluginError",
     "Product",
     "ProductPrice",
@@ -118,6 +136,8 @@ __all__ = [
     "Role",
     "RuleViolation",
     "Settings",
+    "Stage",
+    "StageTransition",
     "StorageError",
     "SystemClock",
     "Ticket",
@@ -128,6 +148,8 @@ __all__ = [
     "UnitOfWork",
     "User",
     "ValidationError",
+    "WeightedPipeline",
+    "WinRate",
     "__version__",
     "hookimpl",
     "new_id",

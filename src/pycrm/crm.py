@@ -11,10 +11,12 @@ from types import TracebackType
 from pycrm.core.clock import Clock, SystemClock
 from pycrm.core.events import Event
 from pycrm.core.money import ExchangeRates, validate_currency
+from pycrm.core.pipeline import Pipeline, Pipelines
 from pycrm.core.records import SYSTEM_USER
 from pycrm.errors import ConfigurationError, PluginError, ValidationError
 from pycrm.plugins.manager import PluginInfo, make_plugin_manager
 from pycrm.services.catalogue import Services
+from pycrm.services.pipeline_reports import PipelineReports
 from pycrm.services.unit_of_work import UnitOfWork, check_tenant, check_user
 from pycrm.settings import Settings
 from pycrm.storage.base import StorageBackend
@@ -57,6 +59,10 @@ class CRM:
         )
         self.exchange_rates: ExchangeRates = self._make_rates()
         self.currencies: list[str] = self._collect_currencies()
+        #: Every registered pipeline by key; ``crm.pipelines.default`` takes new deals.
+        self.pipelines: Pipelines = self._collect_pipelines()
+        #: Pipeline analysis: weighted pipeline, forecast, funnel, win rate, dwell times.
+        self.reports = PipelineReports(self)
         #: Errors raised by event handlers, newest last (handlers never undo a commit).
         self.event_errors: list[tuple[Event, BaseException]] = []
 
@@ -105,6 +111,15 @@ class CRM:
                 except ValidationError as error:
                     raise PluginError(f"a plugin registered a bad currency: {error}") from error
         return sorted(codes)
+
+    def _collect_pipelines(self) -> Pipelines:
+        found: list[Pipeline] = []
+        for plugin_pipelines in self._pm.hook.pycrm_register_pipelines():
+            for pipeline in plugin_pipelines or ():
+                if not isinstance(pipeline, Pipeline):
+                    raise PluginError(f"a plugin registered {pipeline!r}, not a pycrm.Pipeline")
+                found.append(pipeline)
+        return Pipelines(found, self.settings.default_pipeline)
 
     @property
     def plugins(self) -> list[PluginInfo]:

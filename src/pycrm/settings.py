@@ -32,6 +32,8 @@ class Settings(BaseModel):
     #: Dunning to-dos are created for overdue installments and for those due within this
     #: many days, today counting as the first (0: only overdue ones; 1: also due today).
     dunning_days_ahead: Annotated[int, Field(ge=0, le=366)] = 0
+    #: Key of the pipeline new opportunities go into; ``None``: ``"b2b"`` when registered.
+    default_pipeline: str | None = None
     #: Plugin names (or entry-point names) not to load.
     disabled_plugins: frozenset[str] = frozenset()
 

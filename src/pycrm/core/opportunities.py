@@ -23,13 +23,18 @@ class OpportunityStatus(StrEnum):
 
 @define(eq=False, kw_only=True)
 class Opportunity(Record):
-    """A deal. ``probability`` is a whole percentage from 0 to 100."""
+    """A deal. ``probability`` is a whole percentage from 0 to 100.
+
+    ``stage`` is a stage of ``pipeline``; while the deal is won or lost it keeps the last
+    open stage. The services set the stage and status through ``move``, ``win``, ``lose``
+    and ``reopen``; ``stage_entered_at`` is when it entered its current stage or state.
+    """
 
     kind: ClassVar[str] = "opportunity"
 
     customer_id: uuid.UUID
     name: str
-    pipeline: str = "default"
+    pipeline: str = "b2b"
     stage: str = "qualification"
     amount: Money | None = None
     probability: int | None = None

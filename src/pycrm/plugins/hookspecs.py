@@ -10,6 +10,7 @@ built-in). ``pycrm_on_*`` hooks are called after a unit of work commits.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -17,6 +18,8 @@ import pluggy
 if TYPE_CHECKING:
     from pycrm.core.events import Event
     from pycrm.core.money import ExchangeRates
+    from pycrm.core.opportunities import Opportunity
+    from pycrm.core.pipeline import Pipeline, Stage
     from pycrm.settings import Settings
     from pycrm.storage.base import StorageBackend
 
@@ -75,6 +78,35 @@ def pycrm_on_event(event: Event, crm: Any) -> None:
     ``crm`` is the :class:`pycrm.CRM` that emitted it. Return values are ignored. Events of
     a unit of work that rolled back are never emitted. A handler that raises does not undo
     the committed data: the exception is logged and collected in ``crm.event_errors``.
+    """
+
+
+@hookspec
+def pycrm_register_pipelines() -> list[Pipeline]:  # type: ignore[empty-body]
+    """Sales pipelines opportunities can move through.
+
+    Called once when the CRM is built. Return a list of :class:`pycrm.Pipeline` objects;
+    lists from every plugin are merged into ``crm.pipelines``. Two pipelines with one key
+    are refused with :class:`pycrm.PluginError`. The built-in plugin registers ``"b2b"``
+    and ``"eight_step"``; ``Settings.default_pipeline`` names the one new opportunities
+    go into when none is given (``"b2b"`` when it is registered).
+    """
+
+
+@hookspec
+def pycrm_check_transition(
+    opportunity: Opportunity, source: Stage, target: Stage, user: uuid.UUID
+) -> str | None:
+    """Veto a move of an opportunity from one stage to another.
+
+    Called by ``move``, ``win``, ``lose`` and ``reopen`` after the pipeline's own rules
+    passed and before anything is written. ``opportunity`` is the :class:`pycrm.Opportunity`
+    as it is now (do not change it); ``source`` and ``target`` are :class:`pycrm.Stage`
+    objects (for won and lost, ``pipeline.won``/``pipeline.lost``, with keys ``"won"`` and
+    ``"lost"``; when reopening, ``source`` is the terminal state); ``user`` is the acting
+    user's id. Return a string to refuse, written for the person who asked (it becomes the
+    message of a :class:`pycrm.RuleViolation` with ``rule="plugin_veto"``), or ``None`` to
+    allow. Every implementation is called; all refusals are reported together.
     """
 
 

@@ -19,6 +19,7 @@ __all__ = ["DEFAULT_PLUGINS", "PluginInfo", "make_plugin_manager"]
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "pycrm.plugins.default_storage",
     "pycrm.plugins.default_currencies",
+    "pycrm.plugins.default_pipelines",
 )
 
 

@@ -148,6 +148,7 @@ class RecordService(Generic[E]):
             self._check_references(uow, [record])
             self._before_write(uow, record, None)
             uow.tx.insert([record])
+            self._after_insert(uow, [record])
             self._audit(uow, [(record, ChangeAction.CREATE, _created(record))])
             return record
 
@@ -171,6 +172,7 @@ class RecordService(Generic[E]):
                 for record in records:
                     self._before_write(uow, record, None)
                 uow.tx.insert(records)
+                self._after_insert(uow, records)
                 self._audit(uow, [(r, ChangeAction.CREATE, _created(r)) for r in records])
                 created += records
         return created
@@ -220,6 +222,9 @@ class RecordService(Generic[E]):
 
     def _before_write(self, uow: UnitOfWork, record: E, old: E | None) -> None:
         """Rules a subclass adds before a record is written (``old`` is None on create)."""
+
+    def _after_insert(self, uow: UnitOfWork, records: Sequence[E]) -> None:
+        """What a subclass writes once new records are stored (rows that refer to them)."""
 
     def _load(self, uow: UnitOfWork, rid: uuid.UUID, *, include_deleted: bool = False) -> E:
         record = uow.tx.get(self.entity, uow.tenant, rid)

@@ -19,6 +19,7 @@ from pycrm.core.payments import PaymentPlan
 from pycrm.errors import ValidationError
 from pycrm.schemas import OpportunityFields, OrderFields, OrderLineFields, ProductFields
 from pycrm.services.base import RecordService, _as_id, _audited, _check_version
+from pycrm.services.opportunity_flow import OpportunityFlow
 from pycrm.storage.base import Filter, Op, Query
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["OpportunityService", "OrderService", "ProductService"]
 
 
-class OpportunityService(RecordService[Opportunity]):
-    """Opportunities (deals)."""
+class OpportunityService(OpportunityFlow):
+    """Opportunities (deals), and moving them through their pipeline."""
 
     entity = Opportunity
     fields = OpportunityFields
@@ -45,7 +46,12 @@ class OpportunityService(RecordService[Opportunity]):
         version: int | None = None,
         **changes: Unpack[OpportunityFields],
     ) -> Opportunity:
-        """Change some fields; pass ``version`` to refuse if someone changed it since."""
+        """Change some fields; pass ``version`` to refuse if someone changed it since.
+
+        The stage, pipeline and lost reason change only through :meth:`move`,
+        :meth:`win`, :meth:`lose` and :meth:`reopen` (RuleViolation otherwise).
+        """
+        self._refuse_guarded(changes)
         return self._update(record_id, version, changes)
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from typing_extensions import Unpack
 
 from pycrm.core.service import Activity, Ticket
 from pycrm.schemas import ActivityFields, TicketFields
 from pycrm.services.base import RecordService
+
+if TYPE_CHECKING:
+    from pycrm.services.unit_of_work import UnitOfWork
 
 __all__ = ["ActivityService", "TicketService"]
 
@@ -55,3 +59,10 @@ class ActivityService(RecordService[Activity]):
     ) -> Activity:
         """Change some fields; pass ``version`` to refuse if someone changed it since."""
         return self._update(record_id, version, changes)
+
+    def _before_write(self, uow: UnitOfWork, record: Activity, old: Activity | None) -> None:
+        """An activity about a deal, created or marked done, is contact with it now."""
+        if record.opportunity_id is None:
+            return
+        if old is None or (record.done and not old.done):
+            uow.opportunities.record_contact(record.opportunity_id, at=uow.now())

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Literal, Protocol, TypeVar
 
 from attrs import field, frozen
 
 from pycrm.core.audit import Change
+from pycrm.core.opportunities import Opportunity
+from pycrm.core.pipeline import StageTransition
 from pycrm.core.records import Record
 
 __all__ = [
@@ -34,11 +36,14 @@ __all__ = [
     "UNIQUE_KEYS",
     "AgingSum",
     "DatedSum",
+    "DwellTotals",
     "Filter",
     "Group",
     "Op",
     "OpenInstallment",
+    "OpportunityTotals",
     "Query",
+    "StaleRule",
     "StorageBackend",
     "Transaction",
     "aging_bucket",
@@ -162,6 +167,57 @@ def aging_bucket(due_on: dt.date, on: dt.date) -> int:
     return next((i for i, most in enumerate(AGING_BUCKETS) if late <= most), 4)
 
 
+@frozen(kw_only=True)
+class OpportunityTotals:
+    """Sums over one group of opportunities, in one currency (``None``: no amount).
+
+    ``keys`` holds the values of the grouping fields, in the order asked for.
+    ``weighted_units`` is the sum of ``amount minor units x probability`` (an empty
+    probability counts as 0): divide by 100 for the weighted amount in minor units.
+    Only when asked for (``cycle=True``): ``closed`` counts the opportunities of the group
+    that have a ``closed_at`` and ``cycle_seconds`` sums their ``closed_at - created_at``
+    (each to the nearest second); both are 0 otherwise.
+    """
+
+    keys: tuple[Any, ...]
+    currency: str | None
+    count: int
+    amount_units: int
+    weighted_units: int
+    closed: int
+    cycle_seconds: int
+
+
+@frozen(kw_only=True)
+class DwellTotals:
+    """Completed stays in stages: how many, and their total length in milliseconds."""
+
+    keys: tuple[Any, ...]
+    stays: int
+    dwell_ms: int
+
+
+@frozen(kw_only=True)
+class StaleRule:
+    """Which open opportunities of one stage are stale.
+
+    An open, undeleted opportunity of ``pipeline`` in ``stage`` is stale when its last
+    contact (its creation time if never contacted) is at or before ``contact_before``, or
+    when it entered the stage strictly before ``entered_before``; a ``None`` bound is no
+    condition.
+    """
+
+    pipeline: str
+    stage: str
+    contact_before: dt.datetime | None = None
+    entered_before: dt.datetime | None = None
+
+
+#: Fields of an opportunity reports may group by, besides its own scalar fields: the
+#: owner's department (``users.department_id``).
+OWNER_DEPARTMENT = "department_id"
+
+
 class Transaction(Protocol):
     """One open transaction of a backend.
 
@@ -241,6 +297,50 @@ class Transaction(Protocol):
     ) -> list[AgingSum]:
         """``amount - paid`` of unpaid installments of undeleted plans summed per customer
         (or owner), :func:`aging_bucket` as seen ``on`` that day, and currency."""
+        ...
+
+    # -- pipelines ----------------------------------------------------------------------
+    def add_transitions(self, transitions: Sequence[StageTransition]) -> None:
+        """Append stage transitions (their opportunities exist in the same tenant)."""
+        ...
+
+    def transitions(self, tenant: str, opportunity_id: uuid.UUID) -> list[StageTransition]:
+        """The stage transitions of one opportunity, oldest first (by time, then id)."""
+        ...
+
+    def opportunity_totals(
+        self, tenant: str, query: Query, group_by: Sequence[str], *, cycle: bool = False
+    ) -> list[OpportunityTotals]:
+        """Count and sum the opportunities matching ``query`` (its filters and ``deleted``),
+        grouped by the named fields (opportunity fields, or ``"department_id"``: the
+        owner's department) and by currency; with ``cycle``, also the sales cycles of the
+        closed ones. Row order is unspecified."""
+        ...
+
+    def furthest_stages(
+        self, tenant: str, query: Query, ranks: Mapping[str, int]
+    ) -> dict[int, int]:
+        """For the opportunities matching ``query``, the highest rank (from ``ranks``, by
+        stage key) of any stage each ever entered according to its transitions; returns how
+        many opportunities reached each highest rank. Stages not in ``ranks`` are ignored;
+        opportunities with no ranked transition are not counted."""
+        ...
+
+    def dwell_totals(
+        self,
+        tenant: str,
+        pipeline: str,
+        group_by: Sequence[str],
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[DwellTotals]:
+        """Stays that ended in ``[since, until)`` in ``pipeline``'s stages, grouped by
+        transition fields (``"from_stage"``, ``"owner_id"``); creations (no
+        ``from_stage``) are not stays."""
+        ...
+
+    def find_stale(self, tenant: str, rules: Sequence[StaleRule]) -> list[Opportunity]:
+        """Open, undeleted opportunities that any rule finds stale, ordered by id."""
         ...
 
     def commit(self) -> None: ...

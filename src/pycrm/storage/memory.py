@@ -11,24 +11,31 @@ import datetime as dt
 import functools
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 from pycrm.core.audit import Change
 from pycrm.core.money import Money
+from pycrm.core.opportunities import Opportunity, OpportunityStatus
+from pycrm.core.org import User
+from pycrm.core.pipeline import StageTransition
 from pycrm.core.records import Record
 from pycrm.errors import ConflictError, StorageError
 from pycrm.storage import memory_receivables as receivables
 from pycrm.storage.base import (
+    OWNER_DEPARTMENT,
     UNIQUE_KEYS,
     AgingSum,
     DatedSum,
+    DwellTotals,
     Filter,
     Group,
     Op,
     OpenInstallment,
+    OpportunityTotals,
     Query,
+    StaleRule,
     sort_value,
 )
 
@@ -135,6 +142,7 @@ class MemoryBackend:
     def __init__(self) -> None:
         self._tables: dict[tuple[str, str], Table] = {}
         self._changes: list[Change] = []
+        self._transitions: dict[str, list[StageTransition]] = {}
         self._lock = threading.RLock()
         self._closed = False
 
@@ -287,6 +295,98 @@ class MemoryTransaction:
     ) -> list[AgingSum]:
         return receivables.aging_sums(self._tables(tenant), on, by)
 
+    # -- pipelines ----------------------------------------------------------------------
+    def add_transitions(self, transitions: Sequence[StageTransition]) -> None:
+        self._check_open()
+        for item in transitions:
+            if self._backend.table(Opportunity.kind, item.tenant).get(item.opportunity_id) is None:
+                raise ConflictError(f"no opportunity {item.opportunity_id} in {item.tenant!r}")
+            rows = self._backend._transitions.setdefault(item.tenant, [])
+            rows.append(item)
+            self._undo.append(functools.partial(rows.remove, item))
+
+    def transitions(self, tenant: str, opportunity_id: uuid.UUID) -> list[StageTransition]:
+        self._check_open()
+        rows = self._backend._transitions.get(tenant, [])
+        return sorted(
+            (t for t in rows if t.opportunity_id == opportunity_id), key=lambda t: (t.at, t.id)
+        )
+
+    def opportunity_totals(
+        self, tenant: str, query: Query, group_by: Sequence[str], *, cycle: bool = False
+    ) -> list[OpportunityTotals]:
+        self._check_open()
+        users = self._backend.table(User.kind, tenant)
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for opp in self._select(Opportunity, tenant, query):
+            assert isinstance(opp, Opportunity)
+            keys = tuple(_group_value(opp, name, users) for name in group_by)
+            currency = opp.amount.currency if opp.amount is not None else None
+            units = opp.amount.minor_units if opp.amount is not None else 0
+            sums = groups.setdefault((*keys, currency), [0, 0, 0, 0, 0])
+            sums[0] += 1
+            sums[1] += units
+            sums[2] += units * (opp.probability or 0)
+            if cycle and opp.closed_at is not None:
+                sums[3] += 1
+                sums[4] += _seconds(opp.closed_at - opp.created_at)
+        return [
+            OpportunityTotals(
+                keys=key[:-1],
+                currency=key[-1],
+                count=n,
+                amount_units=amount,
+                weighted_units=weighted,
+                closed=closed,
+                cycle_seconds=cycle,
+            )
+            for key, (n, amount, weighted, closed, cycle) in groups.items()
+        ]
+
+    def furthest_stages(
+        self, tenant: str, query: Query, ranks: Mapping[str, int]
+    ) -> dict[int, int]:
+        self._check_open()
+        wanted = {r.id for r in self._select(Opportunity, tenant, query)}
+        furthest: dict[uuid.UUID, int] = {}
+        for t in self._backend._transitions.get(tenant, []):
+            if t.opportunity_id in wanted and t.to_stage in ranks:
+                rank = ranks[t.to_stage]
+                furthest[t.opportunity_id] = max(rank, furthest.get(t.opportunity_id, rank))
+        counts: dict[int, int] = {}
+        for rank in furthest.values():
+            counts[rank] = counts.get(rank, 0) + 1
+        return counts
+
+    def dwell_totals(
+        self,
+        tenant: str,
+        pipeline: str,
+        group_by: Sequence[str],
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[DwellTotals]:
+        self._check_open()
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for t in self._backend._transitions.get(tenant, []):
+            if t.pipeline != pipeline or t.from_stage is None:
+                continue
+            if (since is not None and t.at < since) or (until is not None and t.at >= until):
+                continue
+            sums = groups.setdefault(tuple(getattr(t, name) for name in group_by), [0, 0])
+            sums[0] += 1
+            sums[1] += t.dwell_ms
+        return [DwellTotals(keys=k, stays=n, dwell_ms=ms) for k, (n, ms) in groups.items()]
+
+    def find_stale(self, tenant: str, rules: Sequence[StaleRule]) -> list[Opportunity]:
+        self._check_open()
+        found = [
+            opp
+            for opp in self._backend.table(Opportunity.kind, tenant).values()
+            if isinstance(opp, Opportunity) and any(_is_stale(opp, rule) for rule in rules)
+        ]
+        return [copy.deepcopy(o) for o in sorted(found, key=lambda o: o.id)]
+
     def commit(self) -> None:
         self._end()
 
@@ -315,6 +415,33 @@ def _check_unique(table: Table, record: Record) -> None:
                     f"{record.kind} {other.id} already has {', '.join(key)} = "
                     f"{', '.join(map(str, values))}"
                 )
+
+
+def _group_value(opp: Opportunity, name: str, users: Table) -> Any:
+    if name == OWNER_DEPARTMENT:
+        owner = users.get(opp.owner_id) if opp.owner_id is not None else None
+        return owner.department_id if isinstance(owner, User) else None
+    return sort_value(opp, name)
+
+
+def _seconds(delta: dt.timedelta) -> int:
+    """Whole seconds, half a second rounding away from zero (as SQL ROUND does)."""
+    half = dt.timedelta(microseconds=500_000)
+    if delta >= dt.timedelta(0):
+        return (delta + half) // dt.timedelta(seconds=1)
+    return -((-delta + half) // dt.timedelta(seconds=1))
+
+
+def _is_stale(opp: Opportunity, rule: StaleRule) -> bool:
+    if opp.deleted or opp.status is not OpportunityStatus.OPEN:
+        return False
+    if (opp.pipeline, opp.stage) != (rule.pipeline, rule.stage):
+        return False
+    contact = opp.last_contact_at or opp.created_at
+    if rule.contact_before is not None and contact <= rule.contact_before:
+        return True
+    entered = opp.stage_entered_at
+    return rule.entered_before is not None and entered is not None and entered < rule.entered_before
 
 
 class _Marker:

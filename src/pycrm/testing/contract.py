@@ -17,6 +17,7 @@ from pycrm.crm import CRM
 from pycrm.errors import ConflictError, NotFound, RuleViolation, ValidationError
 from pycrm.services.base import RecordService
 from pycrm.storage.base import StorageBackend
+from pycrm.testing.pipeline_contract import PipelineContract
 from pycrm.testing.receivables import ReceivablesContract
 from pycrm.testing.samples import SAMPLES, Sample, make_world
 
@@ -32,7 +33,7 @@ def _service(uow: Any, sample: Sample) -> RecordService[Record]:
     return service
 
 
-class StorageContract(ReceivablesContract):
+class StorageContract(ReceivablesContract, PipelineContract):
     """Subclass it and override the ``backend`` fixture to run the whole contract."""
 
     @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
@@ -12,10 +12,21 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 
 from pycrm.core.audit import Change, ChangeAction, FieldChange
+from pycrm.core.opportunities import Opportunity
+from pycrm.core.pipeline import StageTransition
 from pycrm.core.records import Record
 from pycrm.errors import ConflictError, StorageError
-from pycrm.storage.base import AgingSum, DatedSum, Group, OpenInstallment, Query
-from pycrm.storage.sqlalchemy import receivables, schema
+from pycrm.storage.base import (
+    AgingSum,
+    DatedSum,
+    DwellTotals,
+    Group,
+    OpenInstallment,
+    OpportunityTotals,
+    Query,
+    StaleRule,
+)
+from pycrm.storage.sqlalchemy import pipeline_queries, receivables, schema
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
 from pycrm.storage.sqlalchemy.queries import (
     after_clause,
@@ -23,7 +34,13 @@ from pycrm.storage.sqlalchemy.queries import (
     order_clause,
     where_clause,
 )
-from pycrm.storage.sqlalchemy.tables import CHILDREN, changes, child_table, table_for
+from pycrm.storage.sqlalchemy.tables import (
+    CHILDREN,
+    changes,
+    child_table,
+    stage_transitions,
+    table_for,
+)
 
 __all__ = ["SqlBackend", "SqlTransaction"]
 
@@ -342,6 +359,52 @@ class SqlTransaction:
     ) -> list[AgingSum]:
         with self._translate("cannot compute the receivables aging"):
             return receivables.aging_sums(self.conn, tenant, on, by)
+
+    # -- pipelines ----------------------------------------------------------------------
+    def add_transitions(self, transitions: Sequence[StageTransition]) -> None:
+        rows = pipeline_queries.transition_rows(transitions)
+        with self._translate("cannot record stage transitions"):
+            for start in range(0, len(rows), BATCH_ROWS):
+                self.conn.execute(stage_transitions.insert(), rows[start : start + BATCH_ROWS])
+
+    def transitions(self, tenant: str, opportunity_id: uuid.UUID) -> list[StageTransition]:
+        stmt = pipeline_queries.transitions(tenant, opportunity_id)
+        with self._translate("cannot read stage transitions"):
+            return [StageTransition(**row) for row in self.conn.execute(stmt).mappings()]
+
+    def opportunity_totals(
+        self, tenant: str, query: Query, group_by: Sequence[str], *, cycle: bool = False
+    ) -> list[OpportunityTotals]:
+        with self._translate("cannot total opportunities"):
+            return pipeline_queries.opportunity_totals(
+                self.conn, tenant, query, group_by, cycle=cycle
+            )
+
+    def furthest_stages(
+        self, tenant: str, query: Query, ranks: Mapping[str, int]
+    ) -> dict[int, int]:
+        with self._translate("cannot count stages reached"):
+            return pipeline_queries.furthest_stages(self.conn, tenant, query, ranks)
+
+    def dwell_totals(
+        self,
+        tenant: str,
+        pipeline: str,
+        group_by: Sequence[str],
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[DwellTotals]:
+        with self._translate("cannot total dwell times"):
+            return pipeline_queries.dwell_totals(
+                self.conn, tenant, pipeline, group_by, since, until
+            )
+
+    def find_stale(self, tenant: str, rules: Sequence[StaleRule]) -> list[Opportunity]:
+        stmt = pipeline_queries.find_stale(tenant, rules)
+        if stmt is None:
+            return []
+        with self._translate("cannot find stale opportunities"):
+            return self._load(Opportunity, tenant, self.conn.execute(stmt).mappings().all())
 
     # -- ending -------------------------------------------------------------------------
     def commit(self) -> None:

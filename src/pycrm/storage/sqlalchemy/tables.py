@@ -28,7 +28,15 @@ from pycrm.core.records import Record
 from pycrm.storage.base import UNIQUE_KEYS
 from pycrm.storage.sqlalchemy.types import ExactDecimal, JSONData, UTCDateTime
 
-__all__ = ["CHILDREN", "TABLE_NAMES", "changes", "child_table", "metadata", "table_for"]
+__all__ = [
+    "CHILDREN",
+    "TABLE_NAMES",
+    "changes",
+    "child_table",
+    "metadata",
+    "stage_transitions",
+    "table_for",
+]
 
 metadata = sa.MetaData()
 
@@ -202,6 +210,32 @@ changes = sa.Table(
     sa.Column("fields", JSONData, nullable=False),
     sa.PrimaryKeyConstraint("tenant", "id", name="pk_changes"),
     sa.Index("ix_changes_record", "tenant", "entity", "record_id"),
+)
+
+
+#: Every move of an opportunity between stages (and to/from won and lost), for exact dwell
+#: times and funnels. ``dwell_ms`` is the time spent in ``from_stage``.
+stage_transitions = sa.Table(
+    "stage_transitions",
+    metadata,
+    sa.Column("tenant", sa.String(), nullable=False),
+    sa.Column("id", sa.Uuid(), nullable=False),
+    sa.Column("opportunity_id", sa.Uuid(), nullable=False),
+    sa.Column("pipeline", sa.String(), nullable=False),
+    sa.Column("from_stage", sa.String(), nullable=True),
+    sa.Column("to_stage", sa.String(), nullable=False),
+    sa.Column("user_id", sa.Uuid(), nullable=False),
+    sa.Column("owner_id", sa.Uuid(), nullable=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("dwell_ms", sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "id", name="pk_stage_transitions"),
+    sa.ForeignKeyConstraint(
+        ["tenant", "opportunity_id"],
+        ["opportunities.tenant", "opportunities.id"],
+        name="fk_stage_transitions_opportunity_id",
+    ),
+    sa.Index("ix_stage_transitions_opportunity_id", "tenant", "opportunity_id"),
+    sa.Index("ix_stage_transitions_pipeline_at", "tenant", "pipeline", "at"),
 )
 
 
