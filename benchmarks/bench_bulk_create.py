@@ -38,11 +38,56 @@ TENANT = "bench"
 USER = uuid.UUID("01900000-0000-7000-8000-0000000000b1")
 BATCH = 2000
 
-_CITIES = "北京 上海 广州 深圳 杭州 南京 成都 武汉 西安 苏州 天津 重庆 青岛 厦门 长沙 合肥".split()
-_NAMES = (
-    "联成 华信 恒通 鼎盛 新元 东方 博远 金桥 瑞丰 天宇 中科 嘉禾 明德 汇智 星河 远航 "
-    "同创 海纳 佳和 万达 启明 安信 宏图 正泰 永信 华泰 盛世 云帆 卓越 锦程"
-).split()
+_CITIES = [
+    "北京",
+    "上海",
+    "广州",
+    "深圳",
+    "杭州",
+    "南京",
+    "成都",
+    "武汉",
+    "西安",
+    "苏州",
+    "天津",
+    "重庆",
+    "青岛",
+    "厦门",
+    "长沙",
+    "合肥",
+]
+_NAMES = [
+    "联成",
+    "华信",
+    "恒通",
+    "鼎盛",
+    "新元",
+    "东方",
+    "博远",
+    "金桥",
+    "瑞丰",
+    "天宇",
+    "中科",
+    "嘉禾",
+    "明德",
+    "汇智",
+    "星河",
+    "远航",
+    "同创",
+    "海纳",
+    "佳和",
+    "万达",
+    "启明",
+    "安信",
+    "宏图",
+    "正泰",
+    "永信",
+    "华泰",
+    "盛世",
+    "云帆",
+    "卓越",
+    "锦程",
+]
 _INDUSTRIES = {
     "software": "软件技术",
     "media": "文化传媒",
@@ -137,7 +182,7 @@ def bench_bulk(folder: Path, rows: list[dict[str, Any]]) -> dict[str, float]:
 
     table = table_for("customer")
     baseline_rows = [_column_values(c, list(table.c.keys())) for c in created]
-    del created
+    created.clear()
     engine = _fresh_crm(folder, "bulk-core.db").storage.engine  # type: ignore[attr-defined]
 
     def through_core() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -17,7 +18,7 @@ from pycrm.core.ids import new_id
 from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
 from pycrm.core.records import Record
-from pycrm.core.snapshot import diff, snapshot
+from pycrm.core.snapshot import diff, snapshot, snapshots
 from pycrm.errors import ConflictError, NotFound, ValidationError
 from pycrm.schemas import Validator
 from pycrm.services.listing import Page, build_query, next_cursor
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 __all__ = ["RecordService"]
 
 E = TypeVar("E", bound=Record)
+
+#: What one write tells the audit trail: the record, what was done, each field changed.
+_AuditItem = tuple[Record, ChangeAction, tuple[FieldChange, ...]]
 
 #: Fields an audit record never lists: they change on every write.
 _UNAUDITED = frozenset(
@@ -111,7 +115,7 @@ class RecordService(Generic[E]):
             self._check_references(uow, [record])
             self._before_write(uow, record, None)
             uow.tx.insert([record])
-            self._audit(uow, [(record, ChangeAction.CREATE, _created(record))])
+            self._audit(uow, _creations([record]))
             return record
 
     def create_many(self, rows: Iterable[Mapping[str, Any]]) -> builtins.list[E]:
@@ -133,7 +137,7 @@ class RecordService(Generic[E]):
                 for record in records:
                     self._before_write(uow, record, None)
                 uow.tx.insert(records)
-                self._audit(uow, [(r, ChangeAction.CREATE, _created(r)) for r in records])
+                self._audit(uow, _creations(records))
                 created += records
         return created
 
@@ -191,20 +195,23 @@ class RecordService(Generic[E]):
             for name, value in clean.items()
         }
 
-    def _build(self, uow: UnitOfWork, clean: Mapping[str, Any]) -> E:
+    def _build(
+        self, uow: UnitOfWork, clean: Mapping[str, Any], now: dt.datetime | None = None
+    ) -> E:
         values = self._values(clean)
         values.setdefault("owner_id", uow.user)
         record: E = self.entity(id=new_id(), tenant=uow.tenant, **values)  # type: ignore[assignment]
         record.derive()
-        record.stamp(uow.user, uow.now(), created=True)
+        record.stamp(uow.user, uow.now() if now is None else now, created=True)
         _raise_problems(record)
         return record
 
     def _build_many(self, uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> builtins.list[E]:
         records, errors = [], []
+        now = uow.now()  # one batch, one instant
         for i, row in enumerate(rows):
             try:
-                records.append(self._build(uow, row))
+                records.append(self._build(uow, row, now))
             except ValidationError as error:
                 errors += [(f"{i}.{path}", why) for path, why in error.errors]
         if errors:
@@ -215,7 +222,9 @@ class RecordService(Generic[E]):
         expected = record.version
         record.stamp(uow.user, uow.now())
         uow.tx.update(record, expected)
-        self._audit(uow, [(record, action, diff(before, _audited(record)))])
+        changed = diff(before, _audited(record))
+        fields = tuple(FieldChange(k, old, new) for k, (old, new) in changed.items())
+        self._audit(uow, [(record, action, fields)])
         return record
 
     def _check_references(
@@ -251,9 +260,7 @@ class RecordService(Generic[E]):
         if errors:
             raise ValidationError(errors, entity=self.entity.kind)
 
-    def _audit(
-        self, uow: UnitOfWork, items: Sequence[tuple[Record, ChangeAction, dict[str, Any]]]
-    ) -> None:
+    def _audit(self, uow: UnitOfWork, items: Sequence[_AuditItem]) -> None:
         now = uow.now()
         changes = [
             Change(
@@ -265,7 +272,7 @@ class RecordService(Generic[E]):
                 user_id=uow.user,
                 at=now,
                 version=record.version,
-                fields=tuple(FieldChange(k, v[0], v[1]) for k, v in fields.items()),
+                fields=fields,
             )
             for record, action, fields in items
         ]
@@ -319,14 +326,32 @@ def _audited(record: Record) -> dict[str, Any]:
     return snapshot(record, skip=_UNAUDITED)
 
 
-def _created(record: Record) -> dict[str, Any]:
-    """A new record's audit entry: every field that has a value."""
-    return {k: (None, v) for k, v in _audited(record).items() if v not in (None, [], {})}
+def _creations(records: Sequence[Record]) -> builtins.list[_AuditItem]:
+    """New records' audit entries: every field that has a value, snapshot as one batch."""
+    return [
+        (
+            record,
+            ChangeAction.CREATE,
+            tuple(FieldChange(k, None, v) for k, v in audited.items() if v not in _EMPTY),
+        )
+        for record, audited in zip(records, snapshots(records, skip=_UNAUDITED), strict=True)
+    ]
 
 
-def _reference_fields(cls: type[Record]) -> builtins.list[str]:
-    names = {f.name for f in attrs.fields(cls)}
-    return [n for n in sorted(names) if n in REFERENCES or n == "parent_id"]
+#: Values a creation's audit entry leaves out.
+_EMPTY: tuple[object, ...] = (None, [], {})
+
+
+def _reference_fields(cls: type[Record]) -> tuple[str, ...]:
+    if cls not in _REFERENCE_FIELDS:
+        names = {f.name for f in attrs.fields(cls)}
+        _REFERENCE_FIELDS[cls] = tuple(
+            n for n in sorted(names) if n in REFERENCES or n == "parent_id"
+        )
+    return _REFERENCE_FIELDS[cls]
+
+
+_REFERENCE_FIELDS: dict[type[Record], tuple[str, ...]] = {}
 
 
 def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterator[Sequence[uuid.UUID]]:
