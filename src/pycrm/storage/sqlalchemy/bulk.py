@@ -15,6 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pycrm.core.snapshot import map_distinct
+
 __all__ = ["BulkInsert", "bulk_insert"]
 
 
@@ -37,7 +39,7 @@ class BulkInsert:
     def parameters(self, values: Sequence[Sequence[Any]]) -> list[Any]:
         """Driver parameters from column values (one sequence per column, in order)."""
         processed = [
-            column if process is None else list(map(process, column))
+            column if process is None else map_distinct(process, column)
             for column, process in zip(values, self._processors, strict=True)
         ]
         if self._order is not None:
