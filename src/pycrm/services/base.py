@@ -15,7 +15,7 @@ import attrs
 
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.events import Event
-from pycrm.core.ids import new_id
+from pycrm.core.ids import new_id, new_ids
 from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
 from pycrm.core.records import Record
@@ -112,7 +112,7 @@ class RecordService(Generic[E]):
     def _create(self, fields: Mapping[str, Any]) -> E:
         clean = self.validator.one(dict(fields))
         with self._step() as uow:
-            record = self._build(uow, clean)
+            record = self._build(uow, clean, new_id(), uow.now())
             self._check_references(uow, [record])
             self._before_write(uow, record, None)
             uow.tx.insert([record])
@@ -202,22 +202,22 @@ class RecordService(Generic[E]):
         }
 
     def _build(
-        self, uow: UnitOfWork, clean: Mapping[str, Any], now: dt.datetime | None = None
+        self, uow: UnitOfWork, clean: Mapping[str, Any], record_id: uuid.UUID, now: dt.datetime
     ) -> E:
         values = self._values(clean)
         values.setdefault("owner_id", uow.user)
-        record: E = self.entity(id=new_id(), tenant=uow.tenant, **values)  # type: ignore[assignment]
+        record: E = self.entity(id=record_id, tenant=uow.tenant, **values)  # type: ignore[assignment]
         record.derive()
-        record.stamp(uow.user, uow.now() if now is None else now, created=True)
+        record.stamp(uow.user, now, created=True)
         _raise_problems(record)
         return record
 
     def _build_many(self, uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> builtins.list[E]:
         records, errors = [], []
         now = uow.now()  # one batch, one instant
-        for i, row in enumerate(rows):
+        for i, (row, record_id) in enumerate(zip(rows, new_ids(len(rows)), strict=True)):
             try:
-                records.append(self._build(uow, row, now))
+                records.append(self._build(uow, row, record_id, now))
             except ValidationError as error:
                 errors += [(f"{i}.{path}", why) for path, why in error.errors]
         if errors:
@@ -270,7 +270,7 @@ class RecordService(Generic[E]):
         now = uow.now()
         changes = [
             Change(
-                id=new_id(),
+                id=change_id,
                 tenant=uow.tenant,
                 entity=record.kind,
                 record_id=record.id,
@@ -280,7 +280,7 @@ class RecordService(Generic[E]):
                 version=record.version,
                 fields=fields,
             )
-            for record, action, fields in items
+            for change_id, (record, action, fields) in zip(new_ids(len(items)), items, strict=True)
         ]
         uow.tx.record_changes(changes)
         if uow.wants_events:
