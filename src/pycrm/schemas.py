@@ -20,7 +20,6 @@ import attrs
 import pydantic
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -88,12 +87,6 @@ def _money(value: Any) -> Money:
     raise ValueError('expected Money, {"amount": "1.00", "currency": "CNY"} or "1.00 CNY"')
 
 
-def _no_float(value: Any) -> Any:
-    if isinstance(value, float):
-        raise ValueError("use a Decimal, int or string, never a float")
-    return value
-
-
 def _choice(enum: type[Enum]) -> Callable[[Any], Any]:
     allowed = ", ".join(str(m.value) for m in enum)
 
@@ -106,12 +99,28 @@ def _choice(enum: type[Enum]) -> Callable[[Any], Any]:
     return check
 
 
+#: Money, ``{"amount": "1.00", "currency": "CNY"}`` or ``"1.00 CNY"``.
 MoneyInput = Annotated[
-    Money,
+    Money | str | dict[str, str],
     PlainValidator(_money),
     PlainSerializer(lambda m: {"amount": str(m.amount), "currency": m.currency}),
 ]
-ExactNumber = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False)]
+
+
+def _exact(value: Any) -> Decimal:
+    if isinstance(value, bool | float) or not isinstance(value, Decimal | int | str):
+        raise ValueError("use a Decimal, int or string, never a float")
+    try:
+        number = Decimal(value)
+    except ArithmeticError:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError("must be a finite number")
+    return number
+
+
+#: An exact number: Decimal, int or numeric string (never a float).
+ExactNumber = Annotated[Decimal | int | str, PlainValidator(_exact)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)]
 
@@ -363,10 +372,8 @@ class Validator:
         try:
             clean: dict[str, Any] = self._one.validate_python(data)
         except pydantic.ValidationError as exc:
-            errors = errors_of(exc)
-            if not partial:
-                errors += self._missing(data)
-            raise ValidationError(errors, entity=self.entity) from None
+            missing = [] if partial else self._missing(data)
+            raise ValidationError(_merge(errors_of(exc), missing), entity=self.entity) from None
         if not partial and (missing := self._missing(clean)):
             raise ValidationError(missing, entity=self.entity)
         return clean
@@ -379,9 +386,13 @@ class Validator:
         except pydantic.ValidationError as exc:
             errors = errors_of(exc)
             clean = []
-        for i, row in enumerate(rows):
-            if isinstance(row, dict):
-                errors += [(f"{i}.{path}", why) for path, why in self._missing(row)]
+        missing = [
+            (f"{i}.{path}", why)
+            for i, row in enumerate(rows)
+            if isinstance(row, dict)
+            for path, why in self._missing(row)
+        ]
+        errors = _merge(errors, missing)
         if errors:
             raise ValidationError(sorted(errors, key=_row_order), entity=self.entity)
         return clean
@@ -390,6 +401,12 @@ class Validator:
         if not isinstance(data, dict):
             return []
         return [(name, "required") for name in self.required if data.get(name) is None]
+
+
+def _merge(errors: list[tuple[str, str]], missing: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Type errors and missing fields together; an empty required field is just "required"."""
+    gone = {path for path, _ in missing}
+    return [e for e in errors if e[0] not in gone] + missing
 
 
 def _row_order(error: tuple[str, str]) -> tuple[int, str]:
@@ -401,13 +418,13 @@ def _row_order(error: tuple[str, str]) -> tuple[int, str]:
 
 
 def _view_type(tp: Any) -> Any:
+    if tp is Money:
+        return MoneyInput
     if attrs.has(tp):
         return view_model(tp)
     args = getattr(tp, "__args__", None)
     if args and getattr(tp, "__origin__", None) is list:
         return list[_view_type(args[0])]  # type: ignore[misc]
-    if tp is Money:
-        return MoneyInput
     return tp
 
 

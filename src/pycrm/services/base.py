@@ -18,11 +18,19 @@ from pycrm.core.events import Event
 from pycrm.core.ids import new_id, new_ids
 from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
+from pycrm.core.money import Money
 from pycrm.core.records import Record
 from pycrm.core.snapshot import diff, map_distinct, snapshot, snapshot_columns
 from pycrm.errors import ConflictError, NotFound, ValidationError
 from pycrm.schemas import Validator
-from pycrm.services.listing import Page, build_query, next_cursor
+from pycrm.services.listing import (
+    Page,
+    Subtotal,
+    build_query,
+    check_fields,
+    check_money_field,
+    next_cursor,
+)
 from pycrm.storage.base import Query
 
 if TYPE_CHECKING:
@@ -100,6 +108,35 @@ class RecordService(Generic[E]):
         query = build_query(self.entity, where, (), None, None, deleted)
         with self._step() as uow:
             return uow.tx.count(self.entity, uow.tenant, query)
+
+    def subtotals(
+        self,
+        by: Sequence[str],
+        *,
+        where: Mapping[str, Any] | None = None,
+        total: str | None = None,
+    ) -> builtins.list[Subtotal]:
+        """Count records per value of the ``by`` fields, and total a money field per group.
+
+        Computed by the storage backend (GROUP BY in SQL). Totals are kept per currency:
+        a group with amounts in two currencies appears twice.
+        """
+        check_fields(self.entity, by, "by")
+        if total is not None:
+            check_money_field(self.entity, total)
+        query = build_query(self.entity, where, (), None, None, False)
+        with self._step() as uow:
+            groups = uow.tx.group(self.entity, uow.tenant, query, tuple(by), total)
+        return [
+            Subtotal(
+                dict(zip(by, g.key, strict=True)),
+                g.count,
+                None
+                if g.currency is None or g.minor is None
+                else Money.from_minor(g.minor, g.currency),
+            )
+            for g in groups
+        ]
 
     def history(self, record_id: uuid.UUID | str) -> builtins.list[Change]:
         """Every recorded change of one record, oldest first."""

@@ -21,12 +21,25 @@ from pycrm.errors import ValidationError
 from pycrm.schemas import MoneyInput, errors_of
 from pycrm.storage.base import Filter, Op, Query, sort_value
 
-__all__ = ["Page", "build_query", "next_cursor"]
+__all__ = ["Page", "Subtotal", "build_query", "next_cursor"]
 
 E = TypeVar("E", bound=Record)
 
 #: Largest page a list call returns; bulk reading goes through the export paths.
 MAX_PAGE = 1000
+
+
+@frozen
+class Subtotal:
+    """One group of :meth:`RecordService.subtotals`: its key, how many, and a money total.
+
+    ``key`` maps each grouping field to its value (enums as their string values); ``total``
+    is ``None`` for records without an amount. A group appears once per currency.
+    """
+
+    key: dict[str, Any]
+    count: int
+    total: Money | None = None
 
 
 @frozen
@@ -100,6 +113,19 @@ def _filter(cls: type[Record], key: str, value: Any) -> Filter:
     if value is None:
         raise ValidationError.single(f"where.{key}", "use __is_null=True to find empty fields")
     return Filter(name, op, _coerce(tp, value, f"where.{key}"))
+
+
+def check_fields(cls: type[Record], names: Sequence[str], what: str) -> None:
+    """Refuse names that are not filterable fields of ``cls``."""
+    types = _field_types(cls)
+    errors = [(what, f"{cls.kind} has no field {n!r}") for n in names if n not in types]
+    if errors:
+        raise ValidationError(errors, entity=cls.kind)
+
+
+def check_money_field(cls: type[Record], name: str) -> None:
+    if _field_types(cls).get(name) is not MoneyInput:
+        raise ValidationError.single("total", f"{cls.kind}.{name} is not a money field")
 
 
 def _order(cls: type[Record], order_by: str | Sequence[str]) -> tuple[tuple[str, bool], ...]:

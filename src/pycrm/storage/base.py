@@ -28,7 +28,7 @@ from attrs import field, frozen
 from pycrm.core.audit import Change
 from pycrm.core.records import Record
 
-__all__ = ["Filter", "Op", "Query", "StorageBackend", "Transaction"]
+__all__ = ["Filter", "Group", "Op", "Query", "StorageBackend", "Transaction"]
 
 R = TypeVar("R", bound=Record)
 
@@ -74,6 +74,21 @@ class Query:
     ids: frozenset[uuid.UUID] | None = field(default=None)
 
 
+@frozen
+class Group:
+    """One group of an aggregate: its key values, how many records, and a money sum.
+
+    When a money field is summed, groups are split by its currency (sums are never added
+    across currencies in storage); records without an amount form the group whose
+    ``currency`` and ``minor`` are ``None``.
+    """
+
+    key: tuple[Any, ...]
+    count: int
+    currency: str | None = None
+    minor: int | None = None
+
+
 class Transaction(Protocol):
     """One open transaction of a backend."""
 
@@ -95,6 +110,14 @@ class Transaction(Protocol):
 
     def count(self, kind: type[Record], tenant: str, query: Query) -> int:
         """How many records match the query's filters (order, limit, after ignored)."""
+        ...
+
+    def group(
+        self, kind: type[Record], tenant: str, query: Query, by: tuple[str, ...], money: str | None
+    ) -> list[Group]:
+        """Count the records matching the query's filters per value of the ``by`` fields (and
+        per currency of the ``money`` field, whose minor units are summed); sorted by key then
+        currency, empty values first. Runs where the data is (GROUP BY on SQL)."""
         ...
 
     def record_changes(self, changes: Sequence[Change]) -> None:

@@ -18,7 +18,7 @@ from pycrm.core.audit import Change
 from pycrm.core.money import Money
 from pycrm.core.records import Record
 from pycrm.errors import ConflictError, StorageError
-from pycrm.storage.base import Filter, Op, Query, sort_value
+from pycrm.storage.base import Filter, Group, Op, Query, sort_value
 
 __all__ = ["MemoryBackend", "matches", "order_key"]
 
@@ -97,6 +97,10 @@ def _sortable(record: Record, name: str) -> Any:
         value = record.custom.get(name.removeprefix("custom."))
         return Decimal(value) if isinstance(value, str) and _is_number(value) else value
     return sort_value(record, name)
+
+
+def _none_first(key: tuple[Any, ...]) -> tuple[tuple[bool, Any], ...]:
+    return tuple((value is not None, value) for value in key)
 
 
 def _is_number(text: str) -> bool:
@@ -200,6 +204,24 @@ class MemoryTransaction:
     def count(self, kind: type[Record], tenant: str, query: Query) -> int:
         self._check_open()
         return len(self._select(kind, tenant, query))
+
+    def group(
+        self, kind: type[Record], tenant: str, query: Query, by: tuple[str, ...], money: str | None
+    ) -> list[Group]:
+        self._check_open()
+        found: dict[tuple[tuple[Any, ...], str | None], list[int]] = {}
+        for record in self._select(kind, tenant, query):
+            key = tuple(sort_value(record, name) for name in by)
+            amount = getattr(record, money) if money else None
+            currency = amount.currency if amount is not None else None
+            tally = found.setdefault((key, currency), [0, 0])
+            tally[0] += 1
+            tally[1] += amount.minor_units if amount is not None else 0
+        groups = [
+            Group(key, count, currency, total if currency else None)
+            for (key, currency), (count, total) in found.items()
+        ]
+        return sorted(groups, key=lambda g: (_none_first(g.key), _none_first((g.currency,))))
 
     def record_changes(self, changes: Sequence[Change]) -> None:
         self._check_open()

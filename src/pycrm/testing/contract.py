@@ -75,9 +75,11 @@ class StorageContract:
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             return _service(uow, sample)._create(sample.valid(world))
 
-    # -- create and read ----------------------------------------------------------------
+    # -- create and read -----------------------------------------------------------------
     @by_kind
-    def test_create_then_get_returns_the_same_fields(self, crm, tenant, world, sample, clock):
+    def test_create_then_get_returns_the_same_fields(
+        self, crm: CRM, tenant: str, world: dict[str, Any], sample: Sample, clock: FixedClock
+    ) -> None:
         created = self.create(crm, tenant, sample, world)
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             loaded = _service(uow, sample).get(created.id)
@@ -90,17 +92,19 @@ class StorageContract:
         assert loaded.tenant == tenant and not loaded.deleted
 
     @by_kind
-    def test_stored_copy_is_independent_of_returned_object(self, crm, tenant, world, sample):
+    def test_stored_copy_is_independent_of_returned_object(
+        self, crm: CRM, tenant: str, world: dict[str, Any], sample: Sample
+    ) -> None:
         created = self.create(crm, tenant, sample, world)
         created.custom["scratch"] = "not saved"
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             assert "scratch" not in _service(uow, sample).get(created.id).custom
 
-    # -- update ---------------------------------------------------------------------------
+    # -- update --------------------------------------------------------------------------
     @by_kind
     def test_update_changes_fields_bumps_version_and_audits(
-        self, crm, tenant, world, sample, clock
-    ):
+        self, crm: CRM, tenant: str, world: dict[str, Any], sample: Sample, clock: FixedClock
+    ) -> None:
         created = self.create(crm, tenant, sample, world)
         clock.advance(hours=1)
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
@@ -116,7 +120,9 @@ class StorageContract:
         assert history[-1].user_id == ACTOR and history[-1].at == START + dt.timedelta(hours=1)
 
     @by_kind
-    def test_stale_version_is_a_conflict_and_changes_nothing(self, crm, tenant, world, sample):
+    def test_stale_version_is_a_conflict_and_changes_nothing(
+        self, crm: CRM, tenant: str, world: dict[str, Any], sample: Sample
+    ) -> None:
         created = self.create(crm, tenant, sample, world)
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             _service(uow, sample)._update(created.id, 1, sample.change)
@@ -126,7 +132,9 @@ class StorageContract:
             assert _service(uow, sample).get(created.id).version == 2
 
     @by_kind
-    def test_backend_refuses_a_write_based_on_an_old_version(self, crm, tenant, world, sample):
+    def test_backend_refuses_a_write_based_on_an_old_version(
+        self, crm: CRM, tenant: str, world: dict[str, Any], sample: Sample
+    ) -> None:
         created = self.create(crm, tenant, sample, world)
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             _service(uow, sample)._update(created.id, None, sample.change)
@@ -137,9 +145,11 @@ class StorageContract:
         finally:
             tx.rollback()
 
-    # -- bad input --------------------------------------------------------------------------
+    # -- bad input -----------------------------------------------------------------------
     @by_kind
-    def test_bad_input_names_every_bad_field_and_writes_nothing(self, crm, tenant, world, sample):
+    def test_bad_input_names_every_bad_field_and_writes_nothing(
+        self, crm: CRM, tenant: str, world: dict[str, Any], sample: Sample
+    ) -> None:
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             before = _service(uow, sample).count(deleted=None)
         with (
@@ -154,7 +164,9 @@ class StorageContract:
             assert _service(uow, sample).count(deleted=None) == before
 
     @by_kind
-    def test_unknown_field_is_rejected(self, crm, tenant, world, sample):
+    def test_unknown_field_is_rejected(
+        self, crm: CRM, tenant: str, world: dict[str, Any], sample: Sample
+    ) -> None:
         with (
             pytest.raises(ValidationError) as caught,
             crm.unit_of_work(tenant=tenant, user=ACTOR) as uow,
@@ -162,9 +174,11 @@ class StorageContract:
             _service(uow, sample)._create({**sample.valid(world), "nmae": "typo"})
         assert ("nmae", "unknown field") in caught.value.errors
 
-    # -- delete and restore ------------------------------------------------------------------
+    # -- delete and restore --------------------------------------------------------------
     @by_kind
-    def test_soft_delete_hides_and_restore_brings_back(self, crm, tenant, world, sample):
+    def test_soft_delete_hides_and_restore_brings_back(
+        self, crm: CRM, tenant: str, world: dict[str, Any], sample: Sample
+    ) -> None:
         created = self.create(crm, tenant, sample, world)
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             service = _service(uow, sample)
@@ -179,9 +193,11 @@ class StorageContract:
             actions = [c.action for c in service.history(created.id)]
         assert actions == [ChangeAction.CREATE, ChangeAction.DELETE, ChangeAction.RESTORE]
 
-    # -- tenants ------------------------------------------------------------------------------
+    # -- tenants -------------------------------------------------------------------------
     @by_kind
-    def test_another_tenant_sees_nothing(self, crm, tenant, world, sample):
+    def test_another_tenant_sees_nothing(
+        self, crm: CRM, tenant: str, world: dict[str, Any], sample: Sample
+    ) -> None:
         created = self.create(crm, tenant, sample, world)
         with crm.unit_of_work(tenant=tenant + "-other", user=ACTOR) as uow:
             service = _service(uow, sample)
@@ -192,7 +208,9 @@ class StorageContract:
             with pytest.raises(NotFound):
                 service.history(created.id)
 
-    def test_references_never_cross_tenants(self, crm, tenant, world):
+    def test_references_never_cross_tenants(
+        self, crm: CRM, tenant: str, world: dict[str, Any]
+    ) -> None:
         with (
             pytest.raises(ValidationError) as caught,
             crm.unit_of_work(tenant=tenant + "-other", user=ACTOR) as uow,
@@ -200,8 +218,8 @@ class StorageContract:
             uow.contacts.create(customer_id=world["customer"].id, name="跨租户")
         assert [p for p, _ in caught.value.errors] == ["customer_id"]
 
-    # -- transactions ----------------------------------------------------------------------------
-    def test_an_exception_rolls_back_the_whole_unit_of_work(self, crm, tenant):
+    # -- transactions --------------------------------------------------------------------
+    def test_an_exception_rolls_back_the_whole_unit_of_work(self, crm: CRM, tenant: str) -> None:
         class Boom(Exception):
             pass
 
@@ -215,7 +233,9 @@ class StorageContract:
             with pytest.raises(NotFound):
                 uow.customers.history(customer.id)
 
-    def test_a_rule_violation_leaves_data_as_it_was(self, crm, tenant, world):
+    def test_a_rule_violation_leaves_data_as_it_was(
+        self, crm: CRM, tenant: str, world: dict[str, Any]
+    ) -> None:
         plan = world["plan"]
         with pytest.raises(RuleViolation), crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             uow.payments.create(
@@ -236,8 +256,8 @@ class StorageContract:
             assert uow.payments.count() == 0
 
     def test_payments_update_their_installment_and_deleting_takes_them_back(
-        self, crm, tenant, world
-    ):
+        self, crm: CRM, tenant: str, world: dict[str, Any]
+    ) -> None:
         plan = world["plan"]
         part = plan.installments[1].id
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
@@ -251,10 +271,10 @@ class StorageContract:
             uow.payments.delete(payment.id)
             assert uow.payment_plans.get(plan.id).installments[1].paid == Money("0.00", "CNY")
 
-    # -- lists ------------------------------------------------------------------------------------
+    # -- lists ---------------------------------------------------------------------------
     @pytest.fixture
     def customers(self, crm: CRM, tenant: str) -> list[Record]:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"name": "Alpha Media", "level": "A", "industry": "media", "region": "华北"},
             {"name": "北京阿尔法", "level": "B", "industry": "food"},
             {"name": "beta foods", "level": None, "industry": "food", "region": "华东"},
@@ -279,12 +299,19 @@ class StorageContract:
             ({"industry": "food", "region__is_null": False}, {"beta foods"}),
         ],
     )
-    def test_filters(self, crm, tenant, customers, where, expected):
+    def test_filters(
+        self,
+        crm: CRM,
+        tenant: str,
+        customers: list[Record],
+        where: dict[str, Any],
+        expected: set[str],
+    ) -> None:
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             assert {c.name for c in uow.customers.list(where)} == expected
             assert uow.customers.count(where) == len(expected)
 
-    def test_money_and_date_filters(self, crm, tenant, world):
+    def test_money_and_date_filters(self, crm: CRM, tenant: str, world: dict[str, Any]) -> None:
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             cid = world["customer"].id
             for amount, close in [("100.00", 1), ("5000.00", 2), ("90000.00", 3)]:
@@ -301,7 +328,9 @@ class StorageContract:
             assert {o.name for o in early} == {"100.00", "5000.00"}
 
     @pytest.mark.parametrize("order_by", ["level", "-level", ["industry", "-name"], "-created_at"])
-    def test_keyset_pages_walk_the_whole_ordered_list(self, crm, tenant, customers, order_by):
+    def test_keyset_pages_walk_the_whole_ordered_list(
+        self, crm: CRM, tenant: str, customers: list[Record], order_by: str | list[str]
+    ) -> None:
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             whole = [c.id for c in uow.customers.list(order_by=order_by, limit=100)]
             walked, cursor = [], None
@@ -313,14 +342,16 @@ class StorageContract:
                 cursor = page.next_cursor
         assert walked == whole and len(whole) == 5
 
-    def test_empty_values_sort_first_ascending_and_last_descending(self, crm, tenant, customers):
+    def test_empty_values_sort_first_ascending_and_last_descending(
+        self, crm: CRM, tenant: str, customers: list[Record]
+    ) -> None:
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             up = [c.level for c in uow.customers.list(order_by="level")]
             down = [c.level for c in uow.customers.list(order_by="-level")]
         assert up == [None, "A", "A", "B", "C"]
         assert down == ["C", "B", "A", "A", None]
 
-    def test_bad_list_arguments_are_all_reported(self, crm, tenant):
+    def test_bad_list_arguments_are_all_reported(self, crm: CRM, tenant: str) -> None:
         with (
             pytest.raises(ValidationError) as caught,
             crm.unit_of_work(tenant=tenant, user=ACTOR) as uow,
@@ -329,8 +360,40 @@ class StorageContract:
         paths = [p for p, _ in caught.value.errors]
         assert paths == ["where.colour", "where.level__near", "order_by", "limit"]
 
-    # -- bulk -------------------------------------------------------------------------------------
-    def test_bulk_create_writes_all_rows_across_batches(self, crm, tenant):
+    def test_subtotals_count_and_total_per_group_and_currency(
+        self, crm: CRM, tenant: str, world: dict[str, Any]
+    ) -> None:
+        rows = [
+            ("qualification", "100.00", "CNY"),
+            ("qualification", "50.50", "CNY"),
+            ("qualification", "7.00", "USD"),
+            ("proposal", "1000.00", "CNY"),
+            ("proposal", None, None),
+        ]
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            for stage, amount, currency in rows:
+                uow.opportunities.create(
+                    customer_id=world["customer"].id,
+                    name=stage,
+                    stage=stage,
+                    amount=Money(amount, currency) if amount and currency else None,
+                )
+            found = uow.opportunities.subtotals(
+                ["stage"], total="amount", where={"name__ne": "CRM 升级"}
+            )
+            by_customer = uow.opportunities.subtotals(["customer_id"])
+        assert [(s.key["stage"], s.count, s.total) for s in found] == [
+            ("proposal", 1, None),
+            ("proposal", 1, Money("1000.00", "CNY")),
+            ("qualification", 2, Money("150.50", "CNY")),
+            ("qualification", 1, Money("7.00", "USD")),
+        ]
+        assert [(s.key, s.count) for s in by_customer] == [
+            ({"customer_id": world["customer"].id}, 6)
+        ]
+
+    # -- bulk ----------------------------------------------------------------------------
+    def test_bulk_create_writes_all_rows_across_batches(self, crm: CRM, tenant: str) -> None:
         rows = ({"name": f"客户 {i:05d}", "level": "ABC"[i % 3]} for i in range(4500))
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             created = uow.customers.create_many(rows)
@@ -361,7 +424,7 @@ class StorageContract:
         fields = [{f.field: (f.old, _comparable(f.new)) for f in a[0].fields} for a in audits]
         assert fields[0] == fields[1] and "owner_id" in fields[0]
 
-    def test_bulk_create_with_one_bad_row_writes_nothing(self, crm, tenant):
+    def test_bulk_create_with_one_bad_row_writes_nothing(self, crm: CRM, tenant: str) -> None:
         rows = [{"name": f"客户 {i}"} for i in range(4500)]
         rows[4100] = {"name": ""}
         rows[4200] = {"name": "x", "source": "rumour"}
@@ -374,8 +437,8 @@ class StorageContract:
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             assert uow.customers.count(deleted=None) == 0
 
-    # -- ids -------------------------------------------------------------------------------------
-    def test_unknown_and_malformed_ids(self, crm, tenant):
+    # -- ids -----------------------------------------------------------------------------
+    def test_unknown_and_malformed_ids(self, crm: CRM, tenant: str) -> None:
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             with pytest.raises(NotFound):
                 uow.customers.get(uuid.uuid4())

@@ -14,11 +14,16 @@ from sqlalchemy import event, exc
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.records import Record
 from pycrm.errors import ConflictError, StorageError
-from pycrm.storage.base import Query
+from pycrm.storage.base import Group, Query
 from pycrm.storage.sqlalchemy import schema
 from pycrm.storage.sqlalchemy.bulk import bulk_insert
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
-from pycrm.storage.sqlalchemy.queries import after_clause, order_clause, where_clause
+from pycrm.storage.sqlalchemy.queries import (
+    after_clause,
+    column,
+    order_clause,
+    where_clause,
+)
 from pycrm.storage.sqlalchemy.tables import CHILDREN, changes, child_table, table_for
 
 __all__ = ["SqlBackend", "SqlTransaction"]
@@ -41,6 +46,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _in_memory_sqlite(url: str | sa.URL) -> bool:
+    try:
+        parsed = sa.make_url(url)
+    except exc.ArgumentError:
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 class SqlBackend:
     """Stores records in SQLite or PostgreSQL through SQLAlchemy Core."""
 
@@ -51,18 +64,24 @@ class SqlBackend:
         auto_migrate: bool | None = None,
         engine_options: dict[str, Any] | None = None,
     ) -> None:
+        options = dict(engine_options or {})
+        if _in_memory_sqlite(url):
+            # One shared connection, or each connection would see its own empty database.
+            options.setdefault("poolclass", sa.StaticPool)
+            options.setdefault("connect_args", {"check_same_thread": False})
         try:
-            self.engine = sa.create_engine(url, **(engine_options or {}))
+            self.engine = sa.create_engine(url, **options)
         except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
             raise StorageError(f"cannot open database {url!s}: {error}") from error
         self.name = self.engine.dialect.name
-        if self.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-            if self.engine.url.database not in (None, "", ":memory:"):
-                with self.engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         migrate = self.name == "sqlite" if auto_migrate is None else auto_migrate
         with self._translate(f"cannot open {self.engine.url!r}"):
+            if self.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+                if self.engine.url.database not in (None, "", ":memory:"):
+                    # WAL lets readers work while a writer commits.
+                    with self.engine.connect() as conn:
+                        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             schema.check(self.engine, migrate=migrate)
 
     def begin(self) -> SqlTransaction:
@@ -121,6 +140,35 @@ class SqlTransaction:
         stmt = stmt.where(where_clause(table, tenant, query))
         with self._translate(f"cannot count {kind.kind} records"):
             return int(self.conn.execute(stmt).scalar_one())
+
+    def group(
+        self, kind: type[Record], tenant: str, query: Query, by: tuple[str, ...], money: str | None
+    ) -> list[Group]:
+        table = table_for(kind.kind)
+        keys = [column(table, name) for name in by]
+        if money:
+            keys.append(table.c[f"{money}_currency"])
+        measures: list[sa.ColumnElement[Any]] = [sa.func.count()]
+        if money:
+            measures.append(sa.func.sum(table.c[f"{money}_minor"]))
+        stmt = (
+            sa.select(*keys, *measures)
+            .where(where_clause(table, tenant, query))
+            .group_by(*keys)
+            .order_by(*(key.asc().nulls_first() for key in keys))
+        )
+        with self._translate(f"cannot aggregate {kind.kind} records"):
+            rows = self.conn.execute(stmt).all()
+        n = len(by)
+        return [
+            Group(
+                tuple(row[:n]),
+                int(row[len(keys)]),
+                row[n] if money else None,
+                int(row[-1]) if money and row[n] is not None else None,
+            )
+            for row in rows
+        ]
 
     def _load(self, kind: type[R], tenant: str, rows: Sequence[sa.RowMapping]) -> list[R]:
         mapper = entity_mapper(kind)

@@ -14,7 +14,7 @@ from pycrm.storage.base import Filter, Op, Query
 __all__ = ["after_clause", "order_clause", "where_clause"]
 
 
-def _column(table: sa.Table, name: str) -> sa.ColumnElement[Any]:
+def column(table: sa.Table, name: str) -> sa.ColumnElement[Any]:
     if f"{name}_minor" in table.c:
         return table.c[f"{name}_minor"]
     if name in table.c:
@@ -23,7 +23,7 @@ def _column(table: sa.Table, name: str) -> sa.ColumnElement[Any]:
 
 
 def _condition(table: sa.Table, flt: Filter) -> sa.ColumnElement[bool]:
-    col = _column(table, flt.field)
+    col = column(table, flt.field)
     value = flt.value
     if flt.op is Op.IS_NULL:
         return col.is_(None) if value else col.is_not(None)
@@ -74,7 +74,7 @@ def where_clause(table: sa.Table, tenant: str, query: Query) -> sa.ColumnElement
 
 
 def _sort_columns(table: sa.Table, query: Query) -> list[tuple[sa.ColumnElement[Any], bool]]:
-    return [(_column(table, name), desc) for name, desc in query.order] + [(table.c.id, False)]
+    return [(column(table, name), desc) for name, desc in query.order] + [(table.c.id, False)]
 
 
 def order_clause(table: sa.Table, query: Query) -> list[sa.UnaryExpression[Any]]:
