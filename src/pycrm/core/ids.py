@@ -8,21 +8,39 @@ import os
 import time
 import uuid
 
-__all__ = ["new_id"]
+__all__ = ["new_id", "new_ids"]
 
 _last = 0
 
 
+def _stamps(count: int) -> range:
+    """The next ``count`` stamps: Unix milliseconds, then 12 counter bits.
+
+    Stamps keep ids strictly increasing within one process even if the clock stalls; the
+    counter's overflow carries into the milliseconds.
+    """
+    global _last
+    first = max((time.time_ns() // 1_000_000) << 12, _last + 1)
+    _last = first + count - 1
+    return range(first, first + count)
+
+
+def _uuid7(stamp: int, random: int) -> uuid.UUID:
+    value = (stamp >> 12) << 80  # timestamp
+    value |= 0x7 << 76  # version
+    value |= (stamp & 0xFFF) << 64  # counter bits keep same-millisecond ids ordered
+    value |= 0b10 << 62  # variant
+    value |= random & ((1 << 62) - 1)
+    return uuid.UUID(int=value)
+
+
 def new_id() -> uuid.UUID:
     """A new UUIDv7: 48 bits of Unix milliseconds, then random bits (RFC 9562)."""
-    global _last
-    ms = time.time_ns() // 1_000_000
-    # Keep ids strictly increasing within one process even if the clock stalls.
-    _last = max(ms << 12, _last + 1)  # 12 counter bits; overflow carries into ms
-    rand = int.from_bytes(os.urandom(8), "big")
-    value = (_last >> 12) << 80  # timestamp
-    value |= 0x7 << 76  # version
-    value |= (_last & 0xFFF) << 64  # counter bits keep same-millisecond ids ordered
-    value |= 0b10 << 62  # variant
-    value |= rand & ((1 << 62) - 1)
-    return uuid.UUID(int=value)
+    (stamp,) = _stamps(1)
+    return _uuid7(stamp, int.from_bytes(os.urandom(8), "big"))
+
+
+def new_ids(count: int) -> list[uuid.UUID]:
+    """``count`` new ids in increasing order, cheaper than calling :func:`new_id` each time."""
+    randoms = memoryview(os.urandom(8 * count)).cast("Q")  # one system call for the batch
+    return list(map(_uuid7, _stamps(count), randoms))

@@ -2,15 +2,19 @@
 
 import datetime as dt
 import uuid
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 import attrs
 
 from pycrm.core.money import Money
 
-__all__ = ["diff", "plain", "snapshot"]
+T = TypeVar("T")
+
+__all__ = ["diff", "map_distinct", "plain", "snapshot", "snapshot_columns", "snapshots"]
 
 
 def plain(value: Any) -> Any:
@@ -36,11 +40,56 @@ def plain(value: Any) -> Any:
 
 def snapshot(entity: Any, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Every attrs field of ``entity`` as plain data, except the names in ``skip``."""
-    return {
-        f.name: plain(getattr(entity, f.name))
-        for f in attrs.fields(type(entity))
-        if f.name not in skip
-    }
+    return snapshots([entity], skip=skip)[0]
+
+
+def snapshots(
+    entities: Sequence[Any], *, skip: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """:func:`snapshot` of many entities of one class."""
+    names, columns = snapshot_columns(entities, skip=skip)
+    if not names:
+        return [{} for _ in entities]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+#: Types whose values are JSON-ready as they are (exactly these: an enum member is not).
+_AS_IS = frozenset({type(None), bool, int, str})
+
+
+def snapshot_columns(
+    entities: Sequence[Any], *, skip: frozenset[str] = frozenset()
+) -> tuple[list[str], list[Sequence[Any]]]:
+    """Snapshots of many entities of one class, a field at a time: names and value columns.
+
+    A field whose values are all plain already (text, numbers, None) is taken as it is;
+    the others go through :func:`plain`, once per distinct value object.
+    """
+    if not entities:
+        return [], []
+    names = [f.name for f in attrs.fields(type(entities[0])) if f.name not in skip]
+    columns: list[Sequence[Any]] = []
+    for name in names:
+        column = list(map(attrgetter(name), entities))
+        columns.append(
+            column if _AS_IS.issuperset(map(type, column)) else map_distinct(plain, column)
+        )
+    return names, columns
+
+
+def map_distinct(function: Callable[[Any], T], values: Sequence[Any]) -> list[T]:
+    """``list(map(function, values))``, calling ``function`` once per distinct object.
+
+    Batches share many value objects (a batch's timestamp, the acting user's id, enum
+    members), so a column often holds few distinct objects. Objects are told apart by
+    identity, which is exact: all of them are alive while ``values`` is. Only for
+    functions whose result depends on the value alone.
+    """
+    ids = list(map(id, values))
+    if len(set(ids)) > len(ids) // 2:
+        return list(map(function, values))
+    done = {key: function(value) for key, value in dict(zip(ids, values, strict=True)).items()}
+    return list(map(done.__getitem__, ids))
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict
 
 from pycrm.core import messages as msg
-from pycrm.core.audit import ChangeAction
 from pycrm.core.customers import Customer
 from pycrm.core.events import Event
 from pycrm.core.money import ExchangeRates, Money
@@ -29,7 +28,7 @@ from pycrm.core.service import Activity, ActivityKind
 from pycrm.core.snapshot import plain
 from pycrm.errors import ValidationError
 from pycrm.schemas import MoneyValue
-from pycrm.services.base import _created
+from pycrm.services.base import _creations
 from pycrm.storage.base import DatedSum, Filter, Op, OpenInstallment, Query
 
 if TYPE_CHECKING:
@@ -192,7 +191,7 @@ class ReceivablesService:
             tasks = [_dunning_task(uow, row, day) for row in fresh]
             if tasks:
                 uow.tx.insert(tasks)
-                uow.activities._audit(uow, [(t, ChangeAction.CREATE, _created(t)) for t in tasks])
+                uow.activities._audit(uow, _creations(tasks))
             if uow.wants_events:
                 for row in fresh:
                     if row.due_on < day:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import builtins
+import datetime as dt
+import gc
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -13,12 +15,12 @@ import attrs
 
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.events import Event
-from pycrm.core.ids import new_id
+from pycrm.core.ids import new_id, new_ids
 from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
 from pycrm.core.money import Money
 from pycrm.core.records import Record
-from pycrm.core.snapshot import diff, snapshot
+from pycrm.core.snapshot import diff, map_distinct, snapshot, snapshot_columns
 from pycrm.errors import ConflictError, NotFound, ValidationError
 from pycrm.schemas import Validator
 from pycrm.services.listing import (
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["RecordService"]
 
 E = TypeVar("E", bound=Record)
+
+#: What one write tells the audit trail: the record, what was done, each field changed.
+_AuditItem = tuple[Record, ChangeAction, tuple[FieldChange, ...]]
 
 #: Fields an audit record never lists: they change on every write.
 _UNAUDITED = frozenset(
@@ -144,12 +149,12 @@ class RecordService(Generic[E]):
     def _create(self, fields: Mapping[str, Any]) -> E:
         clean = self.validator.one(dict(fields))
         with self._step() as uow:
-            record = self._build(uow, self._prepare(uow, clean, None))
+            record = self._build(uow, self._prepare(uow, clean, None), new_id(), uow.now())
             self._check_references(uow, [record])
             self._before_write(uow, record, None)
             uow.tx.insert([record])
             self._after_insert(uow, [record])
-            self._audit(uow, [(record, ChangeAction.CREATE, _created(record))])
+            self._audit(uow, _creations([record]))
             return record
 
     def create_many(self, rows: Iterable[Mapping[str, Any]]) -> builtins.list[E]:
@@ -160,22 +165,27 @@ class RecordService(Generic[E]):
         """
         created: builtins.list[E] = []
         with self._step() as uow:
-            batches = _batches(rows, uow.crm.settings.batch_size)
-            for offset, batch in batches:
-                try:
-                    clean = self.validator.many([dict(row) for row in batch])
-                    clean = [self._prepare(uow, row, None) for row in clean]
-                    records = self._build_many(uow, clean)
-                    self._check_references(uow, records, numbered=True)
-                except ValidationError as error:
-                    raise _shift_rows(error, offset) from None
-                for record in records:
-                    self._before_write(uow, record, None)
-                uow.tx.insert(records)
-                self._after_insert(uow, records)
-                self._audit(uow, [(r, ChangeAction.CREATE, _created(r)) for r in records])
-                created += records
+            for offset, batch in _batches(rows, uow.crm.settings.batch_size):
+                with _collector_paused():
+                    created += self._create_batch(uow, offset, batch)
         return created
+
+    def _create_batch(
+        self, uow: UnitOfWork, offset: int, batch: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[E]:
+        try:
+            clean = self.validator.many([dict(row) for row in batch])
+            clean = [self._prepare(uow, row, None) for row in clean]
+            records = self._build_many(uow, clean)
+            self._check_references(uow, records, numbered=True)
+        except ValidationError as error:
+            raise _shift_rows(error, offset) from None
+        for record in records:
+            self._before_write(uow, record, None)
+        uow.tx.insert(records)
+        self._after_insert(uow, records)
+        self._audit(uow, _creations(records))
+        return records
 
     def _update(
         self, record_id: uuid.UUID | str, version: int | None, changes: Mapping[str, Any]
@@ -240,20 +250,23 @@ class RecordService(Generic[E]):
             for name, value in clean.items()
         }
 
-    def _build(self, uow: UnitOfWork, clean: Mapping[str, Any]) -> E:
+    def _build(
+        self, uow: UnitOfWork, clean: Mapping[str, Any], record_id: uuid.UUID, now: dt.datetime
+    ) -> E:
         values = self._values(clean)
         values.setdefault("owner_id", uow.user)
-        record: E = self.entity(id=new_id(), tenant=uow.tenant, **values)  # type: ignore[assignment]
+        record: E = self.entity(id=record_id, tenant=uow.tenant, **values)  # type: ignore[assignment]
         record.derive()
-        record.stamp(uow.user, uow.now(), created=True)
+        record.stamp(uow.user, now, created=True)
         _raise_problems(record)
         return record
 
     def _build_many(self, uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> builtins.list[E]:
         records, errors = [], []
-        for i, row in enumerate(rows):
+        now = uow.now()  # one batch, one instant
+        for i, (row, record_id) in enumerate(zip(rows, new_ids(len(rows)), strict=True)):
             try:
-                records.append(self._build(uow, row))
+                records.append(self._build(uow, row, record_id, now))
             except ValidationError as error:
                 errors += [(f"{i}.{path}", why) for path, why in error.errors]
         if errors:
@@ -264,7 +277,9 @@ class RecordService(Generic[E]):
         expected = record.version
         record.stamp(uow.user, uow.now())
         uow.tx.update(record, expected)
-        self._audit(uow, [(record, action, diff(before, _audited(record)))])
+        changed = diff(before, _audited(record))
+        fields = tuple(FieldChange(k, old, new) for k, (old, new) in changed.items())
+        self._audit(uow, [(record, action, fields)])
         return record
 
     def _check_references(
@@ -300,13 +315,11 @@ class RecordService(Generic[E]):
         if errors:
             raise ValidationError(errors, entity=self.entity.kind)
 
-    def _audit(
-        self, uow: UnitOfWork, items: Sequence[tuple[Record, ChangeAction, dict[str, Any]]]
-    ) -> None:
+    def _audit(self, uow: UnitOfWork, items: Sequence[_AuditItem]) -> None:
         now = uow.now()
         changes = [
             Change(
-                id=new_id(),
+                id=change_id,
                 tenant=uow.tenant,
                 entity=record.kind,
                 record_id=record.id,
@@ -314,9 +327,9 @@ class RecordService(Generic[E]):
                 user_id=uow.user,
                 at=now,
                 version=record.version,
-                fields=tuple(FieldChange(k, v[0], v[1]) for k, v in fields.items()),
+                fields=fields,
             )
-            for record, action, fields in items
+            for change_id, (record, action, fields) in zip(new_ids(len(items)), items, strict=True)
         ]
         uow.tx.record_changes(changes)
         if uow.wants_events:
@@ -368,19 +381,69 @@ def _audited(record: Record) -> dict[str, Any]:
     return snapshot(record, skip=_UNAUDITED)
 
 
-def _created(record: Record) -> dict[str, Any]:
-    """A new record's audit entry: every field that has a value."""
-    return {k: (None, v) for k, v in _audited(record).items() if v not in (None, [], {})}
+def _creations(records: Sequence[Record]) -> builtins.list[_AuditItem]:
+    """New records' audit entries: every field that has a value.
+
+    Worked out a field at a time over the batch; equal values of one field share one
+    (immutable) FieldChange.
+    """
+    names, columns = snapshot_columns(records, skip=_UNAUDITED)
+    changes = [
+        map_distinct(_created_field(name), column)
+        for name, column in zip(names, columns, strict=True)
+    ]
+    return [
+        (record, ChangeAction.CREATE, tuple(filter(None, fields)))
+        for record, fields in zip(records, zip(*changes, strict=True), strict=True)
+    ]
 
 
-def _reference_fields(cls: type[Record]) -> builtins.list[str]:
-    names = {f.name for f in attrs.fields(cls)}
-    return [n for n in sorted(names) if n in REFERENCES or n == "parent_id"]
+def _created_field(name: str) -> Callable[[Any], FieldChange | None]:
+    def change(value: Any) -> FieldChange | None:
+        return None if value in _EMPTY else FieldChange(name, None, value)
+
+    return change
+
+
+#: Values a creation's audit entry leaves out.
+_EMPTY: tuple[object, ...] = (None, [], {})
+
+
+def _reference_fields(cls: type[Record]) -> tuple[str, ...]:
+    if cls not in _REFERENCE_FIELDS:
+        names = {f.name for f in attrs.fields(cls)}
+        _REFERENCE_FIELDS[cls] = tuple(
+            n for n in sorted(names) if n in REFERENCES or n == "parent_id"
+        )
+    return _REFERENCE_FIELDS[cls]
+
+
+_REFERENCE_FIELDS: dict[type[Record], tuple[str, ...]] = {}
 
 
 def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterator[Sequence[uuid.UUID]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while one batch is written.
+
+    A batch allocates a great many small objects (rows, records, audit entries) that are
+    alive until the batch is written, so each collection would promote them and rescan the
+    ever larger heap: a third of a 100,000-row import's time. Reference counting still
+    frees them at once; any cycles wait for the next collection after the batch. The
+    collector stays off if the host application had turned it off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _batches(

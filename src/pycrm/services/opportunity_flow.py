@@ -41,7 +41,9 @@ class OpportunityFlow(RecordService[Opportunity]):
     """The pipeline actions of the opportunity service."""
 
     # -- creating -------------------------------------------------------------------------
-    def _build(self, uow: UnitOfWork, clean: Mapping[str, Any]) -> Opportunity:
+    def _build(
+        self, uow: UnitOfWork, clean: Mapping[str, Any], record_id: uuid.UUID, now: dt.datetime
+    ) -> Opportunity:
         """Fill the pipeline, stage and probability from the pipeline, and check them."""
         values = dict(clean)
         if values.get("lost_reason") is not None:
@@ -60,7 +62,7 @@ class OpportunityFlow(RecordService[Opportunity]):
             raise ValidationError.single("stage", "a new opportunity starts in an open stage")
         if values.get("probability") is None:
             values["probability"] = stage.probability
-        record = super()._build(uow, values)
+        record = super()._build(uow, values, record_id, now)
         record.stage_entered_at = record.created_at
         return record
 

@@ -13,6 +13,7 @@ from pycrm.core.audit import ChangeAction
 from pycrm.core.clock import FixedClock
 from pycrm.core.money import Money
 from pycrm.core.records import Record
+from pycrm.core.snapshot import snapshot
 from pycrm.crm import CRM
 from pycrm.errors import ConflictError, NotFound, RuleViolation, ValidationError
 from pycrm.services.base import RecordService
@@ -26,6 +27,18 @@ __all__ = ["StorageContract"]
 START = dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC)
 ACTOR = uuid.UUID("01900000-0000-7000-8000-000000000001")
 by_kind = pytest.mark.parametrize("sample", SAMPLES, ids=[s.kind for s in SAMPLES])
+
+
+def _comparable(value: Any) -> Any:
+    """A plain value without the parts that differ between two creations (ids, times)."""
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items() if k not in _PER_RECORD}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return value
+
+
+_PER_RECORD = frozenset({"id", "created_at", "updated_at"})
 
 
 def _service(uow: Any, sample: Sample) -> RecordService[Record]:
@@ -390,6 +403,28 @@ class StorageContract(ReceivablesContract, PipelineContract):
             assert uow.customers.count() == 4500 == len(created)
             assert uow.customers.count({"level": "B"}) == 1500
             assert len(uow.customers.history(created[4321].id)) == 1
+
+    @by_kind
+    def test_bulk_create_stores_and_audits_like_create(
+        self, crm: CRM, tenant: str, world: dict[str, Any], sample: Sample
+    ) -> None:
+        one = self.create(crm, tenant, sample, world)
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            (bulk,) = _service(uow, sample).create_many([sample.valid(world)])
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            service = _service(uow, sample)
+            stored = [_comparable(snapshot(service.get(r.id))) for r in (one, bulk)]
+            audits = [service.history(r.id) for r in (one, bulk)]
+        assert stored[0] == stored[1]
+        for (change,) in audits:
+            assert (change.action, change.version, change.user_id) == (
+                ChangeAction.CREATE,
+                1,
+                ACTOR,
+            )
+            assert change.at == START
+        fields = [{f.field: (f.old, _comparable(f.new)) for f in a[0].fields} for a in audits]
+        assert fields[0] == fields[1] and "owner_id" in fields[0]
 
     def test_bulk_create_with_one_bad_row_writes_nothing(self, crm: CRM, tenant: str) -> None:
         rows = [{"name": f"客户 {i}"} for i in range(4500)]

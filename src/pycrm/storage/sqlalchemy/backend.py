@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import attrgetter
 from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ from pycrm.storage.base import (
     StaleRule,
 )
 from pycrm.storage.sqlalchemy import pipeline_queries, receivables, schema
+from pycrm.storage.sqlalchemy.bulk import bulk_insert
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
 from pycrm.storage.sqlalchemy.queries import (
     after_clause,
@@ -49,6 +51,10 @@ T = TypeVar("T")
 
 #: Rows per INSERT statement batch: bounded memory and statement size on bulk paths.
 BATCH_ROWS = 2000
+
+#: The audit trail's plain columns, read from each Change in one call.
+_CHANGE_COLUMNS = ("tenant", "id", "entity", "record_id", "user_id", "at", "version")
+_change_values = attrgetter(*_CHANGE_COLUMNS)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -217,20 +223,25 @@ class SqlTransaction:
         with self._translate(f"cannot insert {kind} records"):
             for start in range(0, len(records), BATCH_ROWS):
                 batch = records[start : start + BATCH_ROWS]
-                self.conn.execute(table_for(kind).insert(), mapper.rows(batch))
+                values = mapper.columns_of(batch)
+                bulk_insert(self.conn, table_for(kind), mapper.columns, values)
                 for name in mapper.children:
                     self._insert_children(kind, name, batch)
 
     def _insert_children(self, kind: str, name: str, parents: Sequence[Record]) -> None:
         _, cls, parent_key, _ = CHILDREN[(kind, name)]
         mapper = mapper_for(cls)
-        rows = [
-            mapper.to_row(child, tenant=p.tenant, position=i, **{parent_key: p.id})
-            for p in parents
-            for i, child in enumerate(getattr(p, name))
+        owners = [(p, i) for p in parents for i in range(len(getattr(p, name)))]
+        if not owners:
+            return
+        values: list[Sequence[Any]] = [
+            [p.tenant for p, _ in owners],
+            [p.id for p, _ in owners],
+            [i for _, i in owners],
+            *mapper.columns_of([child for p in parents for child in getattr(p, name)]),
         ]
-        if rows:
-            self.conn.execute(child_table(kind, name).insert(), rows)
+        columns = ["tenant", parent_key, "position", *mapper.columns]
+        bulk_insert(self.conn, child_table(kind, name), columns, values)
 
     def update(self, record: Record, expected_version: int) -> None:
         table = table_for(record.kind)
@@ -278,23 +289,15 @@ class SqlTransaction:
 
     # -- audit --------------------------------------------------------------------------
     def record_changes(self, items: Sequence[Change]) -> None:
-        rows = [
-            {
-                "tenant": c.tenant,
-                "id": c.id,
-                "entity": c.entity,
-                "record_id": c.record_id,
-                "action": c.action.value,
-                "user_id": c.user_id,
-                "at": c.at,
-                "version": c.version,
-                "fields": {f.field: [f.old, f.new] for f in c.fields},
-            }
-            for c in items
-        ]
         with self._translate("cannot write the audit trail"):
-            for start in range(0, len(rows), BATCH_ROWS):
-                self.conn.execute(changes.insert(), rows[start : start + BATCH_ROWS])
+            for start in range(0, len(items), BATCH_ROWS):
+                batch = items[start : start + BATCH_ROWS]
+                values = [
+                    *zip(*map(_change_values, batch), strict=True),
+                    [c.action.value for c in batch],
+                    [{f.field: [f.old, f.new] for f in c.fields} for c in batch],
+                ]
+                bulk_insert(self.conn, changes, (*_CHANGE_COLUMNS, "action", "fields"), values)
 
     def changes(self, tenant: str, entity: str, record_id: uuid.UUID) -> list[Change]:
         stmt = (

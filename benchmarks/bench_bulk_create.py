@@ -1,0 +1,308 @@
+"""Bulk and single-record customer creation, against hand-written SQLAlchemy baselines.
+
+Bulk: ``uow.customers.create_many(rows)`` (validated, audited, one unit of work) on a fresh
+SQLite file, against SQLAlchemy Core ``conn.execute(table.insert(), dicts)`` of the very same
+rows (every column, ids and timestamps included) into a second fresh file migrated the same
+way. Single record: ``crm.as_user(...).customers.create(...)`` (one unit of work per call)
+against an ORM insert and commit per record through a throwaway declarative mapping.
+
+Run: ``python benchmarks/bench_bulk_create.py --rows 100000``. Ratios are what count:
+``bulk ratio = pycrm rows/s / Core rows/s`` (target: at least 0.5) and
+``latency ratio = pycrm median / ORM median``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+import pycrm
+from pycrm.storage.sqlalchemy.tables import table_for
+
+TENANT = "bench"
+USER = uuid.UUID("01900000-0000-7000-8000-0000000000b1")
+BATCH = 2000
+
+_CITIES = [
+    "北京",
+    "上海",
+    "广州",
+    "深圳",
+    "杭州",
+    "南京",
+    "成都",
+    "武汉",
+    "西安",
+    "苏州",
+    "天津",
+    "重庆",
+    "青岛",
+    "厦门",
+    "长沙",
+    "合肥",
+]
+_NAMES = [
+    "联成",
+    "华信",
+    "恒通",
+    "鼎盛",
+    "新元",
+    "东方",
+    "博远",
+    "金桥",
+    "瑞丰",
+    "天宇",
+    "中科",
+    "嘉禾",
+    "明德",
+    "汇智",
+    "星河",
+    "远航",
+    "同创",
+    "海纳",
+    "佳和",
+    "万达",
+    "启明",
+    "安信",
+    "宏图",
+    "正泰",
+    "永信",
+    "华泰",
+    "盛世",
+    "云帆",
+    "卓越",
+    "锦程",
+]
+_INDUSTRIES = {
+    "software": "软件技术",
+    "media": "文化传媒",
+    "manufacturing": "机械制造",
+    "retail": "商贸",
+    "food": "食品",
+    "finance": "投资管理",
+    "education": "教育科技",
+    "logistics": "物流",
+}
+_FORMS = ("有限公司", "股份有限公司", "集团有限公司")
+_REGIONS = ("华北", "华东", "华南", "华中", "西南", "西北", "东北")
+_SOURCES = ("visit", "campaign", "referral", "assigned", "self_developed", "web", "other")
+_LEVELS = ("VIP", "A", "B", "C")
+_TAGS = ("重点客户", "老客户", "渠道", "政府", "外资", "上市公司", "高潜力", "待跟进")
+_PREFIXES = ("010", "021", "020", "0755", "0571", "025", "028", "027")
+
+
+def customer_rows(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    """``count`` realistic customer inputs (Chinese company names), the same for a seed."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        industry = rng.choice(list(_INDUSTRIES))
+        name = (
+            f"{rng.choice(_CITIES)}{rng.choice(_NAMES)}{rng.choice(_NAMES)}"
+            f"{_INDUSTRIES[industry]}{rng.choice(_FORMS)}"
+        )
+        rows.append(
+            {
+                "name": f"{name}（{i}）",  # names repeat across 100k rows: number them
+                "level": rng.choice(_LEVELS),
+                "industry": industry,
+                "source": rng.choice(_SOURCES),
+                "region": rng.choice(_REGIONS),
+                "phone": f"{rng.choice(_PREFIXES)}-{rng.randrange(10_000_000, 99_999_999)}",
+                "tags": rng.sample(_TAGS, rng.randrange(0, 3)),
+            }
+        )
+    return rows
+
+
+# -- measuring -----------------------------------------------------------------------------
+
+
+def _peak_rss_mib() -> float:
+    """The process's peak resident memory so far (kilobytes on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _timed(work: Callable[[], Any]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def _fresh_crm(folder: Path, name: str) -> pycrm.CRM:
+    """A CRM on a new SQLite file, migrated by pycrm (the baselines write to such files too)."""
+    return pycrm.CRM.connect(f"sqlite:///{folder / name}", load_entry_points=False)
+
+
+def _column_values(record: pycrm.Customer, columns: Sequence[str]) -> dict[str, Any]:
+    """A created customer as a Core row: same columns and values pycrm stored."""
+    row = {}
+    for name in columns:
+        value = getattr(record, name)
+        row[name] = value.value if isinstance(value, Enum) else value
+    return row
+
+
+# -- bulk ------------------------------------------------------------------------------------
+
+
+def bench_bulk(folder: Path, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Rows per second through ``create_many`` and through hand-written Core executemany."""
+    crm = _fresh_crm(folder, "bulk-pycrm.db")
+    created: list[pycrm.Customer] = []
+
+    def through_pycrm() -> None:
+        with crm.unit_of_work(tenant=TENANT, user=USER) as uow:
+            created.extend(uow.customers.create_many(rows))
+
+    rss_before = _peak_rss_mib()
+    pycrm_seconds = _timed(through_pycrm)
+    rss_after = _peak_rss_mib()
+    with crm.unit_of_work(tenant=TENANT, user=USER) as uow:
+        assert uow.customers.count() == len(rows)
+        assert len(uow.customers.history(created[-1].id)) == 1
+    crm.close()
+
+    table = table_for("customer")
+    baseline_rows = [_column_values(c, list(table.c.keys())) for c in created]
+    created.clear()
+    engine = _fresh_crm(folder, "bulk-core.db").storage.engine  # type: ignore[attr-defined]
+
+    def through_core() -> None:
+        with engine.begin() as conn:
+            for start in range(0, len(baseline_rows), BATCH):
+                conn.execute(table.insert(), baseline_rows[start : start + BATCH])
+
+    core_seconds = _timed(through_core)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        assert stored == len(rows)
+    engine.dispose()
+    return {
+        "pycrm_rows_per_s": len(rows) / pycrm_seconds,
+        "core_rows_per_s": len(rows) / core_seconds,
+        "ratio": core_seconds / pycrm_seconds,
+        "peak_rss_mib": rss_after,
+        "peak_rss_growth_mib": rss_after - rss_before,
+    }
+
+
+# -- single records --------------------------------------------------------------------------
+
+
+def _orm_class() -> type[Any]:
+    """A declarative mapping of the customers table, private to this benchmark."""
+
+    class Base(orm.DeclarativeBase):
+        pass
+
+    class CustomerRow(Base):
+        __table__ = table_for("customer")
+
+    return CustomerRow
+
+
+def _median_ms(calls: int, once: Callable[[int], Any]) -> float:
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        once(i)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def bench_single(folder: Path, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Median milliseconds for one create in its own unit of work, pycrm vs ORM."""
+    crm = _fresh_crm(folder, "single-pycrm.db")
+    service = crm.as_user(USER, tenant=TENANT).customers
+    pycrm_ms = _median_ms(len(rows), lambda i: service.create(**rows[i]))
+    crm.close()
+
+    engine = _fresh_crm(folder, "single-orm.db").storage.engine  # type: ignore[attr-defined]
+    mapped = _orm_class()
+
+    def orm_create(i: int) -> None:
+        now = dt.datetime.now(dt.UTC)
+        with orm.Session(engine) as session:
+            session.add(
+                mapped(
+                    tenant=TENANT,
+                    id=pycrm.new_id(),
+                    owner_id=USER,
+                    created_at=now,
+                    updated_at=now,
+                    created_by=USER,
+                    updated_by=USER,
+                    version=1,
+                    custom={},
+                    type="potential",
+                    status="active",
+                    **rows[i],
+                )
+            )
+            session.commit()
+
+    orm_ms = _median_ms(len(rows), orm_create)
+    engine.dispose()
+    return {"pycrm_ms": pycrm_ms, "orm_ms": orm_ms, "ratio": pycrm_ms / orm_ms}
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+def run(rows: int, single: int) -> dict[str, dict[str, float]]:
+    """Both benchmarks in a temporary folder; the figures as a dict."""
+    inputs = customer_rows(rows)
+    with tempfile.TemporaryDirectory(prefix="pycrm-bench-") as folder:
+        bulk = bench_bulk(Path(folder), inputs)
+        one = bench_single(Path(folder), customer_rows(single, seed=11))
+    return {"bulk": bulk, "single": one}
+
+
+def report(rows: int, single: int, results: dict[str, dict[str, float]]) -> Iterator[str]:
+    bulk, one = results["bulk"], results["single"]
+    yield f"bulk create of {rows:,} customers (SQLite file, batches of {BATCH}):"
+    yield f"  pycrm create_many (validated, audited): {bulk['pycrm_rows_per_s']:>10,.0f} rows/s"
+    yield f"  SQLAlchemy Core executemany:            {bulk['core_rows_per_s']:>10,.0f} rows/s"
+    verdict = "meets" if bulk["ratio"] >= 0.5 else "misses"
+    yield f"  ratio pycrm / Core: {bulk['ratio']:.2f} ({verdict} the 0.5 target)"
+    yield (
+        f"  peak memory (RSS) after the bulk create: {bulk['peak_rss_mib']:,.0f} MiB "
+        f"(+{bulk['peak_rss_growth_mib']:,.0f} MiB during it)"
+    )
+    yield f"single-record create, median of {single} calls, one commit each:"
+    yield f"  pycrm customers.create:     {one['pycrm_ms']:.3f} ms"
+    yield f"  SQLAlchemy ORM add+commit:  {one['orm_ms']:.3f} ms"
+    yield f"  ratio pycrm / ORM: {one['ratio']:.2f}"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=100_000, help="customers in the bulk run")
+    parser.add_argument("--single", type=int, default=500, help="single-record calls")
+    args = parser.parse_args(argv)
+    results = run(args.rows, args.single)
+    for line in report(args.rows, args.single, results):
+        print(line)
+    return results
+
+
+if __name__ == "__main__":
+    main()
