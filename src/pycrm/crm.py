@@ -7,14 +7,17 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
+from typing import Any
 
 from pycrm.core.clock import Clock, SystemClock
 from pycrm.core.events import Event
+from pycrm.core.fields import FieldDefinition
 from pycrm.core.money import ExchangeRates, validate_currency
 from pycrm.core.records import SYSTEM_USER
 from pycrm.errors import ConfigurationError, PluginError, ValidationError
 from pycrm.plugins.manager import PluginInfo, make_plugin_manager
 from pycrm.services.catalogue import Services
+from pycrm.services.fields import CustomFields
 from pycrm.services.unit_of_work import UnitOfWork, check_tenant, check_user
 from pycrm.settings import Settings
 from pycrm.storage.base import StorageBackend
@@ -57,6 +60,8 @@ class CRM:
         )
         self.exchange_rates: ExchangeRates = self._make_rates()
         self.currencies: list[str] = self._collect_currencies()
+        #: Custom field definitions (plugins' and the host application's).
+        self.fields = CustomFields(self, self._collect_fields())
         #: Errors raised by event handlers, newest last (handlers never undo a commit).
         self.event_errors: list[tuple[Event, BaseException]] = []
 
@@ -105,6 +110,36 @@ class CRM:
                 except ValidationError as error:
                     raise PluginError(f"a plugin registered a bad currency: {error}") from error
         return sorted(codes)
+
+    def _collect_fields(self) -> list[FieldDefinition]:
+        seen: dict[tuple[str, str], tuple[str, FieldDefinition]] = {}
+        arguments = {"settings": self.settings}
+        for impl in self._pm.hook.pycrm_register_fields.get_hookimpls():
+            plugin = impl.plugin_name
+            definitions: Any
+            try:
+                definitions = impl.function(*[arguments[name] for name in impl.argnames])
+            except Exception as error:
+                raise PluginError(
+                    f"plugin {plugin!r} failed to register its custom fields: {error}",
+                    plugin=plugin,
+                ) from error
+            for definition in definitions or ():
+                if not isinstance(definition, FieldDefinition):
+                    raise PluginError(
+                        f"plugin {plugin!r} returned {definition!r} from "
+                        "pycrm_register_fields, not a FieldDefinition",
+                        plugin=plugin,
+                    )
+                where = (definition.entity, definition.key)
+                if where in seen:
+                    raise PluginError(
+                        f"plugins {seen[where][0]!r} and {plugin!r} both define the custom "
+                        f"field {definition.entity}.{definition.key}; disable one of them",
+                        plugin=plugin,
+                    )
+                seen[where] = (plugin, definition)
+        return [definition for _, definition in seen.values()]
 
     @property
     def plugins(self) -> list[PluginInfo]:

@@ -16,6 +16,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from pycrm.core.events import Event
+    from pycrm.core.fields import FieldDefinition
     from pycrm.core.money import ExchangeRates
     from pycrm.settings import Settings
     from pycrm.storage.base import StorageBackend
@@ -62,6 +63,19 @@ def pycrm_make_exchange_rates(settings: Settings) -> ExchangeRates | None:
     to other plugins. First result wins; the built-in plugin returns the fixed rates of
     ``Settings.exchange_rates``, so a plugin registered later (e.g. with dated rates from a
     bank feed) takes precedence over it.
+    """
+
+
+@hookspec
+def pycrm_register_fields(settings: Settings) -> list[FieldDefinition]:  # type: ignore[empty-body]
+    """Custom fields the plugin adds to entities, as :class:`pycrm.FieldDefinition` objects.
+
+    Called once when the CRM is built, with the CRM's ``settings``. Lists from every plugin
+    are merged; two plugins defining the same ``(entity, key)`` is a
+    :class:`pycrm.PluginError`, and so is returning anything but field definitions. The
+    host application can add, change and remove definitions later with
+    ``crm.fields.define(...)`` and ``crm.fields.remove(...)``; stored values are never
+    touched by either.
     """
 
 

@@ -17,7 +17,7 @@ from pycrm.core.ids import new_id
 from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
 from pycrm.core.records import Record
-from pycrm.core.snapshot import diff, snapshot
+from pycrm.core.snapshot import diff, plain, snapshot
 from pycrm.errors import ConflictError, NotFound, ValidationError
 from pycrm.schemas import Validator
 from pycrm.services.listing import Page, build_query, next_cursor
@@ -84,16 +84,21 @@ class RecordService(Generic[E]):
         ``-field`` for descending. ``after`` is the previous page's ``next_cursor``.
         ``deleted=True`` lists only deleted records, ``None`` lists all.
         """
-        query = build_query(self.entity, where, order_by, limit, after, deleted)
         with self._step() as uow:
+            query = build_query(
+                self.entity, where, order_by, limit, after, deleted, fields=uow.crm.fields
+            )
             items: builtins.list[E] = uow.tx.find(self._kind, uow.tenant, query)
-        more = len(items) == limit
-        return Page(items, next_cursor(items[-1], query.order) if more and items else None)
+            more = len(items) == limit
+            cursor = next_cursor(items[-1], query) if more and items else None
+            for item in items:
+                self._typed(uow, item)
+        return Page(items, cursor)
 
     def count(self, where: Mapping[str, Any] | None = None, *, deleted: bool | None = False) -> int:
         """How many records match ``where`` (same keys as :meth:`list`)."""
-        query = build_query(self.entity, where, (), None, None, deleted)
         with self._step() as uow:
+            query = build_query(self.entity, where, (), None, None, deleted, fields=uow.crm.fields)
             return uow.tx.count(self.entity, uow.tenant, query)
 
     def history(self, record_id: uuid.UUID | str) -> builtins.list[Change]:
@@ -105,12 +110,12 @@ class RecordService(Generic[E]):
 
     # -- writing ------------------------------------------------------------------------
     def _create(self, fields: Mapping[str, Any]) -> E:
-        clean = self.validator.one(dict(fields))
         with self._step() as uow:
+            clean = self._clean(uow, fields)
             record = self._build(uow, clean)
             self._check_references(uow, [record])
             self._before_write(uow, record, None)
-            uow.tx.insert([record])
+            uow.tx.insert([self._stored(uow, record)])
             self._audit(uow, [(record, ChangeAction.CREATE, _created(record))])
             return record
 
@@ -125,14 +130,14 @@ class RecordService(Generic[E]):
             batches = _batches(rows, uow.crm.settings.batch_size)
             for offset, batch in batches:
                 try:
-                    clean = self.validator.many([dict(row) for row in batch])
+                    clean = self._clean_many(uow, batch)
                     records = self._build_many(uow, clean)
                     self._check_references(uow, records, numbered=True)
                 except ValidationError as error:
                     raise _shift_rows(error, offset) from None
                 for record in records:
                     self._before_write(uow, record, None)
-                uow.tx.insert(records)
+                uow.tx.insert([self._stored(uow, r) for r in records])
                 self._audit(uow, [(r, ChangeAction.CREATE, _created(r)) for r in records])
                 created += records
         return created
@@ -140,13 +145,15 @@ class RecordService(Generic[E]):
     def _update(
         self, record_id: uuid.UUID | str, version: int | None, changes: Mapping[str, Any]
     ) -> E:
-        clean = self.validator.one(dict(changes), partial=True)
         with self._step() as uow:
+            clean = self._clean(uow, changes, partial=True)
             record = self._load(uow, _as_id(record_id))
             _check_version(record, version)
             before = _audited(record)
-            old = attrs.evolve(record)
+            old = attrs.evolve(record, custom=dict(record.custom))
             for name, value in self._values(clean).items():
+                if name == "custom":
+                    value = {k: v for k, v in {**record.custom, **value}.items() if v is not None}
                 setattr(record, name, value)
             record.derive()
             _raise_problems(record)
@@ -181,7 +188,90 @@ class RecordService(Generic[E]):
         record = uow.tx.get(self.entity, uow.tenant, rid)
         if record is None or (record.deleted and not include_deleted):
             raise NotFound(self.entity.kind, rid)
-        return record  # type: ignore[return-value]
+        return self._typed(uow, record)  # type: ignore[return-value]
+
+    # -- custom fields -------------------------------------------------------------------
+    def _typed(self, uow: UnitOfWork, record: Record) -> Record:
+        """Give a stored record typed custom values (``Decimal``, ``date``, ``Money``...)."""
+        record.custom = uow.crm.fields.load(record.kind, record.custom)
+        return record
+
+    def _stored(self, uow: UnitOfWork, record: E) -> E:
+        """A copy of ``record`` whose custom values are JSON-ready, for the backend."""
+        return attrs.evolve(record, custom=uow.crm.fields.dump(record.kind, record.custom))
+
+    def _clean(
+        self, uow: UnitOfWork, fields: Mapping[str, Any], *, partial: bool = False
+    ) -> dict[str, Any]:
+        """Validated input: built-in fields by the schema, ``custom`` by its definitions.
+
+        Every problem of both is reported in one :class:`ValidationError`.
+        """
+        values = dict(fields)
+        custom = values.pop("custom", None)
+        errors: list[tuple[str, str]] = []
+        clean: dict[str, Any] = {}
+        try:
+            clean = self.validator.one(values, partial=partial)
+        except ValidationError as error:
+            errors += error.errors
+        typed, problems = self._custom(uow, custom, new=not partial)
+        if errors or problems:
+            raise ValidationError(errors + problems, entity=self.entity.kind)
+        if custom is not None or not partial:
+            clean["custom"] = typed
+        return clean
+
+    def _clean_many(
+        self, uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[dict[str, Any]]:
+        values = [dict(row) for row in rows]
+        customs = [row.pop("custom", None) for row in values]
+        errors: list[tuple[str, str]] = []
+        clean: builtins.list[dict[str, Any]] = []
+        try:
+            clean = self.validator.many(values)
+        except ValidationError as error:
+            errors += error.errors
+        typed = []
+        for i, custom in enumerate(customs):
+            values_i, problems = self._custom(uow, custom, new=True)
+            typed.append(values_i)
+            errors += [(f"{i}.{path}", why) for path, why in problems]
+        if errors:
+            errors.sort(key=lambda e: int(e[0].partition(".")[0]) if e[0][:1].isdigit() else -1)
+            raise ValidationError(errors, entity=self.entity.kind)
+        for row, custom_values in zip(clean, typed, strict=True):
+            row["custom"] = custom_values
+        return clean
+
+    def _custom(
+        self, uow: UnitOfWork, custom: Any, *, new: bool
+    ) -> tuple[dict[str, Any], builtins.list[tuple[str, str]]]:
+        if custom is None:
+            custom = {}
+        if not isinstance(custom, Mapping):
+            return {}, [("custom", "expected a mapping of custom field keys to values")]
+        typed, problems = uow.crm.fields.validate(self.entity.kind, custom, new=new)
+        if not problems:
+            problems = self._custom_references(uow, typed)
+        if new:
+            typed = {k: v for k, v in typed.items() if v is not None}
+        return typed, problems
+
+    def _custom_references(
+        self, uow: UnitOfWork, typed: Mapping[str, Any]
+    ) -> builtins.list[tuple[str, str]]:
+        """Custom reference values must name an undeleted record of the same tenant."""
+        problems = []
+        for key, value in typed.items():
+            definition = uow.crm.fields.get(self.entity.kind, key)
+            if value is None or definition is None or definition.target is None:
+                continue
+            found = uow.tx.get(kind_of(definition.target), uow.tenant, value)
+            if found is None or found.deleted:
+                problems.append((definition.path, f"no {definition.target} {value} in this tenant"))
+        return problems
 
     def _values(self, clean: Mapping[str, Any]) -> dict[str, Any]:
         """Validated input as entity field values (child dicts become child objects)."""
@@ -214,7 +304,12 @@ class RecordService(Generic[E]):
     def _save(self, uow: UnitOfWork, record: E, before: dict[str, Any], action: ChangeAction) -> E:
         expected = record.version
         record.stamp(uow.user, uow.now())
-        uow.tx.update(record, expected)
+        uow.tx.update(self._stored(uow, record), expected)
+        if isinstance(before.get("custom"), dict):
+            # A plain snapshot keeps custom values as one dict; the trail lists each key.
+            custom = before["custom"]
+            before = {k: v for k, v in before.items() if k != "custom"}
+            before |= {f"custom.{k}": v for k, v in custom.items()}
         self._audit(uow, [(record, action, diff(before, _audited(record)))])
         return record
 
@@ -316,7 +411,10 @@ def _raise_problems(record: Record) -> None:
 
 
 def _audited(record: Record) -> dict[str, Any]:
-    return snapshot(record, skip=_UNAUDITED)
+    """A record's audited fields; each custom value is its own ``custom.<key>`` entry."""
+    values = snapshot(record, skip=_UNAUDITED | {"custom"})
+    values.update({f"custom.{k}": plain(v) for k, v in sorted(record.custom.items())})
+    return values
 
 
 def _created(record: Record) -> dict[str, Any]:

@@ -14,6 +14,14 @@ Rules every adapter keeps (the ``pycrm.testing.StorageContract`` suite checks th
 - A rolled-back transaction leaves no trace; driver errors become :class:`pycrm.StorageError`.
 - Soft-deleted records (``deleted_at`` set) are skipped by ``find`` and ``count`` unless the
   query says ``deleted=None`` (all) or ``deleted=True`` (only deleted).
+- Filters and orders may name custom fields as ``custom.<key>``: the value sits in the
+  record's ``custom`` dict, stored JSON-ready, and ``query.custom_types`` gives its
+  :class:`pycrm.core.fields.StorageType`, which says how to compare it: ``integer``
+  numbers; ``decimal`` numeric strings compared as numbers (filter values are ``Decimal``);
+  ``money`` objects ``{"amount", "currency"}`` (filter values are :class:`pycrm.Money`,
+  matching only the same currency; ordering is by amount); ``boolean``; ``text`` (dates and
+  datetimes are ISO text, compared as text); ``list`` (only ``is_null``). A missing key is
+  an empty value. :func:`custom_sort_value` gives the value to order and page by.
 """
 
 from __future__ import annotations
@@ -26,9 +34,19 @@ from typing import Any, Protocol, TypeVar
 from attrs import field, frozen
 
 from pycrm.core.audit import Change
+from pycrm.core.fields import StorageType, comparable
 from pycrm.core.records import Record
 
-__all__ = ["Filter", "Op", "Query", "StorageBackend", "Transaction"]
+__all__ = [
+    "Filter",
+    "Op",
+    "Query",
+    "StorageBackend",
+    "StorageType",
+    "Transaction",
+    "custom_sort_value",
+    "sort_value",
+]
 
 R = TypeVar("R", bound=Record)
 
@@ -63,7 +81,8 @@ class Query:
     ``order`` is a sequence of ``(field, descending)``; the record id is always the final
     tie-breaker, ascending. Empty values sort first in ascending order and last in
     descending order. ``after`` holds the order values and id of the last record of the
-    previous page (keyset pagination).
+    previous page (keyset pagination). ``custom_types`` maps every ``custom.<key>`` the
+    filters and order name to its :class:`StorageType`.
     """
 
     filters: tuple[Filter, ...] = ()
@@ -72,6 +91,7 @@ class Query:
     after: tuple[Any, ...] | None = None
     deleted: bool | None = False
     ids: frozenset[uuid.UUID] | None = field(default=None)
+    custom_types: dict[str, StorageType] = field(factory=dict, eq=False)
 
 
 class Transaction(Protocol):
@@ -129,12 +149,21 @@ class StorageBackend(Protocol):
         ...
 
 
-def sort_value(record: Record, name: str) -> Any:
-    """The value a backend orders and pages by: money by minor units, enums by value."""
+def custom_sort_value(record: Record, name: str, storage: StorageType | str) -> Any:
+    """The value of custom field ``name`` (``"custom.<key>"``) to order and page by."""
+    return comparable(storage, record.custom.get(name.removeprefix("custom.")))
+
+
+def sort_value(record: Record, name: str, query: Query | None = None) -> Any:
+    """The value a backend orders and pages by: money by minor units, enums by value;
+    custom fields (of a record as stored) by :func:`custom_sort_value`."""
     from enum import Enum
 
     from pycrm.core.money import Money
 
+    if name.startswith("custom."):
+        types = query.custom_types if query is not None else {}
+        return custom_sort_value(record, name, types.get(name, StorageType.TEXT))
     value = getattr(record, name)
     if isinstance(value, Money):
         return value.minor_units

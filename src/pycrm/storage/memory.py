@@ -10,11 +10,11 @@ import copy
 import functools
 import threading
 import uuid
-from collections.abc import Callable, Sequence
-from decimal import Decimal
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pycrm.core.audit import Change
+from pycrm.core.fields import StorageType, comparable
 from pycrm.core.money import Money
 from pycrm.core.records import Record
 from pycrm.errors import ConflictError, StorageError
@@ -50,15 +50,22 @@ def _compare(op: Op, have: Any, want: Any) -> bool:
     return checks[op](have, want)
 
 
-def _field_value(record: Record, name: str) -> Any:
-    if name.startswith("custom."):
-        return record.custom.get(name.removeprefix("custom."))
-    return getattr(record, name)
+def _field_value(record: Record, name: str, types: Mapping[str, StorageType]) -> Any:
+    if not name.startswith("custom."):
+        return getattr(record, name)
+    stored = record.custom.get(name.removeprefix("custom."))
+    storage = types.get(name, StorageType.TEXT)
+    if storage is StorageType.MONEY and isinstance(stored, dict):
+        return Money(stored["amount"], stored["currency"])
+    return comparable(storage, stored)
 
 
-def matches(record: Record, filters: Sequence[Filter]) -> bool:
-    """Whether a record meets every filter (the memory backend's WHERE)."""
-    return all(_compare(f.op, _field_value(record, f.field), f.value) for f in filters)
+def matches(
+    record: Record, filters: Sequence[Filter], types: Mapping[str, StorageType] | None = None
+) -> bool:
+    """Whether a record meets every filter (the memory backend's WHERE); ``types`` gives
+    the storage type of each custom field named (``Query.custom_types``)."""
+    return all(_compare(f.op, _field_value(record, f.field, types or {}), f.value) for f in filters)
 
 
 def _cmp_values(a: Any, b: Any, descending: bool) -> int:
@@ -74,11 +81,14 @@ def _cmp_values(a: Any, b: Any, descending: bool) -> int:
     return -result if descending else result
 
 
-def order_key(order: Sequence[tuple[str, bool]]) -> Callable[[Record], Any]:
+def order_key(
+    order: Sequence[tuple[str, bool]], types: Mapping[str, StorageType] | None = None
+) -> Callable[[Record], Any]:
     """A sort key for records by ``order`` then id."""
+    query = Query(custom_types=dict(types or {}))
 
     def values(record: Record) -> list[Any]:
-        return [_sortable(record, name) for name, _ in order] + [record.id]
+        return [sort_value(record, name, query) for name, _ in order] + [record.id]
 
     directions = [desc for _, desc in order] + [False]
 
@@ -90,21 +100,6 @@ def order_key(order: Sequence[tuple[str, bool]]) -> Callable[[Record], Any]:
 
     key = functools.cmp_to_key(compare)
     return lambda record: key(values(record))
-
-
-def _sortable(record: Record, name: str) -> Any:
-    if name.startswith("custom."):
-        value = record.custom.get(name.removeprefix("custom."))
-        return Decimal(value) if isinstance(value, str) and _is_number(value) else value
-    return sort_value(record, name)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except ArithmeticError:
-        return False
-    return True
 
 
 def _discard(table: Table, record_id: uuid.UUID) -> None:
@@ -183,14 +178,14 @@ class MemoryTransaction:
             for r in rows
             if (query.deleted is None or r.deleted == query.deleted)
             and (query.ids is None or r.id in query.ids)
-            and matches(r, query.filters)
+            and matches(r, query.filters, query.custom_types)
         ]
 
     def find(self, kind: type[R], tenant: str, query: Query) -> list[R]:
         self._check_open()
-        rows = sorted(self._select(kind, tenant, query), key=order_key(query.order))
+        key = order_key(query.order, query.custom_types)
+        rows = sorted(self._select(kind, tenant, query), key=key)
         if query.after is not None:
-            key = order_key(query.order)
             marker = _Marker(query.order, query.after)
             rows = [r for r in rows if key(r) > key(marker)]  # type: ignore[arg-type]
         if query.limit is not None:
