@@ -20,6 +20,7 @@ from pycrm.core.customers import (
     LeadStatus,
 )
 from pycrm.core.events import Event
+from pycrm.core.fields import FieldDefinition, FieldProblem, FieldType
 from pycrm.core.ids import new_id
 from pycrm.core.money import ExchangeRates, FixedRates, Money
 from pycrm.core.opportunities import Opportunity, OpportunityStatus
@@ -52,6 +53,7 @@ from pycrm.errors import (
 )
 from pycrm.plugins.hookspecs import hookimpl
 from pycrm.schemas import view
+from pycrm.services.fields import CustomFields
 from pycrm.services.listing import Page
 from pycrm.services.unit_of_work import UnitOfWork
 from pycrm.settings import Settings
@@ -72,6 +74,7 @@ __all__ = [
     "Contact",
     "ContactRole",
     "CurrencyMismatch",
+    "CustomFields",
     "Customer",
     "CustomerSource",
     "CustomerStatus",
@@ -81,6 +84,9 @@ __all__ = [
     "ExchangeRateMissing",
     "ExchangeRates",
     "FieldChange",
+    "FieldDefinition",
+    "FieldProblem",
+    "FieldType",
     "FixedClock",
     "FixedRates",
     "Installment",

@@ -1,5 +1,8 @@
 """The behavioural contract of a storage backend, as a pytest base class."""
 
+# Test methods take pytest fixtures; their parameters are left unannotated like any test's.
+# mypy: allow-untyped-defs
+
 from __future__ import annotations
 
 import datetime as dt
@@ -249,7 +252,7 @@ class StorageContract:
             {"name": "Delta", "level": "C", "industry": None, "region": "华南"},
         ]
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
-            return list(uow.customers.create_many(rows))
+            return list(uow.customers.create_many(rows))  # type: ignore[arg-type]
 
     @pytest.mark.parametrize(
         ("where", "expected"),
@@ -339,7 +342,7 @@ class StorageContract:
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             assert uow.customers.count(deleted=None) == 0
 
-    # -- ids ----------------------------------------------------------------------------------------
+    # -- ids ------------------------------------------------------------------------------
     def test_unknown_and_malformed_ids(self, crm, tenant):
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             with pytest.raises(NotFound):
