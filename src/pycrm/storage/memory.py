@@ -204,11 +204,12 @@ class MemoryTransaction:
 
     def changes(self, tenant: str, entity: str, record_id: uuid.UUID) -> list[Change]:
         self._check_open()
-        return [
+        found = [
             c
             for c in self._backend._changes
             if c.tenant == tenant and c.entity == entity and c.record_id == record_id
         ]
+        return sorted(found, key=lambda c: (c.version, c.at, c.id))
 
     def commit(self) -> None:
         self._end()
