@@ -274,7 +274,7 @@ def test_a_field_plugin_that_raises_is_named():
         def pycrm_register_fields(self):
             raise RuntimeError("no config file")
 
-    with pytest.raises(pycrm.PluginError, match="'broken' failed.*no config file") as caught:
+    with pytest.raises(pycrm.PluginError, match=r"'broken' failed.*no config file") as caught:
         pycrm.CRM("memory://", plugins=[Broken()], load_entry_points=False)
     assert caught.value.plugin == "broken"
 
