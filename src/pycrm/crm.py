@@ -196,10 +196,25 @@ class CRM:
         return bool(self._pm.hook.pycrm_on_event.get_hookimpls())
 
     def dispatch(self, events: Iterable[Event]) -> None:
-        """Hand committed events to the ``pycrm_on_event`` hook; handler errors are kept."""
+        """Hand committed events to every ``pycrm_on_event`` handler, in order.
+
+        Each handler is called on its own: one that raises is logged (logger ``"pycrm"``)
+        and its ``(event, error)`` appended to :attr:`event_errors`, and the other handlers
+        and later events still run. Nothing committed is undone.
+        """
+        # pluggy's own call order: the plugin registered last is called first.
+        handlers = list(reversed(self._pm.hook.pycrm_on_event.get_hookimpls()))
+        arguments = {"crm": self}
         for event in events:
-            try:
-                self._pm.hook.pycrm_on_event(event=event, crm=self)
-            except Exception as error:  # a handler must never undo a commit
-                log.exception("event handler failed for %s %s", event.name, event.record_id)
-                self.event_errors.append((event, error))
+            for handler in handlers:
+                call = [event if n == "event" else arguments[n] for n in handler.argnames]
+                try:
+                    handler.function(*call)
+                except Exception as error:  # a handler must never undo a commit
+                    log.exception(
+                        "event handler of plugin %r failed for %s %s",
+                        handler.plugin_name,
+                        event.name,
+                        event.record_id,
+                    )
+                    self.event_errors.append((event, error))

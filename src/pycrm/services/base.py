@@ -366,18 +366,45 @@ class RecordService(Generic[E]):
         ]
         uow.tx.record_changes(changes)
         if uow.wants_events:
-            for change in changes:
-                uow.emit(
-                    Event(
-                        name=f"{change.entity}.{_PAST[change.action]}",
-                        entity=change.entity,
-                        record_id=change.record_id,
-                        tenant=change.tenant,
-                        user_id=change.user_id,
-                        at=change.at,
-                        changes={f.field: (f.old, f.new) for f in change.fields},
-                    )
-                )
+            for change, (record, _, _) in zip(changes, items, strict=True):
+                fields = {f.field: (f.old, f.new) for f in change.fields}
+                name = f"{change.entity}.{_PAST[change.action]}"
+                uow.emit(self._event(uow, name, record, fields))
+                for name, data in self._domain_events(record, change.action, fields):
+                    uow.emit(self._event(uow, name, record, data=data))
+
+    def _event(
+        self,
+        uow: UnitOfWork,
+        name: str,
+        record: Record,
+        changes: dict[str, tuple[Any, Any]] | None = None,
+        *,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        return Event(
+            name=name,
+            entity=record.kind,
+            record_id=record.id,
+            tenant=uow.tenant,
+            user_id=uow.user,
+            at=uow.now(),
+            changes=changes or {},
+            data=data or {},
+        )
+
+    def _domain_events(
+        self, record: Record, action: ChangeAction, changes: Mapping[str, tuple[Any, Any]]
+    ) -> builtins.list[tuple[str, dict[str, Any]]]:
+        """Events beyond created/updated/deleted/restored a write means, as (name, data).
+
+        Every kind with a ``status`` emits ``<kind>.status_changed`` when it changes;
+        subclasses add their own (a payment is ``payment.received``).
+        """
+        if action is ChangeAction.UPDATE and "status" in changes:
+            old, new = changes["status"]
+            return [(f"{record.kind}.status_changed", {"from": old, "to": new})]
+        return []
 
 
 _PAST = {
