@@ -7,6 +7,7 @@ import importlib.metadata
 import sys
 import textwrap
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,35 @@ def test_the_ads_plugin_stays_out_when_entry_points_are_off_or_it_is_disabled():
     settings = pycrm.Settings(disabled_plugins=frozenset({"ads"}))
     crm = pycrm.CRM("memory://", settings=settings)
     assert "ads" not in names(crm) and crm.fields.get("order", "ad_slot") is None
+
+
+# -- first-result hooks: a later plugin overrides the built-in --------------------------------
+
+
+def test_a_storage_plugin_handles_its_own_url_scheme():
+    class Vault:
+        name = "vault"
+
+        @pycrm.hookimpl
+        def pycrm_make_storage(self, url: str) -> object | None:
+            from pycrm.storage.memory import MemoryBackend
+
+            return MemoryBackend() if url.startswith("vault://") else None
+
+    crm = pycrm.CRM("vault://acme", plugins=[Vault()], load_entry_points=False)
+    assert crm.storage.name == "memory"
+    with pytest.raises(pycrm.ConfigurationError, match="no storage backend"):
+        pycrm.CRM("mongodb://x", plugins=[Vault()], load_entry_points=False)
+
+
+def test_an_exchange_rate_plugin_takes_precedence_over_the_fixed_rates():
+    class Bank:
+        name = "bank"
+
+        @pycrm.hookimpl
+        def pycrm_make_exchange_rates(self) -> pycrm.FixedRates:
+            return pycrm.FixedRates({"USD/CNY": Decimal("7.1")})
+
+    settings = pycrm.Settings(exchange_rates={"USD/CNY": Decimal("6.9")})
+    crm = pycrm.CRM("memory://", settings=settings, plugins=[Bank()], load_entry_points=False)
+    assert crm.exchange_rates.rate("USD", "CNY", dt.date(2026, 1, 1)) == Decimal("7.1")
