@@ -54,7 +54,7 @@ def _field_value(record: Record, name: str, types: Mapping[str, StorageType]) ->
     if not name.startswith("custom."):
         return getattr(record, name)
     stored = record.custom.get(name.removeprefix("custom."))
-    storage = types.get(name, StorageType.TEXT)
+    storage = StorageType(types.get(name, StorageType.TEXT))
     if storage is StorageType.MONEY and isinstance(stored, dict):
         return Money(stored["amount"], stored["currency"])
     return comparable(storage, stored)
