@@ -283,3 +283,16 @@ def test_registry_load_and_dump_leave_unknown_keys_as_they_are():
     registry = FieldRegistry()
     assert registry.dump("customer", {"x": Decimal("1.5"), "y": None, "z": []}) == {"x": "1.5"}
     assert registry.load("customer", {"x": "1.5"}) == {"x": "1.5"}
+
+
+def test_views_show_custom_values_json_ready(crm, admin):
+    define(crm, "capital", "money")
+    define(crm, "founded", "date")
+    with crm.unit_of_work(user=admin) as uow:
+        acme = uow.customers.create(
+            name="ACME", custom={"capital": "5000 CNY", "founded": "2008-08-08"}
+        )
+    assert pycrm.view(acme).model_dump(mode="json")["custom"] == {
+        "capital": {"amount": "5000.00", "currency": "CNY"},
+        "founded": "2008-08-08",
+    }
