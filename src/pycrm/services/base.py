@@ -198,6 +198,8 @@ class RecordService(Generic[E]):
 
     def _stored(self, uow: UnitOfWork, record: E) -> E:
         """A copy of ``record`` whose custom values are JSON-ready, for the backend."""
+        if not record.custom:
+            return record  # nothing to convert (and bulk paths skip a copy per record)
         return attrs.evolve(record, custom=uow.crm.fields.dump(record.kind, record.custom))
 
     def _clean(
