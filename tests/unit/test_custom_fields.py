@@ -296,3 +296,21 @@ def test_views_show_custom_values_json_ready(crm, admin):
         "capital": {"amount": "5000.00", "currency": "CNY"},
         "founded": "2008-08-08",
     }
+
+
+def test_a_custom_index_matches_the_query_and_leaves_the_schema_alone(tmp_path):
+    from pycrm.storage.sqlalchemy.queries import custom_index
+    from pycrm.storage.sqlalchemy.tables import table_for
+
+    crm = pycrm.CRM(f"sqlite:///{tmp_path / 'crm.db'}", load_entry_points=False)
+    table = table_for("customer")
+    before = set(table.indexes)
+    index = custom_index(table, "custom.tier", "integer")
+    index.create(crm.storage.engine)  # type: ignore[attr-defined]
+    assert set(table.indexes) == before
+    with crm.storage.engine.connect() as conn:  # type: ignore[attr-defined]
+        ddl = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'ix_customers_custom_tier'"
+        ).scalar_one()
+    assert "CAST(json_extract(custom, '$.tier') AS BIGINT)" in ddl
+    crm.close()

@@ -96,11 +96,15 @@ def custom_index(table: sa.Table, name: str, storage: StorageType | str) -> sa.I
     ``custom_index(table_for("customer"), "custom.tier", "integer").create(engine)``
     """
     key = name.removeprefix("custom.")
-    return sa.Index(
+    index = sa.Index(
         f"ix_{table.name}_custom_{key}",
         table.c.tenant,
         custom_expression(table, name, storage),
     )
+    # The caller creates it; the shared schema metadata (and the migrations checked
+    # against it) must not grow an index per call.
+    table.indexes.discard(index)
+    return index
 
 
 def _column(table: sa.Table, name: str, query: Query | None = None) -> sa.ColumnElement[Any]:
