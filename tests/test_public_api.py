@@ -9,6 +9,10 @@ import pycrm
 
 # Changing this list is a user-visible change: record it in CHANGELOG.md.
 EXPECTED = [
+    "CustomFields",
+    "FieldDefinition",
+    "FieldProblem",
+    "FieldType",
     "CRM",
     "SYSTEM_USER",
     "Activity",

@@ -20,6 +20,7 @@ from pycrm.core.customers import (
     LeadStatus,
 )
 from pycrm.core.events import Event
+from pycrm.core.fields import FieldDefinition, FieldProblem, FieldType
 from pycrm.core.ids import new_id
 from pycrm.core.money import DatedRates, ExchangeRates, FixedRates, Money
 from pycrm.core.opportunities import Opportunity, OpportunityStatus
@@ -60,6 +61,7 @@ from pycrm.services.accounts_receivable import (
     AmountRow,
     DueInstallment,
 )
+from pycrm.services.fields import CustomFields
 from pycrm.services.listing import Page
 from pycrm.services.pipeline_report_models import (
     DwellTimes,
@@ -93,6 +95,7 @@ __all__ = [
     "Contact",
     "ContactRole",
     "CurrencyMismatch",
+    "CustomFields",
     "Customer",
     "CustomerSource",
     "CustomerStatus",
@@ -105,6 +108,9 @@ __all__ = [
     "ExchangeRateMissing",
     "ExchangeRates",
     "FieldChange",
+    "FieldDefinition",
+    "FieldProblem",
+    "FieldType",
     "FixedClock",
     "FixedRates",
     "Forecast",

@@ -7,15 +7,18 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
+from typing import Any
 
 from pycrm.core.clock import Clock, SystemClock
 from pycrm.core.events import Event
+from pycrm.core.fields import FieldDefinition
 from pycrm.core.money import ExchangeRates, validate_currency
 from pycrm.core.pipeline import Pipeline, Pipelines
 from pycrm.core.records import SYSTEM_USER
 from pycrm.errors import ConfigurationError, PluginError, ValidationError
 from pycrm.plugins.manager import PluginInfo, make_plugin_manager
 from pycrm.services.catalogue import Services
+from pycrm.services.fields import CustomFields
 from pycrm.services.pipeline_reports import PipelineReports
 from pycrm.services.unit_of_work import UnitOfWork, check_tenant, check_user
 from pycrm.settings import Settings
@@ -63,6 +66,8 @@ class CRM:
         self.pipelines: Pipelines = self._collect_pipelines()
         #: Pipeline analysis: weighted pipeline, forecast, funnel, win rate, dwell times.
         self.reports = PipelineReports(self)
+        #: Custom field definitions (plugins' and the host application's).
+        self.fields = CustomFields(self, self._collect_fields())
         #: Errors raised by event handlers, newest last (handlers never undo a commit).
         self.event_errors: list[tuple[Event, BaseException]] = []
 
@@ -121,6 +126,36 @@ class CRM:
                 found.append(pipeline)
         return Pipelines(found, self.settings.default_pipeline)
 
+    def _collect_fields(self) -> list[FieldDefinition]:
+        seen: dict[tuple[str, str], tuple[str, FieldDefinition]] = {}
+        arguments = {"settings": self.settings}
+        for impl in self._pm.hook.pycrm_register_fields.get_hookimpls():
+            plugin = impl.plugin_name
+            definitions: Any
+            try:
+                definitions = impl.function(*[arguments[name] for name in impl.argnames])
+            except Exception as error:
+                raise PluginError(
+                    f"plugin {plugin!r} failed to register its custom fields: {error}",
+                    plugin=plugin,
+                ) from error
+            for definition in definitions or ():
+                if not isinstance(definition, FieldDefinition):
+                    raise PluginError(
+                        f"plugin {plugin!r} returned {definition!r} from "
+                        "pycrm_register_fields, not a FieldDefinition",
+                        plugin=plugin,
+                    )
+                where = (definition.entity, definition.key)
+                if where in seen:
+                    raise PluginError(
+                        f"plugins {seen[where][0]!r} and {plugin!r} both define the custom "
+                        f"field {definition.entity}.{definition.key}; disable one of them",
+                        plugin=plugin,
+                    )
+                seen[where] = (plugin, definition)
+        return [definition for _, definition in seen.values()]
+
     @property
     def plugins(self) -> list[PluginInfo]:
         """The loaded plugins, where each came from, and the hooks it implements."""
@@ -176,10 +211,25 @@ class CRM:
         return bool(self._pm.hook.pycrm_on_event.get_hookimpls())
 
     def dispatch(self, events: Iterable[Event]) -> None:
-        """Hand committed events to the ``pycrm_on_event`` hook; handler errors are kept."""
+        """Hand committed events to every ``pycrm_on_event`` handler, in order.
+
+        Each handler is called on its own: one that raises is logged (logger ``"pycrm"``)
+        and its ``(event, error)`` appended to :attr:`event_errors`, and the other handlers
+        and later events still run. Nothing committed is undone.
+        """
+        # pluggy's own call order: the plugin registered last is called first.
+        handlers = list(reversed(self._pm.hook.pycrm_on_event.get_hookimpls()))
+        arguments = {"crm": self}
         for event in events:
-            try:
-                self._pm.hook.pycrm_on_event(event=event, crm=self)
-            except Exception as error:  # a handler must never undo a commit
-                log.exception("event handler failed for %s %s", event.name, event.record_id)
-                self.event_errors.append((event, error))
+            for handler in handlers:
+                call = [event if n == "event" else arguments[n] for n in handler.argnames]
+                try:
+                    handler.function(*call)
+                except Exception as error:  # a handler must never undo a commit
+                    log.exception(
+                        "event handler of plugin %r failed for %s %s",
+                        handler.plugin_name,
+                        event.name,
+                        event.record_id,
+                    )
+                    self.event_errors.append((event, error))

@@ -50,6 +50,7 @@ from pycrm.core.service import (
     TicketStatus,
     TicketType,
 )
+from pycrm.core.snapshot import plain
 from pycrm.errors import ValidationError
 
 __all__ = [
@@ -459,6 +460,9 @@ def view(record: Record | Any) -> pydantic.BaseModel:
     """A pydantic view of an entity, ready for ``.model_dump(mode="json")``."""
     model = view_model(type(record))
     data = {f.name: _view_value(getattr(record, f.name)) for f in attrs.fields(type(record))}
+    if isinstance(data.get("custom"), dict):
+        # Custom values are typed (Money, Decimal, dates): a view shows them JSON-ready.
+        data["custom"] = plain(data["custom"])
     return model.model_validate(data)
 
 

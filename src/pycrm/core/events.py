@@ -14,7 +14,9 @@ class Event:
     """Something that happened to one record.
 
     ``name`` is ``"<kind>.<what>"``, e.g. ``"customer.created"``, ``"order.updated"``;
-    ``changes`` maps each changed field to ``(old, new)`` as plain JSON-ready values.
+    ``changes`` maps each changed field to ``(old, new)`` as plain JSON-ready values;
+    ``data`` holds the details of a domain event (``"payment.received"``) as JSON-ready
+    values. The events pycrm emits are listed in ``docs/reacting-to-events.md``.
     """
 
     name: str
@@ -24,3 +26,4 @@ class Event:
     user_id: uuid.UUID
     at: dt.datetime
     changes: dict[str, tuple[Any, Any]] = field(factory=dict)
+    data: dict[str, Any] = field(factory=dict)

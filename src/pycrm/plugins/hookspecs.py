@@ -17,6 +17,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from pycrm.core.events import Event
+    from pycrm.core.fields import FieldDefinition
     from pycrm.core.money import ExchangeRates
     from pycrm.core.opportunities import Opportunity
     from pycrm.core.pipeline import Pipeline, Stage
@@ -69,15 +70,35 @@ def pycrm_make_exchange_rates(settings: Settings) -> ExchangeRates | None:
 
 
 @hookspec
+def pycrm_register_fields(settings: Settings) -> list[FieldDefinition]:  # type: ignore[empty-body]
+    """Custom fields the plugin adds to entities, as :class:`pycrm.FieldDefinition` objects.
+
+    Called once when the CRM is built, with the CRM's ``settings``. Lists from every plugin
+    are merged; two plugins defining the same ``(entity, key)`` is a
+    :class:`pycrm.PluginError`, and so is returning anything but field definitions. The
+    host application can add, change and remove definitions later with
+    ``crm.fields.define(...)`` and ``crm.fields.remove(...)``; stored values are never
+    touched by either.
+    """
+
+
+@hookspec
 def pycrm_on_event(event: Event, crm: Any) -> None:
     """React to something that happened, after the unit of work that did it committed.
 
-    Called once per event, in the order the events happened. ``event`` is a frozen
-    :class:`pycrm.Event` (``event.name`` such as ``"customer.created"``, the record's kind
-    and id, the changed fields as ``{field: (old, new)}``, the acting user and the time);
-    ``crm`` is the :class:`pycrm.CRM` that emitted it. Return values are ignored. Events of
-    a unit of work that rolled back are never emitted. A handler that raises does not undo
-    the committed data: the exception is logged and collected in ``crm.event_errors``.
+    Called once per event and handler, in the order the events happened. ``event`` is a
+    frozen :class:`pycrm.Event`: ``event.name`` (``"customer.created"``,
+    ``"payment.received"``...), the record's ``entity`` kind and ``record_id``, ``tenant``,
+    the acting ``user_id``, the time ``at``, the changed fields as
+    ``changes={field: (old, new)}`` (custom fields as ``"custom.<key>"``) and, for domain
+    events, their details in ``data``. ``crm`` is the :class:`pycrm.CRM` that emitted it; a
+    handler may start its own unit of work on it. Return values are ignored.
+
+    Events of a unit of work that rolled back are never emitted. Each handler is called on
+    its own: one that raises does not undo the committed data and does not stop the other
+    handlers or later events; the exception is logged (logger ``"pycrm"``) and kept as
+    ``(event, error)`` in ``crm.event_errors``. The events pycrm emits are listed in
+    ``docs/reacting-to-events.md``.
     """
 
 

@@ -24,7 +24,11 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 
 
 class PluginInfo:
-    """A loaded plugin: its name, where it came from, and the hooks it implements."""
+    """A loaded plugin: its name, where it came from, and the hooks it implements.
+
+    ``source`` is ``"built-in"``, ``"passed to CRM"`` or ``"entry point <module> from
+    <distribution> <version>"``.
+    """
 
     def __init__(self, name: str, source: str, hooks: list[str]) -> None:
         self.name, self.source, self.hooks = name, source, hooks
@@ -84,5 +88,8 @@ def make_plugin_manager(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as error:
-        raise PluginError(f"a plugin implements an unknown hook: {error}") from error
+        name = pm.get_name(error.plugin) or _plugin_name(error.plugin)
+        raise PluginError(
+            f"plugin {name!r} implements a hook pycrm does not have: {error}", plugin=name
+        ) from error
     return pm, infos

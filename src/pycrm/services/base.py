@@ -20,7 +20,7 @@ from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
 from pycrm.core.money import Money
 from pycrm.core.records import Record
-from pycrm.core.snapshot import diff, map_distinct, snapshot, snapshot_columns
+from pycrm.core.snapshot import diff, map_distinct, plain, snapshot, snapshot_columns
 from pycrm.errors import ConflictError, NotFound, ValidationError
 from pycrm.schemas import Validator
 from pycrm.services.listing import (
@@ -97,16 +97,21 @@ class RecordService(Generic[E]):
         ``-field`` for descending. ``after`` is the previous page's ``next_cursor``.
         ``deleted=True`` lists only deleted records, ``None`` lists all.
         """
-        query = build_query(self.entity, where, order_by, limit, after, deleted)
         with self._step() as uow:
+            query = build_query(
+                self.entity, where, order_by, limit, after, deleted, fields=uow.crm.fields
+            )
             items: builtins.list[E] = uow.tx.find(self._kind, uow.tenant, query)
-        more = len(items) == limit
-        return Page(items, next_cursor(items[-1], query.order) if more and items else None)
+            more = len(items) == limit
+            cursor = next_cursor(items[-1], query) if more and items else None
+            for item in items:
+                self._typed(uow, item)
+        return Page(items, cursor)
 
     def count(self, where: Mapping[str, Any] | None = None, *, deleted: bool | None = False) -> int:
         """How many records match ``where`` (same keys as :meth:`list`)."""
-        query = build_query(self.entity, where, (), None, None, deleted)
         with self._step() as uow:
+            query = build_query(self.entity, where, (), None, None, deleted, fields=uow.crm.fields)
             return uow.tx.count(self.entity, uow.tenant, query)
 
     def subtotals(
@@ -147,12 +152,12 @@ class RecordService(Generic[E]):
 
     # -- writing ------------------------------------------------------------------------
     def _create(self, fields: Mapping[str, Any]) -> E:
-        clean = self.validator.one(dict(fields))
         with self._step() as uow:
+            clean = self._clean(uow, fields)
             record = self._build(uow, self._prepare(uow, clean, None), new_id(), uow.now())
             self._check_references(uow, [record])
             self._before_write(uow, record, None)
-            uow.tx.insert([record])
+            uow.tx.insert([self._stored(uow, record)])
             self._after_insert(uow, [record])
             self._audit(uow, _creations([record]))
             return record
@@ -174,7 +179,7 @@ class RecordService(Generic[E]):
         self, uow: UnitOfWork, offset: int, batch: Sequence[Mapping[str, Any]]
     ) -> builtins.list[E]:
         try:
-            clean = self.validator.many([dict(row) for row in batch])
+            clean = self._clean_many(uow, batch)
             clean = [self._prepare(uow, row, None) for row in clean]
             records = self._build_many(uow, clean)
             self._check_references(uow, records, numbered=True)
@@ -182,7 +187,7 @@ class RecordService(Generic[E]):
             raise _shift_rows(error, offset) from None
         for record in records:
             self._before_write(uow, record, None)
-        uow.tx.insert(records)
+        uow.tx.insert([self._stored(uow, r) for r in records])
         self._after_insert(uow, records)
         self._audit(uow, _creations(records))
         return records
@@ -190,14 +195,16 @@ class RecordService(Generic[E]):
     def _update(
         self, record_id: uuid.UUID | str, version: int | None, changes: Mapping[str, Any]
     ) -> E:
-        clean = self.validator.one(dict(changes), partial=True)
         with self._step() as uow:
+            clean = self._clean(uow, changes, partial=True)
             record = self._load(uow, _as_id(record_id))
             _check_version(record, version)
             clean = self._prepare(uow, clean, record)
             before = _audited(record)
-            old = attrs.evolve(record)
+            old = attrs.evolve(record, custom=dict(record.custom))
             for name, value in self._values(clean).items():
+                if name == "custom":
+                    value = {k: v for k, v in {**record.custom, **value}.items() if v is not None}
                 setattr(record, name, value)
             record.derive()
             _raise_problems(record)
@@ -240,7 +247,92 @@ class RecordService(Generic[E]):
         record = uow.tx.get(self.entity, uow.tenant, rid)
         if record is None or (record.deleted and not include_deleted):
             raise NotFound(self.entity.kind, rid)
-        return record  # type: ignore[return-value]
+        return self._typed(uow, record)  # type: ignore[return-value]
+
+    # -- custom fields -------------------------------------------------------------------
+    def _typed(self, uow: UnitOfWork, record: Record) -> Record:
+        """Give a stored record typed custom values (``Decimal``, ``date``, ``Money``...)."""
+        record.custom = uow.crm.fields.load(record.kind, record.custom)
+        return record
+
+    def _stored(self, uow: UnitOfWork, record: E) -> E:
+        """A copy of ``record`` whose custom values are JSON-ready, for the backend."""
+        if not record.custom:
+            return record  # nothing to convert (and bulk paths skip a copy per record)
+        return attrs.evolve(record, custom=uow.crm.fields.dump(record.kind, record.custom))
+
+    def _clean(
+        self, uow: UnitOfWork, fields: Mapping[str, Any], *, partial: bool = False
+    ) -> dict[str, Any]:
+        """Validated input: built-in fields by the schema, ``custom`` by its definitions.
+
+        Every problem of both is reported in one :class:`ValidationError`.
+        """
+        values = dict(fields)
+        custom = values.pop("custom", None)
+        errors: list[tuple[str, str]] = []
+        clean: dict[str, Any] = {}
+        try:
+            clean = self.validator.one(values, partial=partial)
+        except ValidationError as error:
+            errors += error.errors
+        typed, problems = self._custom(uow, custom, new=not partial)
+        if errors or problems:
+            raise ValidationError(errors + problems, entity=self.entity.kind)
+        if custom is not None or not partial:
+            clean["custom"] = typed
+        return clean
+
+    def _clean_many(
+        self, uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[dict[str, Any]]:
+        values = [dict(row) for row in rows]
+        customs = [row.pop("custom", None) for row in values]
+        errors: list[tuple[str, str]] = []
+        clean: builtins.list[dict[str, Any]] = []
+        try:
+            clean = self.validator.many(values)
+        except ValidationError as error:
+            errors += error.errors
+        typed = []
+        for i, custom in enumerate(customs):
+            values_i, problems = self._custom(uow, custom, new=True)
+            typed.append(values_i)
+            errors += [(f"{i}.{path}", why) for path, why in problems]
+        if errors:
+            errors.sort(key=lambda e: int(e[0].partition(".")[0]) if e[0][:1].isdigit() else -1)
+            raise ValidationError(errors, entity=self.entity.kind)
+        for row, custom_values in zip(clean, typed, strict=True):
+            row["custom"] = custom_values
+        return clean
+
+    def _custom(
+        self, uow: UnitOfWork, custom: Any, *, new: bool
+    ) -> tuple[dict[str, Any], builtins.list[tuple[str, str]]]:
+        if custom is None:
+            custom = {}
+        if not isinstance(custom, Mapping):
+            return {}, [("custom", "expected a mapping of custom field keys to values")]
+        typed, problems = uow.crm.fields.validate(self.entity.kind, custom, new=new)
+        if not problems:
+            problems = self._custom_references(uow, typed)
+        if new:
+            typed = {k: v for k, v in typed.items() if v is not None}
+        return typed, problems
+
+    def _custom_references(
+        self, uow: UnitOfWork, typed: Mapping[str, Any]
+    ) -> builtins.list[tuple[str, str]]:
+        """Custom reference values must name an undeleted record of the same tenant."""
+        problems = []
+        for key, value in typed.items():
+            definition = uow.crm.fields.get(self.entity.kind, key)
+            if value is None or definition is None or definition.target is None:
+                continue
+            found = uow.tx.get(kind_of(definition.target), uow.tenant, value)
+            if found is None or found.deleted:
+                problems.append((definition.path, f"no {definition.target} {value} in this tenant"))
+        return problems
 
     def _values(self, clean: Mapping[str, Any]) -> dict[str, Any]:
         """Validated input as entity field values (child dicts become child objects)."""
@@ -276,7 +368,12 @@ class RecordService(Generic[E]):
     def _save(self, uow: UnitOfWork, record: E, before: dict[str, Any], action: ChangeAction) -> E:
         expected = record.version
         record.stamp(uow.user, uow.now())
-        uow.tx.update(record, expected)
+        uow.tx.update(self._stored(uow, record), expected)
+        if isinstance(before.get("custom"), dict):
+            # A plain snapshot keeps custom values as one dict; the trail lists each key.
+            custom = before["custom"]
+            before = {k: v for k, v in before.items() if k != "custom"}
+            before |= {f"custom.{k}": v for k, v in custom.items()}
         changed = diff(before, _audited(record))
         fields = tuple(FieldChange(k, old, new) for k, (old, new) in changed.items())
         self._audit(uow, [(record, action, fields)])
@@ -333,18 +430,45 @@ class RecordService(Generic[E]):
         ]
         uow.tx.record_changes(changes)
         if uow.wants_events:
-            for change in changes:
-                uow.emit(
-                    Event(
-                        name=f"{change.entity}.{_PAST[change.action]}",
-                        entity=change.entity,
-                        record_id=change.record_id,
-                        tenant=change.tenant,
-                        user_id=change.user_id,
-                        at=change.at,
-                        changes={f.field: (f.old, f.new) for f in change.fields},
-                    )
-                )
+            for change, (record, _, _) in zip(changes, items, strict=True):
+                fields = {f.field: (f.old, f.new) for f in change.fields}
+                name = f"{change.entity}.{_PAST[change.action]}"
+                uow.emit(self._event(uow, name, record, fields))
+                for name, data in self._domain_events(record, change.action, fields):
+                    uow.emit(self._event(uow, name, record, data=data))
+
+    def _event(
+        self,
+        uow: UnitOfWork,
+        name: str,
+        record: Record,
+        changes: dict[str, tuple[Any, Any]] | None = None,
+        *,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        return Event(
+            name=name,
+            entity=record.kind,
+            record_id=record.id,
+            tenant=uow.tenant,
+            user_id=uow.user,
+            at=uow.now(),
+            changes=changes or {},
+            data=data or {},
+        )
+
+    def _domain_events(
+        self, record: Record, action: ChangeAction, changes: Mapping[str, tuple[Any, Any]]
+    ) -> builtins.list[tuple[str, dict[str, Any]]]:
+        """Events beyond created/updated/deleted/restored a write means, as (name, data).
+
+        Every kind with a ``status`` emits ``<kind>.status_changed`` when it changes;
+        subclasses add their own (a payment is ``payment.received``).
+        """
+        if action is ChangeAction.UPDATE and "status" in changes:
+            old, new = changes["status"]
+            return [(f"{record.kind}.status_changed", {"from": old, "to": new})]
+        return []
 
 
 _PAST = {
@@ -378,7 +502,10 @@ def _raise_problems(record: Record) -> None:
 
 
 def _audited(record: Record) -> dict[str, Any]:
-    return snapshot(record, skip=_UNAUDITED)
+    """A record's audited fields; each custom value is its own ``custom.<key>`` entry."""
+    values = snapshot(record, skip=_UNAUDITED | {"custom"})
+    values.update({f"custom.{k}": plain(v) for k, v in sorted(record.custom.items())})
+    return values
 
 
 def _creations(records: Sequence[Record]) -> builtins.list[_AuditItem]:
@@ -387,15 +514,24 @@ def _creations(records: Sequence[Record]) -> builtins.list[_AuditItem]:
     Worked out a field at a time over the batch; equal values of one field share one
     (immutable) FieldChange.
     """
-    names, columns = snapshot_columns(records, skip=_UNAUDITED)
+    names, columns = snapshot_columns(records, skip=_UNAUDITED | {"custom"})
     changes = [
         map_distinct(_created_field(name), column)
         for name, column in zip(names, columns, strict=True)
     ]
     return [
-        (record, ChangeAction.CREATE, tuple(filter(None, fields)))
+        (record, ChangeAction.CREATE, (*filter(None, fields), *_custom_created(record)))
         for record, fields in zip(records, zip(*changes, strict=True), strict=True)
     ]
+
+
+def _custom_created(record: Record) -> tuple[FieldChange, ...]:
+    """A new record's custom values, one ``custom.<key>`` audit entry each."""
+    return tuple(
+        FieldChange(f"custom.{key}", None, plain(value))
+        for key, value in sorted(record.custom.items())
+        if value not in _EMPTY
+    )
 
 
 def _created_field(name: str) -> Callable[[Any], FieldChange | None]:

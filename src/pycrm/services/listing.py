@@ -6,6 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from enum import Enum
 from functools import cache
 from typing import Any, Generic, TypeVar
@@ -14,6 +15,7 @@ import attrs
 import pydantic
 from attrs import frozen
 
+from pycrm.core.fields import FieldDefinition, FieldRegistry, StorageType
 from pycrm.core.introspect import unwrap
 from pycrm.core.money import Money
 from pycrm.core.records import Record
@@ -91,6 +93,57 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         ) from None
 
 
+def _definition(
+    cls: type[Record], name: str, fields: FieldRegistry | None, path: str
+) -> FieldDefinition:
+    key = name.removeprefix("custom.")
+    definition = fields.get(cls.kind, key) if fields is not None else None
+    if definition is None:
+        raise ValidationError.single(path, f"{cls.kind} has no custom field {key!r}")
+    return definition
+
+
+def _parse(definition: FieldDefinition, value: Any, path: str) -> Any:
+    try:
+        return definition.comparable(definition.parse(value))
+    except ValueError as error:
+        raise ValidationError.single(path, str(error)) from None
+
+
+def _custom_filter(cls: type[Record], key: str, value: Any, fields: FieldRegistry | None) -> Filter:
+    """A filter on ``custom.<key>``: values become what the stored value compares with."""
+    name, _, op_name = key.partition("__")
+    path = f"where.{key}"
+    definition = _definition(cls, name, fields, path)
+    op = _op(key, op_name)
+    storage = definition.storage
+    if op is Op.IS_NULL:
+        return Filter(name, op, _coerce(bool, value, path))
+    if storage is StorageType.LIST:
+        raise ValidationError.single(path, "a multiple-choice field supports only __is_null")
+    if op is Op.CONTAINS:
+        if storage is not StorageType.TEXT:
+            raise ValidationError.single(path, "__contains applies to text fields only")
+        return Filter(name, op, _coerce(str, value, path))
+    if op is Op.IN:
+        if storage is StorageType.MONEY or isinstance(value, str | bytes):
+            raise ValidationError.single(path, "__in takes a list (and no money amounts)")
+        return Filter(name, op, tuple(_parse(definition, v, path) for v in value))
+    if value is None:
+        raise ValidationError.single(path, "use __is_null=True to find empty fields")
+    return Filter(name, op, _parse(definition, value, path))
+
+
+def _op(key: str, op_name: str) -> Op:
+    try:
+        return Op(op_name or "eq")
+    except ValueError:
+        ops = ", ".join(o.value for o in Op)
+        raise ValidationError.single(
+            f"where.{key}", f"unknown operator; use one of: {ops}"
+        ) from None
+
+
 def _filter(cls: type[Record], key: str, value: Any) -> Filter:
     name, _, op_name = key.partition("__")
     types = _field_types(cls)
@@ -128,13 +181,19 @@ def check_money_field(cls: type[Record], name: str) -> None:
         raise ValidationError.single("total", f"{cls.kind}.{name} is not a money field")
 
 
-def _order(cls: type[Record], order_by: str | Sequence[str]) -> tuple[tuple[str, bool], ...]:
+def _order(
+    cls: type[Record], order_by: str | Sequence[str], fields: FieldRegistry | None = None
+) -> tuple[tuple[str, bool], ...]:
     names = [order_by] if isinstance(order_by, str) else list(order_by)
     order = []
     types = _field_types(cls)
     for item in names:
         name = item.removeprefix("-")
-        if name not in types:
+        if name.startswith("custom."):
+            definition = _definition(cls, name, fields, "order_by")
+            if not definition.orderable:
+                raise ValidationError.single("order_by", f"cannot order by {name!r}")
+        elif name not in types:
             raise ValidationError.single("order_by", f"{cls.kind} cannot be ordered by {name!r}")
         order.append((name, item.startswith("-")))
     return tuple(order)
@@ -144,7 +203,18 @@ def _signature(order: tuple[tuple[str, bool], ...]) -> str:
     return ",".join(("-" if desc else "") + name for name, desc in order)
 
 
-def _sort_type(cls: type[Record], name: str) -> Any:
+_CURSOR_TYPES = {
+    StorageType.INTEGER: int,
+    StorageType.DECIMAL: Decimal,
+    StorageType.MONEY: Decimal,
+    StorageType.BOOLEAN: bool,
+    StorageType.TEXT: str,
+}
+
+
+def _sort_type(cls: type[Record], name: str, query_types: Mapping[str, StorageType]) -> Any:
+    if name.startswith("custom."):
+        return _CURSOR_TYPES[query_types[name]]
     tp = _field_types(cls)[name]
     if tp is MoneyInput:
         return int
@@ -154,7 +224,10 @@ def _sort_type(cls: type[Record], name: str) -> Any:
 
 
 def _decode_cursor(
-    cls: type[Record], order: tuple[tuple[str, bool], ...], cursor: str
+    cls: type[Record],
+    order: tuple[tuple[str, bool], ...],
+    cursor: str,
+    custom_types: Mapping[str, StorageType],
 ) -> tuple[Any, ...]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
@@ -164,15 +237,16 @@ def _decode_cursor(
     if signature != _signature(order) or len(values) != len(order) + 1:
         raise ValidationError.single("after", "the cursor belongs to a list with another order")
     decoded = [
-        None if v is None else _coerce(_sort_type(cls, name), v, "after")
+        None if v is None else _coerce(_sort_type(cls, name, custom_types), v, "after")
         for (name, _), v in zip(order, values, strict=False)
     ]
     return (*decoded, _coerce(uuid.UUID, values[-1], "after"))
 
 
-def next_cursor(record: Record, order: tuple[tuple[str, bool], ...]) -> str:
-    """The cursor that continues a list after ``record``."""
-    values = [sort_value(record, name) for name, _ in order] + [record.id]
+def next_cursor(record: Record, query: Query) -> str:
+    """The cursor that continues a list after ``record`` (as stored, before typing)."""
+    order = query.order
+    values = [sort_value(record, name, query) for name, _ in order] + [record.id]
     plain = pydantic.TypeAdapter(list[Any]).dump_python(values, mode="json")
     payload = json.dumps({"o": _signature(order), "v": plain}, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode()
@@ -185,18 +259,30 @@ def build_query(
     limit: int | None,
     after: str | None,
     deleted: bool | None,
+    *,
+    fields: FieldRegistry | None = None,
 ) -> Query:
-    """Validate list arguments and build the storage query; every mistake is reported."""
+    """Validate list arguments and build the storage query; every mistake is reported.
+
+    ``fields`` holds the custom field definitions ``custom.<key>`` names are checked with.
+    """
     errors: list[tuple[str, str]] = []
     filters: list[Filter] = []
     for key, value in (where or {}).items():
         try:
-            filters.append(_filter(cls, key, value))
+            if key.startswith("custom."):
+                filters.append(_custom_filter(cls, key, value, fields))
+            else:
+                filters.append(_filter(cls, key, value))
         except ValidationError as error:
             errors += error.errors
+    custom_types: dict[str, StorageType] = {}
     try:
-        order = _order(cls, order_by)
-        position = _decode_cursor(cls, order, after) if after else None
+        order = _order(cls, order_by, fields)
+        custom_types = _custom_types(
+            cls, [f.field for f in filters] + [n for n, _ in order], fields
+        )
+        position = _decode_cursor(cls, order, after, custom_types) if after else None
     except ValidationError as error:
         errors += error.errors
         order, position = (), None
@@ -204,4 +290,21 @@ def build_query(
         errors.append(("limit", f"must be between 1 and {MAX_PAGE}"))
     if errors:
         raise ValidationError(errors, entity=cls.kind)
-    return Query(filters=tuple(filters), order=order, limit=limit, after=position, deleted=deleted)
+    return Query(
+        filters=tuple(filters),
+        order=order,
+        limit=limit,
+        after=position,
+        deleted=deleted,
+        custom_types=custom_types,
+    )
+
+
+def _custom_types(
+    cls: type[Record], names: Sequence[str], fields: FieldRegistry | None
+) -> dict[str, StorageType]:
+    return {
+        name: _definition(cls, name, fields, name).storage
+        for name in names
+        if name.startswith("custom.")
+    }

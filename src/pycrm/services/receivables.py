@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,8 @@ from pycrm.core.audit import ChangeAction
 from pycrm.core.money import Money
 from pycrm.core.orders import Order, OrderStatus
 from pycrm.core.payments import Every, Payment, PaymentPlan, SplitBy, schedule, split_amount
-from pycrm.core.snapshot import snapshot
+from pycrm.core.records import Record
+from pycrm.core.snapshot import plain, snapshot
 from pycrm.errors import CurrencyMismatch, RuleViolation, ValidationError
 from pycrm.schemas import PaymentFields, PaymentPlanFields
 from pycrm.services.base import RecordService, _as_id, _audited, _check_version, _raise_problems
@@ -283,6 +284,16 @@ class PaymentService(RecordService[Payment]):
         """Change some fields; pass ``version`` to refuse if someone changed it since."""
         return self._update(record_id, version, changes)
 
+    def _domain_events(
+        self, record: Record, action: ChangeAction, changes: Mapping[str, tuple[Any, Any]]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """A new payment is also ``payment.received``."""
+        events = super()._domain_events(record, action, changes)
+        if action is ChangeAction.CREATE:
+            assert isinstance(record, Payment)
+            events.append(("payment.received", _payment_data(record)))
+        return events
+
     def _before_write(self, uow: UnitOfWork, record: Payment, old: Payment | None) -> None:
         if old is not None:
             moved = {
@@ -334,6 +345,9 @@ class PaymentService(RecordService[Payment]):
         before = snapshot(plan, skip=frozenset({"version", "updated_at", "updated_by"}))
         part.paid = paid
         plans._save(uow, plan, before, ChangeAction.UPDATE)
+        if sign > 0 and paid == part.amount and uow.wants_events:
+            data = {"installment_id": str(part.id), "amount": plain(part.amount)}
+            uow.emit(plans._event(uow, "installment.settled", plan, data=data))
 
 
 def _amount(money: Money) -> Decimal:
@@ -356,3 +370,12 @@ def _targets(plan: PaymentPlan, installment_id: uuid.UUID | str | None, spread: 
                 "installment_id", f"plan {plan.id} has no installment {wanted}"
             )
     return parts[start:] if spread else [parts[start]]
+
+
+def _payment_data(payment: Payment) -> dict[str, Any]:
+    return {
+        "plan_id": str(payment.plan_id),
+        "installment_id": str(payment.installment_id),
+        "amount": plain(payment.amount),
+        "received_on": payment.received_on.isoformat(),
+    }

@@ -14,6 +14,14 @@ Rules every adapter keeps (the ``pycrm.testing.StorageContract`` suite checks th
 - A rolled-back transaction leaves no trace; driver errors become :class:`pycrm.StorageError`.
 - Soft-deleted records (``deleted_at`` set) are skipped by ``find`` and ``count`` unless the
   query says ``deleted=None`` (all) or ``deleted=True`` (only deleted).
+- Filters and orders may name custom fields as ``custom.<key>``: the value sits in the
+  record's ``custom`` dict, stored JSON-ready, and ``query.custom_types`` gives its
+  :class:`pycrm.core.fields.StorageType`, which says how to compare it: ``integer``
+  numbers; ``decimal`` numeric strings compared as numbers (filter values are ``Decimal``);
+  ``money`` objects ``{"amount", "currency"}`` (filter values are :class:`pycrm.Money`,
+  matching only the same currency; ordering is by amount); ``boolean``; ``text`` (dates and
+  datetimes are ISO text, compared as text); ``list`` (only ``is_null``). A missing key is
+  an empty value. :func:`custom_sort_value` gives the value to order and page by.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from attrs import field, frozen
 
 from pycrm.core.audit import Change
+from pycrm.core.fields import StorageType, comparable
 from pycrm.core.opportunities import Opportunity
 from pycrm.core.pipeline import StageTransition
 from pycrm.core.records import Record
@@ -45,8 +54,11 @@ __all__ = [
     "Query",
     "StaleRule",
     "StorageBackend",
+    "StorageType",
     "Transaction",
     "aging_bucket",
+    "custom_sort_value",
+    "sort_value",
 ]
 
 #: Unique keys besides the id, per kind: no two records of a tenant share all these
@@ -89,7 +101,8 @@ class Query:
     ``order`` is a sequence of ``(field, descending)``; the record id is always the final
     tie-breaker, ascending. Empty values sort first in ascending order and last in
     descending order. ``after`` holds the order values and id of the last record of the
-    previous page (keyset pagination).
+    previous page (keyset pagination). ``custom_types`` maps every ``custom.<key>`` the
+    filters and order name to its :class:`StorageType`.
     """
 
     filters: tuple[Filter, ...] = ()
@@ -98,6 +111,7 @@ class Query:
     after: tuple[Any, ...] | None = None
     deleted: bool | None = False
     ids: frozenset[uuid.UUID] | None = field(default=None)
+    custom_types: dict[str, StorageType] = field(factory=dict, eq=False)
 
 
 @frozen
@@ -367,12 +381,21 @@ class StorageBackend(Protocol):
         ...
 
 
-def sort_value(record: Record, name: str) -> Any:
-    """The value a backend orders and pages by: money by minor units, enums by value."""
+def custom_sort_value(record: Record, name: str, storage: StorageType | str) -> Any:
+    """The value of custom field ``name`` (``"custom.<key>"``) to order and page by."""
+    return comparable(storage, record.custom.get(name.removeprefix("custom.")))
+
+
+def sort_value(record: Record, name: str, query: Query | None = None) -> Any:
+    """The value a backend orders and pages by: money by minor units, enums by value;
+    custom fields (of a record as stored) by :func:`custom_sort_value`."""
     from enum import Enum
 
     from pycrm.core.money import Money
 
+    if name.startswith("custom."):
+        types = query.custom_types if query is not None else {}
+        return custom_sort_value(record, name, types.get(name, StorageType.TEXT))
     value = getattr(record, name)
     if isinstance(value, Money):
         return value.minor_units

@@ -7,77 +7,30 @@ undo log puts them back on rollback. Every record handed out is a deep copy.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import functools
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pycrm.core.audit import Change
-from pycrm.core.money import Money
-from pycrm.core.opportunities import Opportunity, OpportunityStatus
-from pycrm.core.org import User
+from pycrm.core.fields import StorageType
+from pycrm.core.opportunities import Opportunity
 from pycrm.core.pipeline import StageTransition
 from pycrm.core.records import Record
 from pycrm.errors import ConflictError, StorageError
-from pycrm.storage import memory_receivables as receivables
 from pycrm.storage.base import (
-    OWNER_DEPARTMENT,
     UNIQUE_KEYS,
-    AgingSum,
-    DatedSum,
-    DwellTotals,
-    Filter,
-    Group,
-    Op,
-    OpenInstallment,
-    OpportunityTotals,
     Query,
-    StaleRule,
     sort_value,
 )
+from pycrm.storage.computed import ComputedQueries
+from pycrm.storage.matching import matches
 
 __all__ = ["MemoryBackend", "matches", "order_key"]
 
 R = TypeVar("R", bound=Record)
 Table = dict[uuid.UUID, Record]
-
-
-def _compare(op: Op, have: Any, want: Any) -> bool:
-    if op is Op.IS_NULL:
-        return (have is None) == bool(want)
-    if op is Op.IN:
-        return have in want
-    if have is None:
-        return op is Op.NE and want is not None
-    if isinstance(want, Money):
-        if not isinstance(have, Money) or have.currency != want.currency:
-            return op is Op.NE
-        have, want = have.amount, want.amount
-    if op is Op.CONTAINS:
-        return str(want).lower() in str(have).lower()
-    checks: dict[Op, Callable[[Any, Any], bool]] = {
-        Op.EQ: lambda a, b: a == b,
-        Op.NE: lambda a, b: a != b,
-        Op.LT: lambda a, b: a < b,
-        Op.LTE: lambda a, b: a <= b,
-        Op.GT: lambda a, b: a > b,
-        Op.GTE: lambda a, b: a >= b,
-    }
-    return checks[op](have, want)
-
-
-def _field_value(record: Record, name: str) -> Any:
-    if name.startswith("custom."):
-        return record.custom.get(name.removeprefix("custom."))
-    return getattr(record, name)
-
-
-def matches(record: Record, filters: Sequence[Filter]) -> bool:
-    """Whether a record meets every filter (the memory backend's WHERE)."""
-    return all(_compare(f.op, _field_value(record, f.field), f.value) for f in filters)
 
 
 def _cmp_values(a: Any, b: Any, descending: bool) -> int:
@@ -93,11 +46,14 @@ def _cmp_values(a: Any, b: Any, descending: bool) -> int:
     return -result if descending else result
 
 
-def order_key(order: Sequence[tuple[str, bool]]) -> Callable[[Record], Any]:
+def order_key(
+    order: Sequence[tuple[str, bool]], types: Mapping[str, StorageType] | None = None
+) -> Callable[[Record], Any]:
     """A sort key for records by ``order`` then id."""
+    query = Query(custom_types=dict(types or {}))
 
     def values(record: Record) -> list[Any]:
-        return [_sortable(record, name) for name, _ in order] + [record.id]
+        return [sort_value(record, name, query) for name, _ in order] + [record.id]
 
     directions = [desc for _, desc in order] + [False]
 
@@ -109,25 +65,6 @@ def order_key(order: Sequence[tuple[str, bool]]) -> Callable[[Record], Any]:
 
     key = functools.cmp_to_key(compare)
     return lambda record: key(values(record))
-
-
-def _sortable(record: Record, name: str) -> Any:
-    if name.startswith("custom."):
-        value = record.custom.get(name.removeprefix("custom."))
-        return Decimal(value) if isinstance(value, str) and _is_number(value) else value
-    return sort_value(record, name)
-
-
-def _none_first(key: tuple[Any, ...]) -> tuple[tuple[bool, Any], ...]:
-    return tuple((value is not None, value) for value in key)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except ArithmeticError:
-        return False
-    return True
 
 
 def _discard(table: Table, record_id: uuid.UUID) -> None:
@@ -161,7 +98,7 @@ class MemoryBackend:
         return self._tables.setdefault((kind, tenant), {})
 
 
-class MemoryTransaction:
+class MemoryTransaction(ComputedQueries):
     """A transaction of :class:`MemoryBackend`; holds the backend's lock until it ends."""
 
     def __init__(self, backend: MemoryBackend) -> None:
@@ -173,6 +110,12 @@ class MemoryTransaction:
     def _check_open(self) -> None:
         if not self._open:
             raise StorageError("this transaction has already ended")
+
+    def _table(self, kind: str, tenant: str) -> Table:
+        return self._backend.table(kind, tenant)
+
+    def _stored_transitions(self, tenant: str) -> list[StageTransition]:
+        return self._backend._transitions.get(tenant, [])
 
     def get(self, kind: type[R], tenant: str, record_id: uuid.UUID) -> R | None:
         self._check_open()
@@ -202,21 +145,11 @@ class MemoryTransaction:
         table[record.id] = copy.deepcopy(record)
         self._undo.append(functools.partial(table.__setitem__, record.id, stored))
 
-    def _select(self, kind: type[Record], tenant: str, query: Query) -> list[Record]:
-        rows = self._backend.table(kind.kind, tenant).values()
-        return [
-            r
-            for r in rows
-            if (query.deleted is None or r.deleted == query.deleted)
-            and (query.ids is None or r.id in query.ids)
-            and matches(r, query.filters)
-        ]
-
     def find(self, kind: type[R], tenant: str, query: Query) -> list[R]:
         self._check_open()
-        rows = sorted(self._select(kind, tenant, query), key=order_key(query.order))
+        key = order_key(query.order, query.custom_types)
+        rows = sorted(self._select(kind, tenant, query), key=key)
         if query.after is not None:
-            key = order_key(query.order)
             marker = _Marker(query.order, query.after)
             rows = [r for r in rows if key(r) > key(marker)]  # type: ignore[arg-type]
         if query.limit is not None:
@@ -227,24 +160,6 @@ class MemoryTransaction:
         self._check_open()
         return len(self._select(kind, tenant, query))
 
-    def group(
-        self, kind: type[Record], tenant: str, query: Query, by: tuple[str, ...], money: str | None
-    ) -> list[Group]:
-        self._check_open()
-        found: dict[tuple[tuple[Any, ...], str | None], list[int]] = {}
-        for record in self._select(kind, tenant, query):
-            key = tuple(sort_value(record, name) for name in by)
-            amount = getattr(record, money) if money else None
-            currency = amount.currency if amount is not None else None
-            tally = found.setdefault((key, currency), [0, 0])
-            tally[0] += 1
-            tally[1] += amount.minor_units if amount is not None else 0
-        groups = [
-            Group(key, count, currency, total if currency else None)
-            for (key, currency), (count, total) in found.items()
-        ]
-        return sorted(groups, key=lambda g: (_none_first(g.key), _none_first((g.currency,))))
-
     def record_changes(self, changes: Sequence[Change]) -> None:
         self._check_open()
         start = len(self._backend._changes)
@@ -253,47 +168,12 @@ class MemoryTransaction:
 
     def changes(self, tenant: str, entity: str, record_id: uuid.UUID) -> list[Change]:
         self._check_open()
-        return [
+        found = [
             c
             for c in self._backend._changes
             if c.tenant == tenant and c.entity == entity and c.record_id == record_id
         ]
-
-    # -- receivables (see pycrm.storage.base.Transaction) ---------------------------------
-    def _tables(self, tenant: str) -> receivables.Tables:
-        self._check_open()
-        return lambda kind: self._backend.table(kind, tenant)
-
-    def open_installments(
-        self,
-        tenant: str,
-        *,
-        due_from: dt.date | None,
-        due_to: dt.date | None,
-        owner_id: uuid.UUID | None = None,
-        department_id: uuid.UUID | None = None,
-    ) -> list[OpenInstallment]:
-        return receivables.open_installments(
-            self._tables(tenant),
-            due_from=due_from,
-            due_to=due_to,
-            owner_id=owner_id,
-            department_id=department_id,
-        )
-
-    def sales_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
-        return receivables.sales_by_day(self._tables(tenant), start, end)
-
-    def collected_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
-        return receivables.collected_by_day(self._tables(tenant), start, end)
-
-    def outstanding_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
-        return receivables.outstanding_by_day(self._tables(tenant), start, end)
-
-    def aging_sums(
-        self, tenant: str, on: dt.date, by: Literal["customer", "owner"]
-    ) -> list[AgingSum]:
-        return receivables.aging_sums(self._tables(tenant), on, by)
+        return sorted(found, key=lambda c: (c.version, c.at, c.id))
 
     # -- pipelines ----------------------------------------------------------------------
     def add_transitions(self, transitions: Sequence[StageTransition]) -> None:
@@ -311,81 +191,6 @@ class MemoryTransaction:
         return sorted(
             (t for t in rows if t.opportunity_id == opportunity_id), key=lambda t: (t.at, t.id)
         )
-
-    def opportunity_totals(
-        self, tenant: str, query: Query, group_by: Sequence[str], *, cycle: bool = False
-    ) -> list[OpportunityTotals]:
-        self._check_open()
-        users = self._backend.table(User.kind, tenant)
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for opp in self._select(Opportunity, tenant, query):
-            assert isinstance(opp, Opportunity)
-            keys = tuple(_group_value(opp, name, users) for name in group_by)
-            currency = opp.amount.currency if opp.amount is not None else None
-            units = opp.amount.minor_units if opp.amount is not None else 0
-            sums = groups.setdefault((*keys, currency), [0, 0, 0, 0, 0])
-            sums[0] += 1
-            sums[1] += units
-            sums[2] += units * (opp.probability or 0)
-            if cycle and opp.closed_at is not None:
-                sums[3] += 1
-                sums[4] += _seconds(opp.closed_at - opp.created_at)
-        return [
-            OpportunityTotals(
-                keys=key[:-1],
-                currency=key[-1],
-                count=n,
-                amount_units=amount,
-                weighted_units=weighted,
-                closed=closed,
-                cycle_seconds=cycle,
-            )
-            for key, (n, amount, weighted, closed, cycle) in groups.items()
-        ]
-
-    def furthest_stages(
-        self, tenant: str, query: Query, ranks: Mapping[str, int]
-    ) -> dict[int, int]:
-        self._check_open()
-        wanted = {r.id for r in self._select(Opportunity, tenant, query)}
-        furthest: dict[uuid.UUID, int] = {}
-        for t in self._backend._transitions.get(tenant, []):
-            if t.opportunity_id in wanted and t.to_stage in ranks:
-                rank = ranks[t.to_stage]
-                furthest[t.opportunity_id] = max(rank, furthest.get(t.opportunity_id, rank))
-        counts: dict[int, int] = {}
-        for rank in furthest.values():
-            counts[rank] = counts.get(rank, 0) + 1
-        return counts
-
-    def dwell_totals(
-        self,
-        tenant: str,
-        pipeline: str,
-        group_by: Sequence[str],
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-    ) -> list[DwellTotals]:
-        self._check_open()
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for t in self._backend._transitions.get(tenant, []):
-            if t.pipeline != pipeline or t.from_stage is None:
-                continue
-            if (since is not None and t.at < since) or (until is not None and t.at >= until):
-                continue
-            sums = groups.setdefault(tuple(getattr(t, name) for name in group_by), [0, 0])
-            sums[0] += 1
-            sums[1] += t.dwell_ms
-        return [DwellTotals(keys=k, stays=n, dwell_ms=ms) for k, (n, ms) in groups.items()]
-
-    def find_stale(self, tenant: str, rules: Sequence[StaleRule]) -> list[Opportunity]:
-        self._check_open()
-        found = [
-            opp
-            for opp in self._backend.table(Opportunity.kind, tenant).values()
-            if isinstance(opp, Opportunity) and any(_is_stale(opp, rule) for rule in rules)
-        ]
-        return [copy.deepcopy(o) for o in sorted(found, key=lambda o: o.id)]
 
     def commit(self) -> None:
         self._end()
@@ -415,33 +220,6 @@ def _check_unique(table: Table, record: Record) -> None:
                     f"{record.kind} {other.id} already has {', '.join(key)} = "
                     f"{', '.join(map(str, values))}"
                 )
-
-
-def _group_value(opp: Opportunity, name: str, users: Table) -> Any:
-    if name == OWNER_DEPARTMENT:
-        owner = users.get(opp.owner_id) if opp.owner_id is not None else None
-        return owner.department_id if isinstance(owner, User) else None
-    return sort_value(opp, name)
-
-
-def _seconds(delta: dt.timedelta) -> int:
-    """Whole seconds, half a second rounding away from zero (as SQL ROUND does)."""
-    half = dt.timedelta(microseconds=500_000)
-    if delta >= dt.timedelta(0):
-        return (delta + half) // dt.timedelta(seconds=1)
-    return -((-delta + half) // dt.timedelta(seconds=1))
-
-
-def _is_stale(opp: Opportunity, rule: StaleRule) -> bool:
-    if opp.deleted or opp.status is not OpportunityStatus.OPEN:
-        return False
-    if (opp.pipeline, opp.stage) != (rule.pipeline, rule.stage):
-        return False
-    contact = opp.last_contact_at or opp.created_at
-    if rule.contact_before is not None and contact <= rule.contact_before:
-        return True
-    entered = opp.stage_entered_at
-    return rule.entered_before is not None and entered is not None and entered < rule.entered_before
 
 
 class _Marker:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 from pycrm.core.payments import Installment, PaymentPlan
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 #: ``table(kind)``: the tenant's stored records of one kind, by id.
-Tables = Callable[[str], dict[uuid.UUID, Record]]
+Tables = Callable[[str], Mapping[uuid.UUID, Record]]
 
 
 def _live(table: Tables, kind: str) -> Iterator[Any]:

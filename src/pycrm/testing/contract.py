@@ -1,15 +1,19 @@
 """The behavioural contract of a storage backend, as a pytest base class."""
 
+# Test methods take pytest fixtures; their parameters are left unannotated like any test's.
+# mypy: allow-untyped-defs
+
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from pycrm.core.audit import ChangeAction
+from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.clock import FixedClock
 from pycrm.core.money import Money
 from pycrm.core.records import Record
@@ -448,3 +452,173 @@ class StorageContract(ReceivablesContract, PipelineContract):
                 uow.customers.get("42")
             with pytest.raises(NotFound):
                 uow.customers.update(uuid.uuid4(), level="A")
+
+    # -- custom fields -------------------------------------------------------------------------
+    @pytest.fixture
+    def custom(self, crm: CRM, tenant: str) -> dict[str, Record]:
+        """Five customers with custom values of every comparable type (D and E have gaps)."""
+        define = crm.fields.define
+        define("customer", "tier", "integer", label="Tier")
+        define("customer", "rate", "decimal", label="Rate")
+        define("customer", "capital", "money", label="Registered capital")
+        define("customer", "since", "date", label="Customer since")
+        define("customer", "seen", "datetime", label="Last seen")
+        define("customer", "vip", "boolean", label="VIP")
+        define("customer", "segment", "choice", label="Segment", choices=["smb", "gov", "ent"])
+        define("customer", "note", "text", label="Note")
+        define("customer", "tags", "multi_choice", label="Tags", choices=["x", "y"])
+        rows: list[dict[str, Any]] = [
+            {"name": "A", "custom": {"tier": 3, "rate": "2.5", "capital": "100.00 CNY",
+                                     "since": "2024-01-10", "seen": "2026-01-01T08:00:00+08:00",
+                                     "vip": True, "segment": "smb", "note": "Likes 广告",
+                                     "tags": ["x"]}},
+            {"name": "B", "custom": {"tier": 1, "rate": "10.25", "capital": "2000.00 CNY",
+                                     "since": "2023-12-31", "vip": False, "segment": "ent",
+                                     "note": "needs follow-up"}},
+            {"name": "C", "custom": {"tier": 5, "rate": "-1", "capital": "50.00 USD",
+                                     "since": "2024-02-01", "seen": "2025-12-31T23:30:00+00:00",
+                                     "vip": True, "segment": "gov"}},
+            {"name": "D", "custom": {"rate": "0.75", "segment": "smb"}},
+            {"name": "E", "custom": {"tier": 2, "capital": "999.99 CNY", "since": "2024-01-09",
+                                     "vip": False}},
+        ]  # fmt: skip
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            return {c.name: c for c in uow.customers.create_many(rows)}
+
+    def test_custom_values_come_back_typed(self, crm, tenant, custom):
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            a = uow.customers.get(custom["A"].id)
+            listed = uow.customers.list({"custom.tier": 3}).items[0]
+        assert (
+            a.custom
+            == listed.custom
+            == {
+                "tier": 3,
+                "rate": Decimal("2.5"),
+                "capital": Money("100.00", "CNY"),
+                "since": dt.date(2024, 1, 10),
+                "seen": dt.datetime(2026, 1, 1, 0, 0, tzinfo=dt.UTC),
+                "vip": True,
+                "segment": "smb",
+                "note": "Likes 广告",
+                "tags": ("x",),
+            }
+        )
+        assert custom["D"].custom == {"rate": Decimal("0.75"), "segment": "smb"}
+
+    @pytest.mark.parametrize(
+        ("where", "expected"),
+        [
+            ({"custom.tier__gte": 3}, "AC"),
+            ({"custom.tier": "1"}, "B"),
+            ({"custom.tier__ne": 3}, "BCDE"),
+            ({"custom.tier__in": [1, 2]}, "BE"),
+            ({"custom.tier__is_null": True}, "D"),
+            ({"custom.rate__lt": "3"}, "ACD"),  # as numbers: "10.25" is not below "3"
+            ({"custom.rate__gte": Decimal("10.25")}, "B"),
+            ({"custom.capital__gte": "100.00 CNY"}, "ABE"),
+            ({"custom.capital__lt": "60 USD"}, "C"),
+            ({"custom.capital__ne": "100 CNY"}, "BCDE"),
+            ({"custom.since__lt": "2024-01-10"}, "BE"),
+            ({"custom.since__gte": dt.date(2024, 1, 10)}, "AC"),
+            ({"custom.seen__gt": "2025-12-31T23:45:00+00:00"}, "A"),
+            ({"custom.vip": True}, "AC"),
+            ({"custom.vip": False}, "BE"),
+            ({"custom.segment__in": ["smb", "gov"]}, "ACD"),
+            ({"custom.note__contains": "广告"}, "A"),
+            ({"custom.note__contains": "FOLLOW"}, "B"),
+            ({"custom.tags__is_null": False}, "A"),
+            ({"custom.tier__gt": 1, "custom.vip": False}, "E"),
+        ],
+    )
+    def test_custom_field_filters(self, crm, tenant, custom, where, expected):
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            assert "".join(sorted(c.name for c in uow.customers.list(where))) == expected
+            assert uow.customers.count(where) == len(expected)
+
+    @pytest.mark.parametrize(
+        ("order_by", "expected"),
+        [
+            ("custom.tier", "DBEAC"),
+            ("-custom.tier", "CAEBD"),
+            ("custom.rate", "ECDAB"),  # numeric order, empty first
+            ("-custom.capital", "BEACD"),  # by amount, empty last
+            ("custom.since", "DBEAC"),
+            ("-custom.seen", "ACBDE"),  # ties (empty) by id, in creation order
+            (["custom.segment", "-custom.tier"], "EBCAD"),
+        ],
+    )
+    def test_custom_field_order_and_keyset_pages(self, crm, tenant, custom, order_by, expected):
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            whole = "".join(c.name for c in uow.customers.list(order_by=order_by))
+            walked, cursor = "", None
+            while True:
+                page = uow.customers.list(order_by=order_by, limit=2, after=cursor)
+                walked += "".join(c.name for c in page)
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+        assert whole == walked == expected
+
+    def test_bad_custom_filters_are_reported(self, crm, tenant, custom):
+        with (
+            pytest.raises(ValidationError) as caught,
+            crm.unit_of_work(tenant=tenant, user=ACTOR) as uow,
+        ):
+            uow.customers.list(
+                {"custom.nope": 1, "custom.tier": "many", "custom.tags": "x"},
+                order_by="custom.tags",
+            )
+        paths = [p for p, _ in caught.value.errors]
+        assert paths == ["where.custom.nope", "where.custom.tier", "where.custom.tags", "order_by"]
+
+    def test_custom_changes_are_audited_per_key(self, crm, tenant, custom, clock):
+        clock.advance(minutes=5)
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            uow.customers.update(custom["B"].id, custom={"tier": 4, "note": None})
+            history = uow.customers.history(custom["B"].id)
+            stored = uow.customers.get(custom["B"].id).custom
+        assert stored["tier"] == 4 and "note" not in stored and stored["rate"] == Decimal("10.25")
+        created, updated = history
+        capital = {"amount": "2000.00", "currency": "CNY"}
+        assert FieldChange("custom.capital", None, capital) in created.fields
+        assert {(f.field, f.old, f.new) for f in updated.fields} == {
+            ("custom.tier", 1, 4),
+            ("custom.note", "needs follow-up", None),
+        }
+        assert updated.at == START + dt.timedelta(minutes=5)
+
+    # -- the audit trail, at the transaction level ------------------------------------------------
+    def test_audit_records_are_kept_per_record_and_tenant_oldest_first(self, backend, tenant):
+        record_id = uuid.uuid4()
+
+        def change(version: int, tenant_: str, rid: uuid.UUID) -> Change:
+            return Change(
+                id=uuid.uuid4(),
+                tenant=tenant_,
+                entity="customer",
+                record_id=rid,
+                action=ChangeAction.CREATE if version == 1 else ChangeAction.UPDATE,
+                user_id=ACTOR,
+                at=START + dt.timedelta(minutes=version),
+                version=version,
+                fields=(FieldChange("custom.tier", version - 1 or None, version),),
+            )
+
+        tx = backend.begin()
+        tx.record_changes([change(2, tenant, record_id), change(1, tenant, record_id)])
+        tx.record_changes(
+            [change(1, tenant + "-other", record_id), change(1, tenant, uuid.uuid4())]
+        )
+        tx.commit()
+        tx = backend.begin()
+        tx.record_changes([change(3, tenant, record_id)])
+        tx.rollback()
+        tx = backend.begin()
+        try:
+            found = tx.changes(tenant, "customer", record_id)
+        finally:
+            tx.rollback()
+        assert [c.version for c in found] == [1, 2]
+        assert found[1].fields == (FieldChange("custom.tier", 1, 2),)
+        assert found[0].at == START + dt.timedelta(minutes=1) and found[0].user_id == ACTOR

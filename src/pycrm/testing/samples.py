@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from attrs import frozen
@@ -41,7 +42,9 @@ def make_world(uow: UnitOfWork) -> Deps:
     order = uow.orders.create(
         customer_id=customer.id,
         currency="CNY",
-        lines=[{"description": "广告位", "quantity": 3, "unit_price": Money("1000.00", "CNY")}],
+        lines=[
+            {"description": "广告位", "quantity": Decimal(3), "unit_price": Money("1000.00", "CNY")}
+        ],
     )
     plan = uow.payment_plans.create(
         order_id=order.id,

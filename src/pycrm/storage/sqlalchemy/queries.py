@@ -1,20 +1,116 @@
-"""Translating :class:`pycrm.storage.base.Query` into SQL expressions."""
+"""Translating :class:`pycrm.storage.base.Query` into SQL expressions.
+
+Custom fields (``custom.<key>``) become JSON extraction expressions with casts: on SQLite
+``CAST(json_extract(custom, '$.key') AS INTEGER)``, on PostgreSQL
+``CAST((custom ->> 'key') AS INTEGER)``. The key is written into the SQL text (keys are
+checked to be plain identifiers) rather than bound as a parameter, so an expression index
+built with :func:`custom_index` matches the very expression the queries use.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
+from pycrm.core.fields import StorageType
 from pycrm.core.money import Money
 from pycrm.errors import ValidationError
 from pycrm.storage.base import Filter, Op, Query
 
-__all__ = ["after_clause", "order_clause", "where_clause"]
+__all__ = [
+    "after_clause",
+    "custom_expression",
+    "custom_index",
+    "order_clause",
+    "where_clause",
+]
+
+_KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-def column(table: sa.Table, name: str) -> sa.ColumnElement[Any]:
+class json_text(FunctionElement[str]):
+    """The text at a path of a JSON column: ``json_text(col, "key", "amount")``."""
+
+    type = sa.String()
+    name = "json_text"
+    inherit_cache = True
+
+
+def _json_parts(element: json_text, compiler: Any, **kw: Any) -> tuple[str, list[str]]:
+    column, *path = element.clauses.clauses
+    return compiler.process(column, **kw), [str(getattr(p, "text", p)) for p in path]
+
+
+@compiles(json_text, "postgresql")
+def _json_text_postgresql(element: json_text, compiler: Any, **kw: Any) -> str:
+    column, path = _json_parts(element, compiler, **kw)
+    *heads, last = path
+    steps = "".join(f" -> '{p}'" for p in heads)
+    return f"({column}{steps} ->> '{last}')"
+
+
+@compiles(json_text)
+def _json_text_default(element: json_text, compiler: Any, **kw: Any) -> str:
+    column, path = _json_parts(element, compiler, **kw)
+    return f"json_extract({column}, '$.{'.'.join(path)}')"
+
+
+_CASTS: dict[StorageType, sa.types.TypeEngine[Any]] = {
+    StorageType.INTEGER: sa.BigInteger(),
+    StorageType.DECIMAL: sa.Numeric(),
+    StorageType.BOOLEAN: sa.Boolean(),
+}
+
+
+def custom_expression(
+    table: sa.Table, name: str, storage: StorageType | str, part: str | None = None
+) -> sa.ColumnElement[Any]:
+    """The SQL value of custom field ``name`` (``"custom.<key>"``) as it compares.
+
+    Money gives its amount (``part=None``) or its ``part="currency"``; lists give their
+    JSON text (only emptiness is tested).
+    """
+    key = name.removeprefix("custom.")
+    if not _KEY.match(key):
+        raise ValidationError.single(name, "a custom field key is a plain lower-case name")
+    storage = StorageType(storage)
+    path: list[sa.ColumnElement[Any]] = [sa.literal_column(key)]
+    if storage is StorageType.MONEY:
+        path.append(sa.literal_column(part or "amount"))
+        if part == "currency":
+            return json_text(table.c.custom, *path)
+        return sa.cast(json_text(table.c.custom, *path), sa.Numeric())
+    if storage in _CASTS:
+        return sa.cast(json_text(table.c.custom, *path), _CASTS[storage])
+    return json_text(table.c.custom, *path)
+
+
+def custom_index(table: sa.Table, name: str, storage: StorageType | str) -> sa.Index:
+    """An expression index on ``(tenant, custom value)`` that list filters and orders use.
+
+    ``custom_index(table_for("customer"), "custom.tier", "integer").create(engine)``
+    """
+    key = name.removeprefix("custom.")
+    index = sa.Index(
+        f"ix_{table.name}_custom_{key}",
+        table.c.tenant,
+        custom_expression(table, name, storage),
+    )
+    # The caller creates it; the shared schema metadata (and the migrations checked
+    # against it) must not grow an index per call.
+    table.indexes.discard(index)
+    return index
+
+
+def column(table: sa.Table, name: str, query: Query | None = None) -> sa.ColumnElement[Any]:
+    if name.startswith("custom."):
+        types = query.custom_types if query is not None else {}
+        return custom_expression(table, name, types.get(name, StorageType.TEXT))
     if f"{name}_minor" in table.c:
         return table.c[f"{name}_minor"]
     if name in table.c:
@@ -22,12 +118,15 @@ def column(table: sa.Table, name: str) -> sa.ColumnElement[Any]:
     raise ValidationError.single(name, f"{table.name} cannot be filtered or ordered by {name!r}")
 
 
-def _condition(table: sa.Table, flt: Filter) -> sa.ColumnElement[bool]:
-    col = column(table, flt.field)
+def _condition(table: sa.Table, flt: Filter, query: Query) -> sa.ColumnElement[bool]:
+    col = column(table, flt.field, query)
     value = flt.value
     if flt.op is Op.IS_NULL:
         return col.is_(None) if value else col.is_not(None)
     if isinstance(value, Money):
+        if flt.field.startswith("custom."):
+            currency = custom_expression(table, flt.field, StorageType.MONEY, "currency")
+            return _money_condition(col, currency, flt.op, value.amount, value.currency)
         currency = table.c[f"{flt.field}_currency"]
         if flt.op is Op.NE:
             return sa.or_(col.is_(None), currency != value.currency, col != value.minor_units)
@@ -39,6 +138,14 @@ def _condition(table: sa.Table, flt: Filter) -> sa.ColumnElement[bool]:
     if flt.op is Op.NE:
         return sa.or_(col != value, col.is_(None))
     return _compare(col, flt.op, value)
+
+
+def _money_condition(
+    amount: sa.ColumnElement[Any], currency: sa.ColumnElement[Any], op: Op, value: Any, code: str
+) -> sa.ColumnElement[bool]:
+    if op is Op.NE:
+        return sa.or_(amount.is_(None), currency != code, amount != value)
+    return sa.and_(currency == code, _compare(amount, op, value))
 
 
 def _compare(col: sa.ColumnElement[Any], op: Op, value: Any) -> sa.ColumnElement[bool]:
@@ -69,12 +176,13 @@ def where_clause(table: sa.Table, tenant: str, query: Query) -> sa.ColumnElement
         conditions.append(deleted.is_not(None) if query.deleted else deleted.is_(None))
     if query.ids is not None:
         conditions.append(table.c.id.in_(list(query.ids)))
-    conditions += [_condition(table, f) for f in query.filters]
+    conditions += [_condition(table, f, query) for f in query.filters]
     return sa.and_(*conditions)
 
 
 def _sort_columns(table: sa.Table, query: Query) -> list[tuple[sa.ColumnElement[Any], bool]]:
-    return [(column(table, name), desc) for name, desc in query.order] + [(table.c.id, False)]
+    columns = [(column(table, name, query), desc) for name, desc in query.order]
+    return [*columns, (table.c.id, False)]
 
 
 def order_clause(table: sa.Table, query: Query) -> list[sa.UnaryExpression[Any]]:

@@ -1,0 +1,125 @@
+"""``crm.fields``: the custom field definitions of one CRM, and a check of stored values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pycrm.core.fields import FieldDefinition, FieldProblem, FieldRegistry, FieldType
+from pycrm.core.kinds import kind_of
+from pycrm.core.records import SYSTEM_USER
+from pycrm.storage.base import Query
+
+if TYPE_CHECKING:
+    from pycrm.crm import CRM
+
+__all__ = ["CustomFields"]
+
+#: Records read per batch when checking stored values.
+_CHECK_BATCH = 1000
+
+
+class CustomFields(FieldRegistry):
+    """The custom fields of one CRM: those plugins register, plus those defined at runtime.
+
+    >>> import pycrm
+    >>> crm = pycrm.CRM.connect("memory://", load_entry_points=False)
+    >>> crm.fields.define("customer", "tier", "integer", label="Tier", minimum=1).path
+    'custom.tier'
+    """
+
+    def __init__(self, crm: CRM, definitions: list[FieldDefinition]) -> None:
+        super().__init__(definitions)
+        self._crm = crm
+
+    def define(
+        self,
+        entity: str,
+        key: str,
+        type: FieldType | str,
+        *,
+        label: str | Mapping[str, str],
+        required: bool = False,
+        default: Any = None,
+        choices: Sequence[str] = (),
+        minimum: Any = None,
+        maximum: Any = None,
+        pattern: str | None = None,
+        target: str | None = None,
+    ) -> FieldDefinition:
+        """Add a custom field to ``entity``, or replace its definition.
+
+        Stored values are never changed: values the new definition does not accept stay
+        as stored, and :meth:`check` lists them.
+        """
+        return self.add(
+            FieldDefinition(
+                entity=entity,
+                key=key,
+                type=FieldType(type),
+                label=label,
+                required=required,
+                default=default,
+                choices=choices,
+                minimum=minimum,
+                maximum=maximum,
+                pattern=pattern,
+                target=target,
+            )
+        )
+
+    def check(self, entity: str, *, tenant: str | None = None) -> list[FieldProblem]:
+        """Stored custom values of ``entity`` records the current definitions reject.
+
+        Reports values that no longer validate and values of keys with no definition
+        (deleted records included), reading the records in batches.
+        """
+        cls = kind_of(entity)
+        problems: list[FieldProblem] = []
+        after: tuple[Any, ...] | None = None
+        with self._crm.unit_of_work(tenant=tenant, user=SYSTEM_USER) as uow:
+            while True:
+                query = Query(limit=_CHECK_BATCH, after=after, deleted=None)
+                batch = uow.tx.find(cls, uow.tenant, query)
+                for record in batch:
+                    problems += self._problems(entity, record.id, record.custom)
+                if len(batch) < _CHECK_BATCH:
+                    return problems
+                after = (batch[-1].id,)
+
+    def _problems(
+        self, entity: str, record_id: Any, stored: Mapping[str, Any]
+    ) -> list[FieldProblem]:
+        found = []
+        for key, value in stored.items():
+            definition = self.get(entity, key)
+            reason = None
+            if definition is None:
+                reason = "no custom field has this key any more"
+            else:
+                try:
+                    definition.check(value)
+                except ValueError as error:
+                    reason = str(error)
+            if reason is not None:
+                found.append(
+                    FieldProblem(
+                        entity=entity,
+                        record_id=record_id,
+                        path=f"custom.{key}",
+                        value=value,
+                        reason=reason,
+                    )
+                )
+        for definition in self.of(entity):
+            if definition.required and stored.get(definition.key) in (None, []):
+                found.append(
+                    FieldProblem(
+                        entity=entity,
+                        record_id=record_id,
+                        path=definition.path,
+                        value=None,
+                        reason="is required",
+                    )
+                )
+        return found
