@@ -136,7 +136,7 @@ def test_the_ads_plugin_is_picked_up_through_its_entry_point(clock, admin):
     crm = pycrm.CRM("memory://", clock=clock)
     ads = next(p for p in crm.plugins if p.name == "ads")
     assert ads.source.startswith("entry point pycrm_ads_plugin from pycrm-ads-plugin")
-    assert ads.hooks == ["pycrm_on_event", "pycrm_register_fields"]
+    assert ads.hooks == ["pycrm_check_transition", "pycrm_on_event", "pycrm_register_fields"]
     assert crm.fields.get("order", "ad_slot").label_for("zh_CN") == "广告位"
     with crm.unit_of_work(user=admin) as uow:
         acme = uow.customers.create(name="ACME")
@@ -155,6 +155,33 @@ def test_the_ads_plugin_is_picked_up_through_its_entry_point(clock, admin):
 
 
 @needs_ads
+def test_the_ads_plugin_stage_rule_holds_ad_deals_without_a_slot(clock, admin):
+    crm = pycrm.CRM("memory://", clock=clock)
+    with crm.unit_of_work(user=admin) as uow:
+        customer = uow.customers.create(name="北京食品报")
+        deal = uow.opportunities.create(
+            customer_id=customer.id,
+            name="春季广告",
+            product_line="ads",
+            amount=pycrm.Money("9.00", "CNY"),
+            expected_close=dt.date(2026, 3, 1),
+        )
+        other = uow.opportunities.create(
+            customer_id=customer.id,
+            name="软件",
+            product_line="it",
+            amount=pycrm.Money("5.00", "CNY"),
+            expected_close=dt.date(2026, 4, 1),
+        )
+    acme = crm.as_user(admin)
+    with pytest.raises(pycrm.RuleViolation, match="choose the ad slot") as caught:
+        acme.opportunities.move(deal.id, to="negotiation")
+    assert caught.value.rule == "plugin_veto"
+    assert acme.opportunities.move(other.id, to="negotiation").stage == "negotiation"
+    acme.opportunities.update(deal.id, custom={"ad_slot": "banner"})
+    assert acme.opportunities.move(deal.id, to="negotiation").stage == "negotiation"
+
+
 def test_the_ads_plugin_stays_out_when_entry_points_are_off_or_it_is_disabled():
     assert "ads" not in names(pycrm.CRM("memory://", load_entry_points=False))
     settings = pycrm.Settings(disabled_plugins=frozenset({"ads"}))

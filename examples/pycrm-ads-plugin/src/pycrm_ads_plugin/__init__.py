@@ -1,4 +1,4 @@
-"""pycrm plugin for advertising sales: ad slot fields on orders and a booking to-do.
+"""pycrm plugin for advertising sales: ad slot fields, a stage rule and a booking to-do.
 
 Loaded by pycrm through the entry point ``[project.entry-points.pycrm] ads =
 "pycrm_ads_plugin"``: the module itself is the plugin, and each function marked with
@@ -11,16 +11,27 @@ import datetime as dt
 
 import pycrm
 
-__all__ = ["SLOTS", "pycrm_on_event", "pycrm_register_fields"]
+__all__ = ["SLOTS", "pycrm_check_transition", "pycrm_on_event", "pycrm_register_fields"]
 
 #: Advertising slots an order can book.
 SLOTS = ("banner", "sidebar", "newsletter")
 
 
+#: Stages an advertising deal reaches only with a slot chosen.
+NEEDS_SLOT = frozenset({"negotiation", "won"})
+
+
 @pycrm.hookimpl
 def pycrm_register_fields() -> list[pycrm.FieldDefinition]:
-    """Orders gain ``custom.ad_slot`` and ``custom.run_start``."""
+    """Orders gain ``custom.ad_slot`` and ``custom.run_start``; deals gain ``ad_slot``."""
     return [
+        pycrm.FieldDefinition(
+            entity="opportunity",
+            key="ad_slot",
+            type="choice",
+            label={"en": "Ad slot", "zh": "广告位", "ja": "広告枠"},
+            choices=SLOTS,
+        ),
         pycrm.FieldDefinition(
             entity="order",
             key="ad_slot",
@@ -35,6 +46,16 @@ def pycrm_register_fields() -> list[pycrm.FieldDefinition]:
             label={"en": "Run starts", "zh": "投放开始", "ja": "掲載開始"},
         ),
     ]
+
+
+@pycrm.hookimpl
+def pycrm_check_transition(opportunity: pycrm.Opportunity, target: pycrm.Stage) -> str | None:
+    """An advertising deal (product line ``ads``) names its slot before negotiation."""
+    if opportunity.product_line != "ads" or target.key not in NEEDS_SLOT:
+        return None
+    if opportunity.custom.get("ad_slot") is None:
+        return f"choose the ad slot ({', '.join(SLOTS)}) before {target.key}"
+    return None
 
 
 @pycrm.hookimpl
