@@ -113,7 +113,7 @@ def translations(locale: str) -> gettext.NullTranslations:
 
 def translate(message: str, locale: str, **params: object) -> str:
     """``message`` (an English text of :mod:`pycrm.core.messages`) in ``locale``, with the
-    ``{named}`` placeholders filled from ``params``."""
+    ``{named}`` fields filled from ``params``."""
     text = translations(locale).gettext(message)
     return text.format(**params) if params else text
 

@@ -76,16 +76,10 @@ __all__ = [
 
 
 def _money(value: Any) -> Money:
-    if isinstance(value, Money):
-        return value
     try:
-        if isinstance(value, dict) and set(value) == {"amount", "currency"}:
-            return Money(value["amount"], value["currency"])
-        if isinstance(value, str) and len(parts := value.split()) == 2:
-            return Money(parts[0], parts[1])
+        return Money.parse(value)
     except ValidationError as error:
         raise ValueError("; ".join(reason for _, reason in error.errors)) from None
-    raise ValueError('expected Money, {"amount": "1.00", "currency": "CNY"} or "1.00 CNY"')
 
 
 def _choice(enum: type[Enum]) -> Callable[[Any], Any]:

@@ -284,17 +284,9 @@ def _decimal(d: FieldDefinition, value: Any) -> Decimal:
 
 def _money(d: FieldDefinition, value: Any) -> Money:
     try:
-        if isinstance(value, Money):
-            return value
-        if isinstance(value, dict) and set(value) == {"amount", "currency"}:
-            if isinstance(value["amount"], float):
-                raise ValueError("use a Decimal, int or string, never a float")
-            return Money(value["amount"], value["currency"])
-        if isinstance(value, str) and len(parts := value.split()) == 2:
-            return Money(parts[0], parts[1])
+        return Money.parse(value)
     except ValidationError as error:
         raise ValueError("; ".join(reason for _, reason in error.errors)) from None
-    raise ValueError('expected Money, {"amount": "1.00", "currency": "CNY"} or "1.00 CNY"')
 
 
 def _date(d: FieldDefinition, value: Any) -> dt.date:

@@ -1,6 +1,6 @@
 """Human-readable texts of orders, payment plans and receivables, marked for translation.
 
-Each text is an English gettext message id with ``{named}`` placeholders. Errors keep the
+Each text is an English gettext message id with ``{named}`` fields. Errors keep the
 id and the values (:attr:`pycrm.RuleViolation.template`, ``.params``) so a host app can
 show them in the user's language with :func:`pycrm.i18n.translate_error`. The catalogues in
 ``pycrm/locales/<lang>/LC_MESSAGES/pycrm.po`` translate every id listed in :data:`MESSAGES`.

@@ -132,6 +132,20 @@ class Money:
         return cls(value, currency)
 
     @classmethod
+    def parse(cls, value: object) -> Money:
+        """Money from Money, ``{"amount": "1.00", "currency": "CNY"}`` or ``"1.00 CNY"``
+        (the forms inputs, imports and JSON use); anything else is a ValidationError."""
+        if isinstance(value, Money):
+            return value
+        if isinstance(value, dict) and set(value) == {"amount", "currency"}:
+            return cls(value["amount"], value["currency"])
+        if isinstance(value, str) and len(parts := value.split()) == 2:
+            return cls(parts[0], parts[1])
+        raise ValidationError.single(
+            "amount", 'expected Money, {"amount": "1.00", "currency": "CNY"} or "1.00 CNY"'
+        )
+
+    @classmethod
     def zero(cls, currency: str) -> Money:
         return cls(0, currency)
 

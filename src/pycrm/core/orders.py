@@ -26,8 +26,9 @@ class ProductPrice:
 class Product(Record):
     """Something sold, with catalogue prices per currency.
 
-    ``prices`` is the price list (at most one price per currency); ``price`` is an older
-    single catalogue price, still honoured when the list has no entry for its currency.
+    ``price`` is the list price in the product's main currency; ``prices`` is the price
+    list for the currencies it is also sold in (at most one per currency, and it wins over
+    ``price`` for its currency).
     """
 
     kind: ClassVar[str] = "product"
