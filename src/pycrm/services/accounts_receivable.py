@@ -28,7 +28,7 @@ from pycrm.core.service import Activity, ActivityKind
 from pycrm.core.snapshot import plain
 from pycrm.errors import ValidationError
 from pycrm.schemas import MoneyValue
-from pycrm.services.base import _creations
+from pycrm.services.auditing import creations
 from pycrm.storage.base import DatedSum, Filter, Op, OpenInstallment, Query
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ class ReceivablesService:
             tasks = [_dunning_task(uow, row, day) for row in fresh]
             if tasks:
                 uow.tx.insert(tasks)
-                uow.activities._audit(uow, _creations(tasks))
+                uow.activities._audit(uow, creations(tasks))
             if uow.wants_events:
                 for row in fresh:
                     if row.due_on < day:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-import gc
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from itertools import islice
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
@@ -20,9 +18,11 @@ from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
 from pycrm.core.money import Money
 from pycrm.core.records import Record
-from pycrm.core.snapshot import diff, map_distinct, plain, snapshot, snapshot_columns
+from pycrm.core.snapshot import diff
 from pycrm.errors import ConflictError, NotFound, ValidationError
 from pycrm.schemas import Validator
+from pycrm.services.auditing import AuditItem, audited, creations
+from pycrm.services.batching import batches, chunks, collector_paused, shift_rows
 from pycrm.services.listing import (
     Page,
     Subtotal,
@@ -39,14 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["RecordService"]
 
 E = TypeVar("E", bound=Record)
-
-#: What one write tells the audit trail: the record, what was done, each field changed.
-_AuditItem = tuple[Record, ChangeAction, tuple[FieldChange, ...]]
-
-#: Fields an audit record never lists: they change on every write.
-_UNAUDITED = frozenset(
-    {"id", "tenant", "version", "updated_at", "updated_by", "created_at", "created_by"}
-)
 
 
 class RecordService(Generic[E]):
@@ -159,7 +151,7 @@ class RecordService(Generic[E]):
             self._before_write(uow, record, None)
             uow.tx.insert([self._stored(uow, record)])
             self._after_insert(uow, [record])
-            self._audit(uow, _creations([record]))
+            self._audit(uow, creations([record]))
             return record
 
     def create_many(self, rows: Iterable[Mapping[str, Any]]) -> builtins.list[E]:
@@ -170,8 +162,8 @@ class RecordService(Generic[E]):
         """
         created: builtins.list[E] = []
         with self._step() as uow:
-            for offset, batch in _batches(rows, uow.crm.settings.batch_size):
-                with _collector_paused():
+            for offset, batch in batches(rows, uow.crm.settings.batch_size):
+                with collector_paused():
                     created += self._create_batch(uow, offset, batch)
         return created
 
@@ -184,12 +176,12 @@ class RecordService(Generic[E]):
             records = self._build_many(uow, clean)
             self._check_references(uow, records, numbered=True)
         except ValidationError as error:
-            raise _shift_rows(error, offset) from None
+            raise shift_rows(error, offset) from None
         for record in records:
             self._before_write(uow, record, None)
         uow.tx.insert([self._stored(uow, r) for r in records])
         self._after_insert(uow, records)
-        self._audit(uow, _creations(records))
+        self._audit(uow, creations(records))
         return records
 
     def _update(
@@ -200,7 +192,7 @@ class RecordService(Generic[E]):
             record = self._load(uow, _as_id(record_id))
             _check_version(record, version)
             clean = self._prepare(uow, clean, record)
-            before = _audited(record)
+            before = audited(record)
             old = attrs.evolve(record, custom=dict(record.custom))
             for name, value in self._values(clean).items():
                 if name == "custom":
@@ -217,7 +209,7 @@ class RecordService(Generic[E]):
         with self._step() as uow:
             record = self._load(uow, _as_id(record_id))
             _check_version(record, version)
-            before = _audited(record)
+            before = audited(record)
             record.deleted_at = uow.now()
             return self._save(uow, record, before, ChangeAction.DELETE)
 
@@ -227,7 +219,7 @@ class RecordService(Generic[E]):
             record = self._load(uow, _as_id(record_id), include_deleted=True)
             if not record.deleted:
                 raise ConflictError(f"{self.entity.kind} {record.id} is not deleted")
-            before = _audited(record)
+            before = audited(record)
             record.deleted_at = None
             return self._save(uow, record, before, ChangeAction.RESTORE)
 
@@ -374,7 +366,7 @@ class RecordService(Generic[E]):
             custom = before["custom"]
             before = {k: v for k, v in before.items() if k != "custom"}
             before |= {f"custom.{k}": v for k, v in custom.items()}
-        changed = diff(before, _audited(record))
+        changed = diff(before, audited(record))
         fields = tuple(FieldChange(k, old, new) for k, (old, new) in changed.items())
         self._audit(uow, [(record, action, fields)])
         return record
@@ -403,7 +395,7 @@ class RecordService(Generic[E]):
         errors = []
         for (name, target), rows_by_id in wanted.items():
             ids = sorted(rows_by_id.keys() - batch if target == records[0].kind else rows_by_id)
-            for chunk in _chunks(ids, 500):
+            for chunk in chunks(ids, 500):
                 found = uow.tx.find(kind_of(target), uow.tenant, Query(ids=frozenset(chunk)))
                 for missing in sorted(set(chunk) - {r.id for r in found}):
                     for i in rows_by_id[missing]:
@@ -412,7 +404,7 @@ class RecordService(Generic[E]):
         if errors:
             raise ValidationError(errors, entity=self.entity.kind)
 
-    def _audit(self, uow: UnitOfWork, items: Sequence[_AuditItem]) -> None:
+    def _audit(self, uow: UnitOfWork, items: Sequence[AuditItem]) -> None:
         now = uow.now()
         changes = [
             Change(
@@ -501,50 +493,6 @@ def _raise_problems(record: Record) -> None:
         raise ValidationError(problems, entity=record.kind)
 
 
-def _audited(record: Record) -> dict[str, Any]:
-    """A record's audited fields; each custom value is its own ``custom.<key>`` entry."""
-    values = snapshot(record, skip=_UNAUDITED | {"custom"})
-    values.update({f"custom.{k}": plain(v) for k, v in sorted(record.custom.items())})
-    return values
-
-
-def _creations(records: Sequence[Record]) -> builtins.list[_AuditItem]:
-    """New records' audit entries: every field that has a value.
-
-    Worked out a field at a time over the batch; equal values of one field share one
-    (immutable) FieldChange.
-    """
-    names, columns = snapshot_columns(records, skip=_UNAUDITED | {"custom"})
-    changes = [
-        map_distinct(_created_field(name), column)
-        for name, column in zip(names, columns, strict=True)
-    ]
-    return [
-        (record, ChangeAction.CREATE, (*filter(None, fields), *_custom_created(record)))
-        for record, fields in zip(records, zip(*changes, strict=True), strict=True)
-    ]
-
-
-def _custom_created(record: Record) -> tuple[FieldChange, ...]:
-    """A new record's custom values, one ``custom.<key>`` audit entry each."""
-    return tuple(
-        FieldChange(f"custom.{key}", None, plain(value))
-        for key, value in sorted(record.custom.items())
-        if value not in _EMPTY
-    )
-
-
-def _created_field(name: str) -> Callable[[Any], FieldChange | None]:
-    def change(value: Any) -> FieldChange | None:
-        return None if value in _EMPTY else FieldChange(name, None, value)
-
-    return change
-
-
-#: Values a creation's audit entry leaves out.
-_EMPTY: tuple[object, ...] = (None, [], {})
-
-
 def _reference_fields(cls: type[Record]) -> tuple[str, ...]:
     if cls not in _REFERENCE_FIELDS:
         names = {f.name for f in attrs.fields(cls)}
@@ -555,47 +503,3 @@ def _reference_fields(cls: type[Record]) -> tuple[str, ...]:
 
 
 _REFERENCE_FIELDS: dict[type[Record], tuple[str, ...]] = {}
-
-
-def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterator[Sequence[uuid.UUID]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while one batch is written.
-
-    A batch allocates a great many small objects (rows, records, audit entries) that are
-    alive until the batch is written, so each collection would promote them and rescan the
-    ever larger heap: a third of a 100,000-row import's time. Reference counting still
-    frees them at once; any cycles wait for the next collection after the batch. The
-    collector stays off if the host application had turned it off.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def _batches(
-    rows: Iterable[Mapping[str, Any]], size: int
-) -> Iterator[tuple[int, builtins.list[Mapping[str, Any]]]]:
-    iterator = iter(rows)
-    offset = 0
-    while batch := list(islice(iterator, size)):
-        yield offset, batch
-        offset += len(batch)
-
-
-def _shift_rows(error: ValidationError, offset: int) -> ValidationError:
-    """Renumber a batch's row errors to positions in the whole input."""
-    shifted = []
-    for path, reason in error.errors:
-        head, dot, rest = path.partition(".")
-        shifted.append((f"{int(head) + offset}{dot}{rest}" if head.isdigit() else path, reason))
-    return ValidationError(shifted, entity=error.entity)

@@ -12,7 +12,8 @@ from pycrm.core.customers import Contact, Customer, Lead, LeadStatus
 from pycrm.core.opportunities import Opportunity
 from pycrm.errors import RuleViolation
 from pycrm.schemas import ContactFields, CustomerFields, LeadFields, OpportunityFields
-from pycrm.services.base import RecordService, _as_id, _audited
+from pycrm.services.auditing import audited
+from pycrm.services.base import RecordService, _as_id
 
 __all__ = ["ContactService", "CustomerService", "LeadConversion", "LeadService"]
 
@@ -126,7 +127,7 @@ class LeadService(RecordService[Lead]):
                 fields: OpportunityFields = {"owner_id": owner, **opportunity}
                 fields["customer_id"] = customer.id
                 deal = uow.opportunities.create(**fields)
-            before = _audited(lead)
+            before = audited(lead)
             lead.status, lead.converted_at = LeadStatus.CONVERTED, uow.now()
             lead.customer_id, lead.contact_id = customer.id, contact.id
             lead.opportunity_id = deal.id if deal else None

@@ -25,7 +25,8 @@ from pycrm.core.org import User
 from pycrm.core.pipeline import Pipeline, Stage, StageTransition, epoch_ms
 from pycrm.core.pipeline import missing_fields as _missing
 from pycrm.errors import NotFound, RuleViolation, ValidationError
-from pycrm.services.base import RecordService, _as_id, _audited, _check_version
+from pycrm.services.auditing import audited
+from pycrm.services.base import RecordService, _as_id, _check_version
 from pycrm.storage.base import StaleRule
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ class OpportunityFlow(RecordService[Opportunity]):
                 return
             if record.last_contact_at is not None and record.last_contact_at >= at:
                 return
-            before = _audited(record)
+            before = audited(record)
             record.last_contact_at = at
             self._save(uow, record, before, ChangeAction.UPDATE)
 
@@ -201,7 +202,7 @@ class OpportunityFlow(RecordService[Opportunity]):
                 new_owner = target or _manager(uow, record.owner_id, managers)
                 if new_owner is None or new_owner == record.owner_id:
                     continue
-                before = _audited(record)
+                before = audited(record)
                 record.owner_id = new_owner
                 done.append(self._save(uow, record, before, ChangeAction.UPDATE))
             return done
@@ -230,7 +231,7 @@ class OpportunityFlow(RecordService[Opportunity]):
     ) -> Opportunity:
         _check_vetoes(uow, record, source, target)
         now = uow.now()
-        before = _audited(record)
+        before = audited(record)
         entered = record.stage_entered_at or record.created_at
         for name, value in values.items():
             setattr(record, name, value)

@@ -19,7 +19,8 @@ from pycrm.core.records import Record
 from pycrm.core.snapshot import plain, snapshot
 from pycrm.errors import CurrencyMismatch, RuleViolation, ValidationError
 from pycrm.schemas import PaymentFields, PaymentPlanFields
-from pycrm.services.base import RecordService, _as_id, _audited, _check_version, _raise_problems
+from pycrm.services.auditing import audited
+from pycrm.services.base import RecordService, _as_id, _check_version, _raise_problems
 from pycrm.storage.base import Filter, Op, Query
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ class PaymentPlanService(RecordService[PaymentPlan]):
                 raise msg.violation(msg.PLAN_NOTHING_LEFT, rule="plan.nothing_left", plan=plan.id)
             shares = _split(left, by, percents, amounts, parts, due_dates)
             dates = schedule(len(shares), first=first_due, every=every, dates=due_dates)
-            before = _audited(plan)
+            before = audited(plan)
             plan.replan(shares, dates)
             _raise_problems(plan)
             return self._save(uow, plan, before, ChangeAction.UPDATE)
@@ -160,7 +161,7 @@ class PaymentPlanService(RecordService[PaymentPlan]):
 
     def _follow_order(self, uow: UnitOfWork, plan: PaymentPlan, order: Order) -> None:
         """Keep a plan's (and its installments') owner and customer those of its order."""
-        before = _audited(plan)
+        before = audited(plan)
         plan.owner_id, plan.customer_id = order.owner_id, order.customer_id
         plan.derive()
         self._save(uow, plan, before, ChangeAction.UPDATE)

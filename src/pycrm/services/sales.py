@@ -18,7 +18,8 @@ from pycrm.core.orders import Order, OrderStatus, Product, ProductPrice
 from pycrm.core.payments import PaymentPlan
 from pycrm.errors import ValidationError
 from pycrm.schemas import OpportunityFields, OrderFields, OrderLineFields, ProductFields
-from pycrm.services.base import RecordService, _as_id, _audited, _check_version
+from pycrm.services.auditing import audited
+from pycrm.services.base import RecordService, _as_id, _check_version
 from pycrm.services.opportunity_flow import OpportunityFlow
 from pycrm.storage.base import Filter, Op, Query
 
@@ -182,7 +183,7 @@ class OrderService(RecordService[Order]):
         with self._step() as uow:
             order = self._load(uow, _as_id(order_id))
             _check_version(order, version)
-            before = _audited(order)
+            before = audited(order)
             change(order, uow)
             saved = self._save(uow, order, before, ChangeAction.UPDATE)
             if uow.wants_events:
