@@ -5,6 +5,7 @@ Needs the ``cli`` extra (typer, rich, Faker): ``pip install "pycrm-embedded[cli]
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -16,10 +17,9 @@ from rich.table import Table
 
 import pycrm
 from pycrm.core import messages as msg
-from pycrm.core.money import Money
 from pycrm.crm import CRM
-from pycrm.demo import STAGES, seed_demo
-from pycrm.i18n import format_date, format_money, label
+from pycrm.demo import seed_demo
+from pycrm.i18n import format_date, format_money, label, stage_title
 from pycrm.i18n import translate as _
 from pycrm.services.catalogue import Services
 from pycrm.settings import Settings
@@ -64,7 +64,7 @@ def demo(
             f"opportunities, {company.counts['orders']} orders across {len(company.reps)} reps\n"
         )
         console.print(_customers_by_level(boss, locale))
-        console.print(_pipeline_by_stage(boss, crm, locale))
+        console.print(_pipeline_by_stage(crm, company.executive, locale))
         console.print(_due_this_month(boss, crm, locale))
         console.print(_aging(boss, crm, locale))
 
@@ -78,24 +78,31 @@ def _customers_by_level(crm: Services, locale: str) -> Table:
     return table
 
 
-def _pipeline_by_stage(crm: Services, app_crm: CRM, locale: str) -> Table:
-    reporting = app_crm.settings.reporting_currency
-    table = Table(title=_(msg.HEAD_OPEN_BY_STAGE, locale, currency=reporting))
+def _pipeline_by_stage(app_crm: CRM, user: uuid.UUID, locale: str) -> Table:
+    report = app_crm.reports.weighted_pipeline(tenant="demo", user=user, by=("stage",))
+    table = Table(title=_(msg.HEAD_OPEN_BY_STAGE, locale, currency=report.currency))
     table.add_column(_(msg.HEAD_STAGE, locale))
     table.add_column(_(msg.HEAD_DEALS, locale), justify="right")
     table.add_column(_(msg.HEAD_AMOUNT, locale), justify="right")
-    order = {stage: i for i, (stage, _) in enumerate(STAGES)}
-    today = app_crm.clock.now().date()
-    per_stage: dict[str, tuple[int, Money]] = {}
-    for group in crm.opportunities.subtotals(["stage"], where={"status": "open"}, total="amount"):
-        stage = str(group.key["stage"])
-        count, amount = per_stage.get(stage, (0, Money.zero(reporting)))
-        if group.total is not None:
-            amount = amount + group.total.convert(reporting, app_crm.exchange_rates, today)
-        per_stage[stage] = (count + group.count, amount)
-    for stage in sorted(per_stage, key=lambda s: order.get(s, len(order))):
-        count, amount = per_stage[stage]
-        table.add_row(stage, str(count), format_money(amount, locale))
+    table.add_column(_(msg.HEAD_WEIGHTED, locale), justify="right")
+    pipeline = app_crm.pipelines.default
+    rows = sorted(report.rows, key=lambda r: pipeline.rank(r.stage or ""))
+    for row in rows:
+        stage = row.stage or ""
+        title = stage_title(pipeline.stage(stage), locale) if pipeline.has_stage(stage) else stage
+        table.add_row(
+            title,
+            str(row.count),
+            format_money(row.amount, locale),
+            format_money(row.weighted, locale),
+        )
+    table.add_section()
+    table.add_row(
+        _(msg.HEAD_TOTAL, locale),
+        str(report.count),
+        format_money(report.total, locale),
+        format_money(report.weighted, locale),
+    )
     return table
 
 

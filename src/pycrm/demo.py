@@ -24,7 +24,6 @@ __all__ = ["DemoCompany", "seed_demo"]
 BRANCHES = (("华北分公司", "北京"), ("华东分公司", "上海"), ("华南分公司", "广州"))
 INDUSTRIES = ("广告传媒", "食品饮料", "软件", "制造", "零售", "金融", "教育", "游艇")
 SOURCES = ("visit", "campaign", "referral", "assigned", "self_developed", "web")
-STAGES = (("qualification", 10), ("needs_analysis", 25), ("proposal", 50), ("negotiation", 75))
 DEAL_NAMES = ("年度投放", "展会合作", "品牌升级", "会员续约")
 PRODUCTS = (
     ("首页横幅广告（月）", "AD-BANNER", Decimal("12000.00")),
@@ -144,9 +143,10 @@ def seed_demo(
 def _opportunities(
     uow: UnitOfWork, rng: random.Random, customers: list[Any], today: dt.date
 ) -> int:
+    stages = uow.crm.pipelines.default.stages
     rows = []
     for customer in rng.sample(customers, k=len(customers) * 3 // 5):
-        stage, probability = rng.choice(STAGES)
+        stage = rng.choice(stages)
         currency = rng.choices(("CNY", "USD"), weights=(9, 1))[0]
         amount = Decimal(rng.randrange(10_000, 500_000, 500))
         rows.append(
@@ -154,8 +154,7 @@ def _opportunities(
                 "customer_id": customer.id,
                 "owner_id": customer.owner_id,
                 "name": f"{customer.name[:8]} {rng.choice(DEAL_NAMES)}",
-                "stage": stage,
-                "probability": probability,
+                "stage": stage.key,  # the stage's win probability comes with it
                 "amount": Money(amount, currency),
                 "expected_close": today + dt.timedelta(days=rng.randint(7, 180)),
             }

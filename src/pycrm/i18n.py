@@ -31,6 +31,7 @@ from babel.messages import mofile, pofile
 from pycrm.core.money import Money
 from pycrm.core.orders import OrderStatus
 from pycrm.core.payments import InstallmentState
+from pycrm.core.pipeline import Pipeline, Stage
 from pycrm.errors import RuleViolation
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "format_number",
     "format_percent",
     "label",
+    "stage_title",
     "translate",
     "translate_error",
     "translations",
@@ -129,6 +131,13 @@ def translate_error(error: RuleViolation, locale: str) -> str:
         for name, value in error.params.items()
     }
     return translate(error.template, locale, **params)
+
+
+def stage_title(stage: Stage | Pipeline, locale: str) -> str:
+    """A stage's (or pipeline's) display name in ``locale``; names without a translation
+    (a plugin's own, already in its users' language) are shown as they are."""
+    title = stage.title if isinstance(stage, Stage) else stage.name
+    return translate(title, locale)
 
 
 def label(value: OrderStatus | InstallmentState, locale: str) -> str:

@@ -61,12 +61,35 @@ HEAD_CUSTOMERS = N_("Customers")
 HEAD_OPEN_BY_STAGE = N_("Open opportunities per stage ({currency})")
 HEAD_STAGE = N_("Stage")
 HEAD_DEALS = N_("Deals")
+HEAD_WEIGHTED = N_("Weighted")
 HEAD_DUE_IN = N_("Installments due in {month}")
 HEAD_PAID = N_("Paid")
 HEAD_STATE = N_("State")
 HEAD_AGING_IN = N_("Receivables aging on {day} ({currency}), largest first")
 MORE_ROWS = N_("… and {count} more")
 DUNNING_SUBJECT = N_("Collect {amount} from {customer} (due {due_on})")
+
+# -- pipelines -----------------------------------------------------------------------------
+#: Names of the built-in pipelines and their stages (plugins' names translate too when a
+#: catalogue lists them).
+PIPELINE_NAMES = (
+    N_("B2B sales"),
+    N_("Qualification"),
+    N_("Needs analysis"),
+    N_("Proposal"),
+    N_("Negotiation"),
+    N_("Eight-step sales process"),
+    N_("Find prospect"),
+    N_("Make appointment / visit"),
+    N_("Build trust"),
+    N_("Uncover needs"),
+    N_("Discuss solution"),
+    N_("Propose"),
+    N_("Sign"),
+    N_("Customer satisfied"),
+    N_("Won"),
+    N_("Lost"),
+)
 
 # -- rules -----------------------------------------------------------------------------------
 ORDER_NOT_DRAFT = N_("order {order} is {status}: its {fields} can only change while it is a draft")

@@ -18,6 +18,7 @@ from typing import Any
 
 from attrs import Attribute, field, frozen
 
+from pycrm.core.messages import N_
 from pycrm.errors import ConfigurationError, PluginError, RuleViolation, ValidationError
 
 __all__ = [
@@ -149,12 +150,12 @@ class Pipeline:
     @property
     def won(self) -> Stage:
         """The terminal state of a won deal (probability 100, forecast ``closed``)."""
-        return Stage(WON, name="won", probability=100, forecast=ForecastCategory.CLOSED)
+        return Stage(WON, name=N_("Won"), probability=100, forecast=ForecastCategory.CLOSED)
 
     @property
     def lost(self) -> Stage:
         """The terminal state of a lost deal (probability 0, forecast ``closed``)."""
-        return Stage(LOST, name="lost", probability=0, forecast=ForecastCategory.CLOSED)
+        return Stage(LOST, name=N_("Lost"), probability=0, forecast=ForecastCategory.CLOSED)
 
     @property
     def first(self) -> Stage:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from pycrm.core.messages import N_
 from pycrm.core.pipeline import ForecastCategory, Pipeline, Stage
 from pycrm.plugins.hookspecs import hookimpl
 
 B2B = Pipeline(
     key="b2b",
-    name="B2B sales",
+    name=N_("B2B sales"),
     stages=[
-        Stage("qualification", name="Qualification", probability=10, dwell_days=14),
-        Stage("needs_analysis", name="Needs analysis", probability=25, dwell_days=14),
+        Stage("qualification", name=N_("Qualification"), probability=10, dwell_days=14),
+        Stage("needs_analysis", name=N_("Needs analysis"), probability=25, dwell_days=14),
         Stage(
             "proposal",
-            name="Proposal",
+            name=N_("Proposal"),
             probability=50,
             forecast=ForecastCategory.BEST_CASE,
             dwell_days=21,
@@ -21,7 +22,7 @@ B2B = Pipeline(
         ),
         Stage(
             "negotiation",
-            name="Negotiation",
+            name=N_("Negotiation"),
             probability=75,
             forecast=ForecastCategory.COMMIT,
             dwell_days=14,
@@ -35,22 +36,22 @@ B2B = Pipeline(
 #: needs → discuss solution → propose → sign → customer satisfied, then won.
 EIGHT_STEP = Pipeline(
     key="eight_step",
-    name="Eight-step sales process",
+    name=N_("Eight-step sales process"),
     stages=[
-        Stage("find_prospect", name="Find prospect", probability=5, dwell_days=7),
-        Stage("visit", name="Make appointment / visit", probability=10, dwell_days=7),
-        Stage("build_trust", name="Build trust", probability=20, dwell_days=14),
-        Stage("uncover_needs", name="Uncover needs", probability=30, dwell_days=14),
+        Stage("find_prospect", name=N_("Find prospect"), probability=5, dwell_days=7),
+        Stage("visit", name=N_("Make appointment / visit"), probability=10, dwell_days=7),
+        Stage("build_trust", name=N_("Build trust"), probability=20, dwell_days=14),
+        Stage("uncover_needs", name=N_("Uncover needs"), probability=30, dwell_days=14),
         Stage(
             "discuss_solution",
-            name="Discuss solution",
+            name=N_("Discuss solution"),
             probability=40,
             forecast=ForecastCategory.BEST_CASE,
             dwell_days=14,
         ),
         Stage(
             "propose",
-            name="Propose",
+            name=N_("Propose"),
             probability=60,
             forecast=ForecastCategory.BEST_CASE,
             dwell_days=14,
@@ -58,7 +59,7 @@ EIGHT_STEP = Pipeline(
         ),
         Stage(
             "sign",
-            name="Sign",
+            name=N_("Sign"),
             probability=90,
             forecast=ForecastCategory.COMMIT,
             dwell_days=7,
@@ -66,7 +67,7 @@ EIGHT_STEP = Pipeline(
         ),
         Stage(
             "satisfied",
-            name="Customer satisfied",
+            name=N_("Customer satisfied"),
             probability=95,
             forecast=ForecastCategory.COMMIT,
             dwell_days=30,
