@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -155,17 +155,33 @@ class RecordService(Generic[E]):
             return record
 
     def create_many(self, rows: Iterable[Mapping[str, Any]]) -> builtins.list[E]:
-        """Validate and create many records in one unit of work, batch by batch.
+        """Validate and create many records in one unit of work, batch by batch, and
+        return them.
 
         Errors name the row by its position (``"3.name"``); if any row is bad, nothing
-        of the whole call is written.
+        of the whole call is written. For inputs too large to hold, use :meth:`import_many`.
         """
         created: builtins.list[E] = []
         with self._step() as uow:
-            for offset, batch in batches(rows, uow.crm.settings.batch_size):
-                with collector_paused():
-                    created += self._create_batch(uow, offset, batch)
+            for batch in self._created_batches(uow, rows):
+                created += batch
         return created
+
+    def import_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Like :meth:`create_many`, but keeps nothing: rows are read, validated and written
+        a batch at a time, so memory stays bounded whatever the input size (a generator
+        reading a file streams through). Returns how many records were created; one bad
+        row and nothing is written."""
+        with self._step() as uow:
+            return sum(len(batch) for batch in self._created_batches(uow, rows))
+
+    def _created_batches(
+        self, uow: UnitOfWork, rows: Iterable[Mapping[str, Any]]
+    ) -> Iterator[builtins.list[E]]:
+        for offset, batch in batches(rows, uow.crm.settings.batch_size):
+            with collector_paused():
+                created = self._create_batch(uow, offset, batch)
+            yield created  # the collector is back on while the caller's rows are read
 
     def _create_batch(
         self, uow: UnitOfWork, offset: int, batch: Sequence[Mapping[str, Any]]
