@@ -31,7 +31,8 @@ import sqlite3
 import types
 import typing
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
@@ -442,6 +443,18 @@ class Sqlite3Transaction(ComputedQueries):
         return [_decode(StageTransition, json.loads(doc)) for (doc,) in rows]
 
     # -- ending -------------------------------------------------------------------------
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        name = f"sp_{uuid.uuid4().hex}"
+        self._run(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._run(f"ROLLBACK TO {name}")
+            self._run(f"RELEASE {name}")
+            raise
+        self._run(f"RELEASE {name}")
+
     def commit(self) -> None:
         try:
             self._run("COMMIT")

@@ -52,6 +52,7 @@ class UnitOfWork(Services):
         self._tx: Transaction | None = None
         self._events: list[Event] = []
         self._done = False
+        self._in_call = False
         super().__init__(self.step)
 
     @property
@@ -107,5 +108,22 @@ class UnitOfWork(Services):
 
     @contextmanager
     def step(self) -> Iterator[UnitOfWork]:
-        """Run one service call inside this unit of work (it commits with the whole)."""
-        yield self
+        """Run one service call inside this unit of work (it commits with the whole).
+
+        The call runs in a savepoint: if it raises, its writes and its events are undone
+        while the rest of the unit of work stays, so a caller that catches the error can
+        go on. Calls a service makes to other services share the outer call's savepoint.
+        """
+        if self._in_call:
+            yield self
+            return
+        self._in_call = True
+        mark = len(self._events)
+        try:
+            with self.tx.savepoint():
+                yield self
+        except BaseException:
+            del self._events[mark:]
+            raise
+        finally:
+            self._in_call = False

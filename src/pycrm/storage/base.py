@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -355,6 +356,14 @@ class Transaction(Protocol):
 
     def find_stale(self, tenant: str, rules: Sequence[StaleRule]) -> list[Opportunity]:
         """Open, undeleted opportunities that any rule finds stale, ordered by id."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A block whose writes are undone if it raises (the transaction stays open).
+
+        The unit of work runs each service call in one, so a call that fails inside a
+        larger unit of work leaves nothing behind even when the caller catches the error.
+        """
         ...
 
     def commit(self) -> None: ...

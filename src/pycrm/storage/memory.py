@@ -10,7 +10,8 @@ import copy
 import functools
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pycrm.core.audit import Change
@@ -191,6 +192,17 @@ class MemoryTransaction(ComputedQueries):
         return sorted(
             (t for t in rows if t.opportunity_id == opportunity_id), key=lambda t: (t.at, t.id)
         )
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._check_open()
+        mark = len(self._undo)
+        try:
+            yield
+        except BaseException:
+            while len(self._undo) > mark:
+                self._undo.pop()()
+            raise
 
     def commit(self) -> None:
         self._end()

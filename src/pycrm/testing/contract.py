@@ -239,6 +239,34 @@ class StorageContract(ReceivablesContract, PipelineContract):
             with pytest.raises(NotFound):
                 uow.customers.history(customer.id)
 
+    def test_a_failed_call_inside_a_unit_of_work_leaves_nothing_behind(
+        self, crm: CRM, tenant: str
+    ) -> None:
+        rows = [{"name": f"甲{i}"} for i in range(5)] + [{"name": ""}]
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            kept = uow.customers.create(name="保留")
+            with pytest.raises(ValidationError):
+                uow.customers._create_batch(uow, 0, rows[:5])  # a batch written...
+                uow.customers.create(name="")  # ...then the call fails
+            with pytest.raises(ValidationError):
+                uow.customers.create_many(rows)
+            after = uow.customers.create(name="之后")
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            names = {c.name for c in uow.customers.list(deleted=None)}
+        assert names == {kept.name, after.name, "甲0", "甲1", "甲2", "甲3", "甲4"}
+
+    def test_savepoint_undoes_only_its_own_block(self, crm: CRM, tenant: str) -> None:
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            first = uow.customers.create(name="之前")
+            with pytest.raises(ZeroDivisionError), uow.tx.savepoint():
+                uow.customers._create_batch(uow, 0, [{"name": "块内"}])
+                raise ZeroDivisionError
+            with uow.tx.savepoint():
+                uow.customers._create_batch(uow, 0, [{"name": "保存"}])
+        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            names = {c.name for c in uow.customers.list(deleted=None)}
+        assert names == {first.name, "保存"}
+
     def test_a_rule_violation_leaves_data_as_it_was(
         self, crm: CRM, tenant: str, world: dict[str, Any]
     ) -> None:

@@ -58,10 +58,18 @@ _change_values = attrgetter(*_CHANGE_COLUMNS)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pycrm issues BEGIN itself (see _sqlite_begin): the driver's own transaction handling
+    # would otherwise defer BEGIN to the first write and break SAVEPOINT.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers work while a writer commits
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 def _in_memory_sqlite(url: str | sa.URL) -> bool:
@@ -96,10 +104,7 @@ class SqlBackend:
         with self._translate(f"cannot open {self.engine.url!r}"):
             if self.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-                if self.engine.url.database not in (None, "", ":memory:"):
-                    # WAL lets readers work while a writer commits.
-                    with self.engine.connect() as conn:
-                        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                event.listen(self.engine, "begin", _sqlite_begin)
             schema.check(self.engine, migrate=migrate)
 
     def begin(self) -> SqlTransaction:
@@ -410,6 +415,19 @@ class SqlTransaction:
             return self._load(Opportunity, tenant, self.conn.execute(stmt).mappings().all())
 
     # -- ending -------------------------------------------------------------------------
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self._translate("savepoint failed"):
+            nested = self.conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            with self._translate("rollback to savepoint failed"):
+                nested.rollback()
+            raise
+        with self._translate("savepoint release failed"):
+            nested.commit()
+
     def commit(self) -> None:
         try:
             with self._translate("commit failed"):
