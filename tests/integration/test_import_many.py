@@ -17,8 +17,11 @@ def rows(n: int) -> Iterator[dict[str, str]]:
 
 
 def peak_of_import(tmp_path: Path, n: int) -> tuple[int, int]:
-    crm = pycrm.CRM.connect(f"sqlite:///{tmp_path / f'import-{n}.db'}", load_entry_points=False,
-                            settings=pycrm.Settings(batch_size=500))
+    crm = pycrm.CRM.connect(
+        f"sqlite:///{tmp_path / f'import-{n}.db'}",
+        load_entry_points=False,
+        settings=pycrm.Settings(batch_size=500),
+    )
     acme = crm.as_user(pycrm.SYSTEM_USER, tenant="acme")
     tracemalloc.start()
     try:

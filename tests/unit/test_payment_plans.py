@@ -274,3 +274,44 @@ def test_replanning_a_fully_paid_plan_is_refused(uow: Any, plan: pycrm.PaymentPl
 def test_more_installments_than_minor_units_is_refused() -> None:
     with pytest.raises(ValidationError, match="leave one empty"):
         split_amount(Money("2", "JPY"), by="equal", parts=3)
+
+
+# -- rules every plan and payment keeps, whichever method writes them ---------------------------
+def test_a_plan_made_by_hand_keeps_the_order_rules(uow: Any, plan: pycrm.PaymentPlan) -> None:
+    order = uow.orders.get(plan.order_id)
+    parts = [{"due_on": D(2026, 5, 1), "amount": "900.00 CNY"}]
+    with pytest.raises(RuleViolation, match="already has payment plan"):
+        uow.payment_plans.create(
+            order_id=order.id, customer_id=order.customer_id, total="900.00 CNY", installments=parts
+        )
+    other = order_of(uow, cny("100.00"))
+    with pytest.raises(ValidationError, match=r"order's total 100\.00 CNY"):
+        uow.payment_plans.create(
+            order_id=other.id,
+            customer_id=other.customer_id,
+            total="999.00 CNY",
+            installments=[{"due_on": D(2026, 5, 1), "amount": "999.00 CNY"}],
+        )
+    assert uow.payment_plans.count({"order_id": other.id}) == 0
+
+
+@pytest.mark.parametrize("amount", ["0.00 CNY", "-5.00 CNY"])
+def test_recording_nothing_or_less_is_refused(uow: Any, plan: pycrm.PaymentPlan, amount) -> None:
+    with pytest.raises(ValidationError, match="must be positive"):
+        uow.payments.record(plan.id, amount)
+    assert uow.payments.count() == 0
+
+
+def test_restoring_a_payment_that_is_not_deleted_changes_nothing(
+    uow: Any, plan: pycrm.PaymentPlan
+) -> None:
+    (payment,) = uow.payments.record(plan.id, "10.00 CNY")
+    with pytest.raises(pycrm.ConflictError):
+        uow.payments.restore(payment.id)
+    assert uow.payment_plans.get(plan.id).installments[0].paid == cny("10.00")
+
+
+def test_a_payment_audits_only_what_changed_on_its_plan(uow: Any, plan: pycrm.PaymentPlan) -> None:
+    uow.payments.record(plan.id, "10.00 CNY")
+    last = uow.payment_plans.history(plan.id)[-1]
+    assert {f.field for f in last.fields} == {"installments"}

@@ -16,7 +16,7 @@ from pycrm.core.money import Money
 from pycrm.core.orders import Order, OrderStatus
 from pycrm.core.payments import Every, Payment, PaymentPlan, SplitBy, schedule, split_amount
 from pycrm.core.records import Record
-from pycrm.core.snapshot import plain, snapshot
+from pycrm.core.snapshot import plain
 from pycrm.errors import CurrencyMismatch, RuleViolation, ValidationError
 from pycrm.schemas import PaymentFields, PaymentPlanFields
 from pycrm.services.auditing import audited
@@ -79,11 +79,6 @@ class PaymentPlanService(RecordService[PaymentPlan]):
         with self._step() as uow:
             order = uow.orders.get(order_id)
             _check_plannable(order)
-            existing = _plans_of(uow, order.id)
-            if existing:
-                raise msg.violation(
-                    msg.PLAN_EXISTS, rule="plan.exists", order=order.id, plan=existing[0].id
-                )
             assert order.total is not None
             if not order.total.is_positive():
                 raise ValidationError.single("order_id", "the order's total is zero: add lines")
@@ -146,6 +141,7 @@ class PaymentPlanService(RecordService[PaymentPlan]):
             record.owner_id = order.owner_id
         record.derive()
         if old is None:
+            _check_new_plan(uow, record, order)
             if record.paid.is_positive():
                 raise ValidationError.single(
                     "installments", "a new plan has nothing paid: record payments instead"
@@ -165,6 +161,23 @@ class PaymentPlanService(RecordService[PaymentPlan]):
         plan.owner_id, plan.customer_id = order.owner_id, order.customer_id
         plan.derive()
         self._save(uow, plan, before, ChangeAction.UPDATE)
+
+
+def _check_new_plan(uow: UnitOfWork, plan: PaymentPlan, order: Order | None) -> None:
+    """What any new plan (made by hand or by :meth:`plan_for_order`) must respect: one
+    plan per order, an order that is not cancelled, and the order's total and currency."""
+    if order is None or order.deleted:
+        return  # the reference check reports the missing order
+    _check_plannable(order)
+    existing = _plans_of(uow, order.id)
+    if existing:
+        raise msg.violation(
+            msg.PLAN_EXISTS, rule="plan.exists", order=order.id, plan=existing[0].id
+        )
+    if plan.total != order.total:
+        raise ValidationError.single(
+            "total", f"must be the order's total {order.total}, not {plan.total}"
+        )
 
 
 def _parts_key(plan: PaymentPlan) -> list[tuple[Any, ...]]:
@@ -188,18 +201,17 @@ def _split(
 ) -> list[Money]:
     if by == "equal" and parts is None and due_dates is not None:
         parts = len(due_dates)
-    money = None if amounts is None else [_as_money(a, i) for i, a in enumerate(amounts)]
+    money = (
+        None if amounts is None else [_as_money(a, f"amounts.{i}") for i, a in enumerate(amounts)]
+    )
     return split_amount(total, by=by, percents=percents, amounts=money, parts=parts)
 
 
-def _as_money(value: Money | str, i: int) -> Money:
-    if isinstance(value, Money):
-        return value
-    amount, _, currency = str(value).partition(" ")
+def _as_money(value: object, field: str) -> Money:
     try:
-        return Money(amount, currency)
+        return Money.parse(value)
     except ValidationError as error:
-        raise ValidationError.single(f"amounts.{i}", error.errors[0][1]) from None
+        raise ValidationError.single(field, error.errors[0][1]) from None
 
 
 def _plans_of(uow: UnitOfWork, order_id: uuid.UUID) -> list[PaymentPlan]:
@@ -240,7 +252,9 @@ class PaymentService(RecordService[Payment]):
         """
         with self._step() as uow:
             plan = uow.payment_plans.get(plan_id)
-            money = _as_money(amount, 0) if not isinstance(amount, Money) else amount
+            money = _as_money(amount, "amount")
+            if not money.is_positive():
+                raise ValidationError.single("amount", "a payment must be positive")
             if money.currency != plan.total.currency:
                 raise CurrencyMismatch(plan.total.currency, money.currency)
             targets = _targets(plan, installment_id, apply_excess)
@@ -318,9 +332,11 @@ class PaymentService(RecordService[Payment]):
             return RecordService.delete(uow.payments, record_id, version=version)
 
     def restore(self, record_id: uuid.UUID | str) -> Payment:
+        """Bring a cancelled payment back: it counts against its installment again."""
         with self._step() as uow:
-            self._apply(uow, self._load(uow, _as_id(record_id), include_deleted=True), +1)
-            return RecordService.restore(uow.payments, record_id)
+            restored = RecordService.restore(uow.payments, record_id)
+            self._apply(uow, restored, +1)
+            return restored
 
     def _apply(self, uow: UnitOfWork, payment: Payment, sign: int) -> None:
         """Add (or take back) the payment on its installment, in the same unit of work."""
@@ -343,7 +359,7 @@ class PaymentService(RecordService[Payment]):
                 installment=part.id,
                 left=part.outstanding,
             )
-        before = snapshot(plan, skip=frozenset({"version", "updated_at", "updated_by"}))
+        before = audited(plan)
         part.paid = paid
         plans._save(uow, plan, before, ChangeAction.UPDATE)
         if sign > 0 and paid == part.amount and uow.wants_events:

@@ -29,6 +29,13 @@ class Sample:
     bad: Callable[[Deps], dict[str, Any]]
     #: Field paths the bad input must be reported for.
     bad_fields: tuple[str, ...]
+    #: A second valid input, for kinds where two records may not share everything (one
+    #: payment plan per order), and the fields in which it differs from ``valid``.
+    another: Callable[[Deps], dict[str, Any]] | None = None
+    differs_in: tuple[str, ...] = ()
+
+    def valid_again(self, world: Deps) -> dict[str, Any]:
+        return (self.another or self.valid)(world)
 
 
 def make_world(uow: UnitOfWork) -> Deps:
@@ -55,6 +62,14 @@ def make_world(uow: UnitOfWork) -> Deps:
             {"due_on": dt.date(2026, 3, 1), "amount": Money("1500.00", "CNY")},
         ],
     )
+    unplanned = [
+        uow.orders.create(
+            customer_id=customer.id,
+            currency="CNY",
+            lines=[{"description": "横幅", "quantity": 1, "unit_price": Money("300.00", "CNY")}],
+        )
+        for _ in range(2)
+    ]
     ticket = uow.tickets.create(customer_id=customer.id, subject="发票问题")
     return {
         "department": dept,
@@ -65,13 +80,14 @@ def make_world(uow: UnitOfWork) -> Deps:
         "product": product,
         "order": order,
         "plan": plan,
+        "unplanned_orders": unplanned,
         "ticket": ticket,
     }
 
 
-def _plan_input(d: Deps) -> dict[str, Any]:
+def _plan_input(d: Deps, which: int = 0) -> dict[str, Any]:
     return {
-        "order_id": d["order"].id,
+        "order_id": d["unplanned_orders"][which].id,
         "customer_id": d["customer"].id,
         "total": "300.00 CNY",
         "installments": [
@@ -199,6 +215,8 @@ SAMPLES: tuple[Sample, ...] = (
         {"installments": [{"due_on": dt.date(2026, 4, 1), "amount": "300.00 CNY"}]},
         lambda d: {**_plan_input(d), "total": "999.00 CNY"},
         ("installments",),
+        another=lambda d: _plan_input(d, 1),
+        differs_in=("order_id",),
     ),
     Sample(
         "payments",
