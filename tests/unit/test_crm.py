@@ -181,3 +181,11 @@ def test_views_serialise_to_json(crm):
     data = pycrm.view(deal).model_dump(mode="json")
     assert data["amount"] == {"amount": "1.50", "currency": "USD"}
     assert data["expected_close"] == "2026-05-01" and data["status"] == "open"
+
+
+def test_a_second_unit_of_work_in_the_same_thread_is_refused_at_once(crm):
+    with crm.unit_of_work(tenant="t") as uow:
+        uow.customers.create(name="甲")
+        with pytest.raises(pycrm.StorageError, match="already open in this thread"):
+            crm.as_user(pycrm.SYSTEM_USER, tenant="t").customers.count()
+    assert crm.as_user(pycrm.SYSTEM_USER, tenant="t").customers.count() == 1

@@ -31,6 +31,9 @@ from pycrm.storage.matching import matches
 __all__ = ["MemoryBackend", "matches", "order_key"]
 
 R = TypeVar("R", bound=Record)
+
+#: Seconds a transaction waits for another thread's to end (SQLite's busy timeout too).
+LOCK_TIMEOUT = 5.0
 Table = dict[uuid.UUID, Record]
 
 
@@ -81,7 +84,8 @@ class MemoryBackend:
         self._tables: dict[tuple[str, str], Table] = {}
         self._changes: list[Change] = []
         self._transitions: dict[str, list[StageTransition]] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
+        self._holder: int | None = None  # the thread whose transaction is open
         self._closed = False
 
     def begin(self) -> MemoryTransaction:
@@ -95,6 +99,23 @@ class MemoryBackend:
     def close(self) -> None:
         self._closed = True
 
+    def acquire(self) -> None:
+        """Take the store for one transaction; transactions run one at a time."""
+        if self._holder == threading.get_ident():
+            # The same thread would wait for itself: SQLite would report "database is
+            # locked" after its timeout; say at once what is wrong.
+            raise StorageError(
+                "a unit of work is already open in this thread: finish it before starting "
+                "another (or do the work inside it)"
+            )
+        if not self._lock.acquire(timeout=LOCK_TIMEOUT):
+            raise StorageError(f"the memory backend stayed busy for {LOCK_TIMEOUT} s")
+        self._holder = threading.get_ident()
+
+    def release(self) -> None:
+        self._holder = None
+        self._lock.release()
+
     def table(self, kind: str, tenant: str) -> Table:
         return self._tables.setdefault((kind, tenant), {})
 
@@ -104,7 +125,7 @@ class MemoryTransaction(ComputedQueries):
 
     def __init__(self, backend: MemoryBackend) -> None:
         self._backend = backend
-        backend._lock.acquire()
+        backend.acquire()
         self._undo: list[Callable[[], None]] = []
         self._open = True
 
@@ -217,7 +238,7 @@ class MemoryTransaction(ComputedQueries):
         if self._open:
             self._open = False
             self._undo.clear()
-            self._backend._lock.release()
+            self._backend.release()
 
 
 def _check_unique(table: Table, record: Record) -> None:
