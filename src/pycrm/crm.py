@@ -171,6 +171,7 @@ class CRM:
         self.storage.migrate()
 
     def close(self) -> None:
+        """Release the storage backend's connections; the CRM is unusable afterwards."""
         self.storage.close()
 
     def __enter__(self) -> CRM:

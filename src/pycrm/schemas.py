@@ -10,11 +10,12 @@ for JSON (``view(customer).model_dump(mode="json")``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import attrs
 import pydantic
@@ -137,6 +138,16 @@ def _email(value: str) -> str:
 Email = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)
 ]
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("give a timezone-aware time (e.g. with tzinfo=datetime.UTC)")
+    return moment.astimezone(dt.UTC)
+
+
+#: A moment in time: timezone-aware input, kept in UTC.
+Timestamp = Annotated[dt.datetime, AfterValidator(_utc)]
 Score = Annotated[int, Field(ge=1, le=5)]
 Percent = Annotated[int, Field(ge=0, le=100)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -317,7 +328,7 @@ class TicketFields(_Common, total=False):
     priority: Priority
     status: TicketState
     assignee_id: uuid.UUID | None
-    due_at: dt.datetime | None
+    due_at: Timestamp | None
     resolution: LongText | None
     satisfaction: Score | None
     fee: MoneyInput | None
@@ -328,7 +339,7 @@ class ActivityFields(_Common, total=False):
     type: ActivityType
     subject: Text
     notes: LongText | None
-    due_at: dt.datetime | None
+    due_at: Timestamp | None
     done: bool
     result: LongText | None
     customer_id: uuid.UUID | None
@@ -339,6 +350,26 @@ class ActivityFields(_Common, total=False):
 
 
 # -- validation -------------------------------------------------------------------------
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def checked_call(func: Callable[P, T]) -> Callable[P, T]:
+    """Validate (and convert) a public method's arguments against its annotations; a bad
+    argument is a :class:`pycrm.ValidationError` naming it, raised before any work."""
+    inner = pydantic.validate_call(config=ConfigDict(arbitrary_types_allowed=True))(func)
+
+    @functools.wraps(func)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return inner(*args, **kwargs)
+        except pydantic.ValidationError as exc:
+            if exc.title not in (func.__name__, func.__qualname__):  # raised inside, not by
+                raise  # the arguments: not the caller's mistake
+                raise
+            raise ValidationError(errors_of(exc)) from None
+
+    return call
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

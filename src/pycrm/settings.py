@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pycrm.core.money import FixedRates, validate_currency
+from pycrm.errors import ValidationError
+from pycrm.schemas import errors_of
 
 __all__ = ["Settings"]
 
@@ -20,6 +23,12 @@ class Settings(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except pydantic.ValidationError as exc:
+            raise ValidationError(errors_of(exc), entity="settings") from None
 
     reporting_currency: str = "CNY"
     locale: str = "zh_CN"

@@ -36,14 +36,21 @@ __all__ = [
 #: Rounding used wherever arithmetic produces more decimals than the currency has.
 ROUNDING = ROUND_HALF_UP
 
+#: Largest amount in minor units: what a signed 64-bit integer column holds exactly.
+MAX_MINOR_UNITS = 2**63 - 1
+
 AmountLike = Decimal | int | str
 
 
-@lru_cache(maxsize=512)
-def validate_currency(code: str) -> str:
+def validate_currency(code: object) -> str:
     """Return ``code`` if it is an ISO 4217 currency babel knows, else raise ValidationError."""
     if not isinstance(code, str) or len(code) != 3 or not code.isupper():
         raise ValidationError.single("currency", f"{code!r} is not a three-letter ISO 4217 code")
+    return _known_currency(code)
+
+
+@lru_cache(maxsize=512)
+def _known_currency(code: str) -> str:
     try:
         babel.numbers.validate_currency(code)
     except babel.numbers.UnknownCurrencyError:
@@ -115,7 +122,14 @@ class Money:
     def __init__(self, amount: AmountLike, currency: str) -> None:
         code = validate_currency(currency)
         value = _to_decimal(amount)
-        quantised = value.quantize(_quantum(code))
+        try:
+            quantised = value.quantize(_quantum(code))
+        except ArithmeticError:
+            raise ValidationError.single("amount", f"{value} is too large an amount") from None
+        if abs(quantised.scaleb(minor_digits(code))) > MAX_MINOR_UNITS:
+            raise ValidationError.single(
+                "amount", f"{value} {code} is larger than pycrm stores exactly"
+            )
         if quantised != value:
             raise ValidationError.single(
                 "amount",
@@ -128,7 +142,10 @@ class Money:
     @classmethod
     def rounded(cls, amount: AmountLike, currency: str) -> Money:
         """Build Money from a value with any precision, rounding with :data:`ROUNDING`."""
-        value = _to_decimal(amount).quantize(_quantum(validate_currency(currency)), ROUNDING)
+        try:
+            value = _to_decimal(amount).quantize(_quantum(validate_currency(currency)), ROUNDING)
+        except ArithmeticError:
+            raise ValidationError.single("amount", f"{amount} is too large an amount") from None
         return cls(value, currency)
 
     @classmethod
@@ -147,6 +164,7 @@ class Money:
 
     @classmethod
     def zero(cls, currency: str) -> Money:
+        """Nothing, in ``currency``."""
         return cls(0, currency)
 
     @classmethod
@@ -202,9 +220,11 @@ class Money:
         return bool(self.amount)
 
     def is_positive(self) -> bool:
+        """Whether the amount is more than zero."""
         return self.amount > 0
 
     def is_negative(self) -> bool:
+        """Whether the amount is less than zero."""
         return self.amount < 0
 
     def allocate(self, ratios: Sequence[Decimal | int]) -> list[Money]:

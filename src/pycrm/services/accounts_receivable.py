@@ -27,7 +27,7 @@ from pycrm.core.records import Record
 from pycrm.core.service import Activity, ActivityKind
 from pycrm.core.snapshot import plain
 from pycrm.errors import ValidationError
-from pycrm.schemas import MoneyValue
+from pycrm.schemas import MoneyValue, checked_call
 from pycrm.services.auditing import creations
 from pycrm.storage.base import DatedSum, Filter, Op, OpenInstallment, Query
 
@@ -147,6 +147,7 @@ class ReceivablesService:
         self._step = step
 
     # -- lists ----------------------------------------------------------------------------
+    @checked_call
     def due(
         self,
         window: Window,
@@ -173,6 +174,7 @@ class ReceivablesService:
         return sorted(rows, key=lambda r: (r.due_on, r.customer_name or "", r.installment_id))
 
     # -- dunning --------------------------------------------------------------------------
+    @checked_call
     def run_dunning(self, *, on: dt.date | None = None) -> list[Activity]:
         """Create one dunning to-do (催款) per installment overdue on ``on`` (default today)
         or due within ``Settings.dunning_days_ahead`` days (today counting as the first;
@@ -199,20 +201,24 @@ class ReceivablesService:
             return tasks
 
     # -- reports --------------------------------------------------------------------------
+    @checked_call
     def sales(self, start: dt.date, end: dt.date, *, period: Period = "month") -> AmountReport:
         """Totals of confirmed (and completed) orders by the day they were confirmed."""
         return self._amounts("sales", start, end, period)
 
+    @checked_call
     def collected(self, start: dt.date, end: dt.date, *, period: Period = "month") -> AmountReport:
         """Payments received, by the day they were received."""
         return self._amounts("collected", start, end, period)
 
+    @checked_call
     def outstanding(
         self, start: dt.date, end: dt.date, *, period: Period = "month"
     ) -> AmountReport:
         """What is still to collect on installments due in the period, by due day."""
         return self._amounts("outstanding", start, end, period)
 
+    @checked_call
     def aging(
         self, *, on: dt.date | None = None, by: Literal["customer", "owner"] = "customer"
     ) -> AgingReport:

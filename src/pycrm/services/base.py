@@ -20,7 +20,7 @@ from pycrm.core.money import Money
 from pycrm.core.records import Record
 from pycrm.core.snapshot import diff
 from pycrm.errors import ConflictError, NotFound, ValidationError
-from pycrm.schemas import Validator
+from pycrm.schemas import Validator, checked_call
 from pycrm.services.auditing import AuditItem, audited, creations
 from pycrm.services.batching import batches, chunks, collector_paused, shift_rows
 from pycrm.services.listing import (
@@ -73,6 +73,7 @@ class RecordService(Generic[E]):
         with self._step() as uow:
             return self._load(uow, _as_id(record_id), include_deleted=include_deleted)
 
+    @checked_call
     def list(
         self,
         where: Mapping[str, Any] | None = None,
@@ -100,12 +101,14 @@ class RecordService(Generic[E]):
                 self._typed(uow, item)
         return Page(items, cursor)
 
+    @checked_call
     def count(self, where: Mapping[str, Any] | None = None, *, deleted: bool | None = False) -> int:
         """How many records match ``where`` (same keys as :meth:`list`)."""
         with self._step() as uow:
             query = build_query(self.entity, where, (), None, None, deleted, fields=uow.crm.fields)
             return uow.tx.count(self.entity, uow.tenant, query)
 
+    @checked_call
     def subtotals(
         self,
         by: Sequence[str],
@@ -121,8 +124,8 @@ class RecordService(Generic[E]):
         check_fields(self.entity, by, "by")
         if total is not None:
             check_money_field(self.entity, total)
-        query = build_query(self.entity, where, (), None, None, False)
         with self._step() as uow:
+            query = build_query(self.entity, where, (), None, None, False, fields=uow.crm.fields)
             groups = uow.tx.group(self.entity, uow.tenant, query, tuple(by), total)
         return [
             Subtotal(
@@ -178,6 +181,8 @@ class RecordService(Generic[E]):
     def _created_batches(
         self, uow: UnitOfWork, rows: Iterable[Mapping[str, Any]]
     ) -> Iterator[builtins.list[E]]:
+        if not isinstance(rows, Iterable) or isinstance(rows, str | bytes | Mapping):
+            raise ValidationError.single("rows", "expected an iterable of rows (mappings)")
         for offset, batch in batches(rows, uow.crm.settings.batch_size):
             with collector_paused():
                 created = self._create_batch(uow, offset, batch)
@@ -294,9 +299,15 @@ class RecordService(Generic[E]):
     def _clean_many(
         self, uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]
     ) -> builtins.list[dict[str, Any]]:
+        errors: list[tuple[str, str]] = [
+            (str(i), "expected a mapping of field names to values")
+            for i, row in enumerate(rows)
+            if not isinstance(row, Mapping)
+        ]
+        if errors:
+            raise ValidationError(errors, entity=self.entity.kind)
         values = [dict(row) for row in rows]
         customs = [row.pop("custom", None) for row in values]
-        errors: list[tuple[str, str]] = []
         clean: builtins.list[dict[str, Any]] = []
         try:
             clean = self.validator.many(values)
@@ -412,8 +423,10 @@ class RecordService(Generic[E]):
         for (name, target), rows_by_id in wanted.items():
             ids = sorted(rows_by_id.keys() - batch if target == records[0].kind else rows_by_id)
             for chunk in chunks(ids, 500):
-                found = uow.tx.find(kind_of(target), uow.tenant, Query(ids=frozenset(chunk)))
-                for missing in sorted(set(chunk) - {r.id for r in found}):
+                # Grouping by id asks only which ids exist (no records, no child rows).
+                query = Query(ids=frozenset(chunk))
+                found = uow.tx.group(kind_of(target), uow.tenant, query, ("id",), None)
+                for missing in sorted(set(chunk) - {g.key[0] for g in found}):
                     for i in rows_by_id[missing]:
                         path = f"{i}.{name}" if numbered else name
                         errors.append((path, f"no {target} {missing} in this tenant"))
@@ -497,6 +510,8 @@ def _as_id(value: uuid.UUID | str) -> uuid.UUID:
 
 
 def _check_version(record: Record, version: int | None) -> None:
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise ValidationError.single("version", f"{version!r} is not a version number")
     if version is not None and version != record.version:
         raise ConflictError(
             f"{record.kind} {record.id} is at version {record.version}, not {version}: "

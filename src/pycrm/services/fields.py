@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pycrm.core.fields import FieldDefinition, FieldProblem, FieldRegistry, FieldType
 from pycrm.core.kinds import kind_of
 from pycrm.core.records import SYSTEM_USER
+from pycrm.errors import ValidationError
 from pycrm.storage.base import Query
 
 if TYPE_CHECKING:
@@ -52,11 +53,16 @@ class CustomFields(FieldRegistry):
         Stored values are never changed: values the new definition does not accept stay
         as stored, and :meth:`check` lists them.
         """
+        try:
+            kind = FieldType(type)
+        except ValueError:
+            kinds = ", ".join(t.value for t in FieldType)
+            raise ValidationError.single("type", f"{type!r} is not one of: {kinds}") from None
         return self.add(
             FieldDefinition(
                 entity=entity,
                 key=key,
-                type=FieldType(type),
+                type=kind,
                 label=label,
                 required=required,
                 default=default,
@@ -74,7 +80,12 @@ class CustomFields(FieldRegistry):
         Reports values that no longer validate and values of keys with no definition
         (deleted records included), reading the records in batches.
         """
-        cls = kind_of(entity)
+        try:
+            cls = kind_of(entity)
+        except LookupError:
+            raise ValidationError.single(
+                "entity", f"no kind of record is called {entity!r}"
+            ) from None
         problems: list[FieldProblem] = []
         after: tuple[Any, ...] | None = None
         with self._crm.unit_of_work(tenant=tenant, user=SYSTEM_USER) as uow:

@@ -72,6 +72,7 @@ def _field_types(cls: type[Record]) -> dict[str, Any]:
             types[field.name] = MoneyInput
         elif typing_origin(tp) not in (list, dict):
             types[field.name] = tp
+    _FIELD_TYPES[cls] = types
     return types
 
 
@@ -160,8 +161,14 @@ def _filter(cls: type[Record], key: str, value: Any) -> Filter:
     if op is Op.IS_NULL:
         return Filter(name, op, _coerce(bool, value, f"where.{key}"))
     if op is Op.CONTAINS:
+        if tp is not str:
+            raise ValidationError.single(f"where.{key}", "contains applies to text fields only")
         return Filter(name, op, _coerce(str, value, f"where.{key}"))
     if op is Op.IN:
+        if tp is MoneyInput:
+            raise ValidationError.single(
+                f"where.{key}", "in does not apply to money; compare with gte and lte"
+            )
         return Filter(name, op, tuple(_coerce(list[tp], value, f"where.{key}")))  # type: ignore[valid-type]
     if value is None:
         raise ValidationError.single(f"where.{key}", "use __is_null=True to find empty fields")

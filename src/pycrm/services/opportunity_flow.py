@@ -171,6 +171,9 @@ class OpportunityFlow(RecordService[Opportunity]):
     def record_contact(self, record_id: uuid.UUID | str, *, at: dt.datetime) -> None:
         """Note that someone was in contact about this deal at ``at`` (activities call it);
         ``last_contact_at`` only moves forward. Deleted or missing deals are skipped."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValidationError.single("at", "give a timezone-aware time")
+        at = at.astimezone(dt.UTC)
         with self._step() as uow:
             record = uow.tx.get(Opportunity, uow.tenant, _as_id(record_id))
             if record is None or record.deleted:

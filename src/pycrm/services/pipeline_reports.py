@@ -25,6 +25,7 @@ from pycrm.core.opportunities import OpportunityStatus
 from pycrm.core.pipeline import WON, ForecastCategory, Pipeline
 from pycrm.core.records import SYSTEM_USER
 from pycrm.errors import ValidationError
+from pycrm.schemas import checked_call
 from pycrm.services.pipeline_report_models import (
     DwellRow,
     DwellTimes,
@@ -66,6 +67,7 @@ class PipelineReports:
         self._crm = crm
 
     # -- weighted pipeline and forecast ---------------------------------------------------
+    @checked_call
     def weighted_pipeline(
         self,
         *,
@@ -105,6 +107,7 @@ class PipelineReports:
             weighted=Money.total((r.weighted for r in result), self._currency),
         )
 
+    @checked_call
     def forecast(
         self,
         *,
@@ -148,6 +151,7 @@ class PipelineReports:
         )
 
     # -- funnel ---------------------------------------------------------------------------
+    @checked_call
     def funnel(
         self,
         *,
@@ -192,6 +196,7 @@ class PipelineReports:
         )
 
     # -- win rate and lost reasons --------------------------------------------------------
+    @checked_call
     def win_rate(
         self,
         *,
@@ -222,6 +227,7 @@ class PipelineReports:
         total = [sum(v[i] for v in groups.values()) for i in range(3)]
         return WinRate(period=period, by=by, rows=rows, total=_win_row((), (), *total))
 
+    @checked_call
     def lost_reasons(
         self,
         *,
@@ -251,6 +257,7 @@ class PipelineReports:
         return LostReasons(currency=self._currency, on=on, period=period, rows=rows, count=count)
 
     # -- dwell times ----------------------------------------------------------------------
+    @checked_call
     def dwell_times(
         self,
         *,

@@ -68,6 +68,7 @@ class UnitOfWork(Services):
         return self.crm.clock.now()
 
     def emit(self, event: Event) -> None:
+        """Queue an event, emitted only if this unit of work commits."""
         self._events.append(event)
 
     @property
@@ -76,6 +77,7 @@ class UnitOfWork(Services):
 
     # -- ending -------------------------------------------------------------------------
     def commit(self) -> None:
+        """Write everything done so far, then hand its events to the event hook."""
         if self._done:
             return
         self._done = True
@@ -85,6 +87,7 @@ class UnitOfWork(Services):
         self.crm.dispatch(events)
 
     def rollback(self) -> None:
+        """Undo everything done so far; no event is emitted."""
         if self._done:
             return
         self._done = True
