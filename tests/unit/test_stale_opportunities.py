@@ -165,3 +165,15 @@ def test_stale_in_one_pipeline(crm: pycrm.CRM, admin: uuid.UUID, clock: pycrm.Fi
     assert [o.id for o in service.stale(pipeline="follow_up")] == [deal]
     assert len(service.stale()) == 2
     assert dt.timedelta(days=40) == clock.now() - service.get(deal).created_at
+
+
+def test_a_bulk_import_of_activities_touches_each_deal_once(crm, clock, admin) -> None:
+    acme = crm.as_user(admin)
+    customer = acme.customers.create(name="甲")
+    deal = acme.opportunities.create(customer_id=customer.id, name="d")
+    clock.advance(days=2)
+    acme.activities.create_many(
+        {"type": "call", "subject": f"call {i}", "opportunity_id": deal.id} for i in range(50)
+    )
+    stored = acme.opportunities.get(deal.id)
+    assert stored.last_contact_at == clock.now() and stored.version == deal.version + 1

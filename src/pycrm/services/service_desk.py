@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from typing_extensions import Unpack
@@ -61,8 +62,12 @@ class ActivityService(RecordService[Activity]):
         return self._update(record_id, version, changes)
 
     def _before_write(self, uow: UnitOfWork, record: Activity, old: Activity | None) -> None:
-        """An activity about a deal, created or marked done, is contact with it now."""
-        if record.opportunity_id is None:
-            return
-        if old is None or (record.done and not old.done):
+        """An activity about a deal marked done is contact with it now."""
+        if old is not None and record.opportunity_id is not None and record.done and not old.done:
             uow.opportunities.record_contact(record.opportunity_id, at=uow.now())
+
+    def _after_insert(self, uow: UnitOfWork, records: Sequence[Activity]) -> None:
+        """New activities about deals are contact with them now: one update per deal, however
+        many activities a bulk import brings."""
+        for deal in dict.fromkeys(r.opportunity_id for r in records if r.opportunity_id):
+            uow.opportunities.record_contact(deal, at=uow.now())
