@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from pycrm.core.fields import FieldDefinition
 from pycrm.core.money import ExchangeRates, validate_currency
 from pycrm.core.pipeline import Pipeline, Pipelines
 from pycrm.core.records import SYSTEM_USER
-from pycrm.errors import ConfigurationError, PluginError, ValidationError
+from pycrm.errors import ConfigurationError, CRMError, PluginError, StorageError, ValidationError
 from pycrm.plugins.manager import PluginInfo, make_plugin_manager
 from pycrm.services.catalogue import Services
 from pycrm.services.fields import CustomFields
@@ -30,6 +31,25 @@ log = logging.getLogger("pycrm")
 
 #: Where ``CRM.connect()`` keeps data when no URL is given: an embedded SQLite file.
 DEFAULT_URL = "sqlite:///pycrm.db"
+
+
+def _check_arguments(storage: object, settings: object, plugins: object, clock: object) -> None:
+    """Refuse what cannot build a CRM, before anything is opened."""
+    problems = []
+    if not isinstance(storage, str) and not all(
+        callable(getattr(storage, name, None)) for name in ("begin", "migrate", "close")
+    ):
+        problems.append(("storage", "give a database URL or a storage backend"))
+    if settings is not None and not isinstance(settings, Settings):
+        problems.append(("settings", "give pycrm.Settings(...)"))
+    if isinstance(plugins, str | bytes) or not isinstance(plugins, Sequence):
+        problems.append(("plugins", "give a list of plugins"))
+    if clock is not None and not callable(getattr(clock, "now", None)):
+        problems.append(("clock", "give an object with a now() method (pycrm.FixedClock)"))
+    if problems:
+        raise ConfigurationError(
+            "cannot build the CRM: " + "; ".join(f"{field}: {why}" for field, why in problems)
+        )
 
 
 class CRM:
@@ -50,6 +70,7 @@ class CRM:
         clock: Clock | None = None,
         load_entry_points: bool = True,
     ) -> None:
+        _check_arguments(storage, settings, plugins, clock)
         self.settings = settings if settings is not None else Settings()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._pm, self._plugins = make_plugin_manager(
@@ -70,6 +91,7 @@ class CRM:
         self.fields = CustomFields(self, self._collect_fields())
         #: Errors raised by event handlers, newest last (handlers never undo a commit).
         self.event_errors: list[tuple[Event, BaseException]] = []
+        self._threads = threading.local()  # the unit of work open in each thread
 
     @classmethod
     def connect(
@@ -92,8 +114,44 @@ class CRM:
         )
 
     # -- set-up ---------------------------------------------------------------------------
+    def call_hook(self, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every implementation of hook ``name`` in pluggy's order, with the keyword
+        arguments each one names; returns ``(plugin name, result)`` pairs for results that
+        are not None. An implementation that raises anything but a :class:`CRMError` is a
+        :class:`PluginError` naming the plugin and the hook."""
+        results = []
+        for impl in reversed(getattr(self._pm.hook, name).get_hookimpls()):
+            try:
+                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except CRMError:
+                raise
+            except Exception as error:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed in {name}: {error}",
+                    plugin=impl.plugin_name,
+                ) from error
+            if result is not None:
+                results.append((impl.plugin_name, result))
+        return results
+
+    def _first(self, name: str, **kwargs: Any) -> Any:
+        """A firstresult hook: the first implementation's answer that is not None."""
+        for impl in reversed(getattr(self._pm.hook, name).get_hookimpls()):
+            try:
+                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except CRMError:
+                raise
+            except Exception as error:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed in {name}: {error}",
+                    plugin=impl.plugin_name,
+                ) from error
+            if result is not None:
+                return result
+        return None
+
     def _make_storage(self, url: str) -> StorageBackend:
-        backend = self._pm.hook.pycrm_make_storage(url=url, settings=self.settings)
+        backend = self._first("pycrm_make_storage", url=url, settings=self.settings)
         if backend is None:
             raise ConfigurationError(
                 f"no storage backend for {url!r}: use sqlite:///path.db, postgresql://... or "
@@ -102,44 +160,41 @@ class CRM:
         return backend  # type: ignore[no-any-return]
 
     def _make_rates(self) -> ExchangeRates:
-        rates = self._pm.hook.pycrm_make_exchange_rates(settings=self.settings)
+        rates = self._first("pycrm_make_exchange_rates", settings=self.settings)
         if rates is None:
             raise PluginError("no plugin provides exchange rates (pycrm_make_exchange_rates)")
         return rates  # type: ignore[no-any-return]
 
     def _collect_currencies(self) -> list[str]:
         codes: set[str] = set()
-        for plugin_codes in self._pm.hook.pycrm_register_currencies(settings=self.settings):
-            for code in plugin_codes or ():
+        for plugin, plugin_codes in self.call_hook(
+            "pycrm_register_currencies", settings=self.settings
+        ):
+            for code in plugin_codes:
                 try:
                     codes.add(validate_currency(code))
                 except ValidationError as error:
-                    raise PluginError(f"a plugin registered a bad currency: {error}") from error
+                    raise PluginError(
+                        f"plugin {plugin!r} registered a bad currency: {error}", plugin=plugin
+                    ) from error
         return sorted(codes)
 
     def _collect_pipelines(self) -> Pipelines:
         found: list[Pipeline] = []
-        for plugin_pipelines in self._pm.hook.pycrm_register_pipelines():
-            for pipeline in plugin_pipelines or ():
+        for plugin, plugin_pipelines in self.call_hook("pycrm_register_pipelines"):
+            for pipeline in plugin_pipelines:
                 if not isinstance(pipeline, Pipeline):
-                    raise PluginError(f"a plugin registered {pipeline!r}, not a pycrm.Pipeline")
+                    raise PluginError(
+                        f"plugin {plugin!r} registered {pipeline!r}, not a pycrm.Pipeline",
+                        plugin=plugin,
+                    )
                 found.append(pipeline)
         return Pipelines(found, self.settings.default_pipeline)
 
     def _collect_fields(self) -> list[FieldDefinition]:
         seen: dict[tuple[str, str], tuple[str, FieldDefinition]] = {}
-        arguments = {"settings": self.settings}
-        for impl in self._pm.hook.pycrm_register_fields.get_hookimpls():
-            plugin = impl.plugin_name
-            definitions: Any
-            try:
-                definitions = impl.function(*[arguments[name] for name in impl.argnames])
-            except Exception as error:
-                raise PluginError(
-                    f"plugin {plugin!r} failed to register its custom fields: {error}",
-                    plugin=plugin,
-                ) from error
-            for definition in definitions or ():
+        for plugin, definitions in self.call_hook("pycrm_register_fields", settings=self.settings):
+            for definition in definitions:
                 if not isinstance(definition, FieldDefinition):
                     raise PluginError(
                         f"plugin {plugin!r} returned {definition!r} from "
@@ -148,8 +203,9 @@ class CRM:
                     )
                 where = (definition.entity, definition.key)
                 if where in seen:
+                    first, second = sorted((seen[where][0], plugin))
                     raise PluginError(
-                        f"plugins {seen[where][0]!r} and {plugin!r} both define the custom "
+                        f"plugins {first!r} and {second!r} both define the custom "
                         f"field {definition.entity}.{definition.key}; disable one of them",
                         plugin=plugin,
                     )
@@ -205,6 +261,25 @@ class CRM:
                 yield uow
 
         return Services(step)
+
+    def claim_thread(self, uow: UnitOfWork) -> None:
+        """Note that ``uow`` opened a transaction in this thread; refuse a second one.
+
+        A unit of work inside another in the same thread would wait for the outer one's
+        locks (SQLite) or see its uncommitted work half-way (other databases): every backend
+        refuses it the same way, at once.
+        """
+        held = getattr(self._threads, "uow", None)
+        if held is not None and held is not uow:
+            raise StorageError(
+                "a unit of work is already open in this thread: finish it before starting "
+                "another (or do the work inside it)"
+            )
+        self._threads.uow = uow
+
+    def release_thread(self, uow: UnitOfWork) -> None:
+        if getattr(self._threads, "uow", None) is uow:
+            self._threads.uow = None
 
     # -- events ---------------------------------------------------------------------------
     @property

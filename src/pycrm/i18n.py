@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import gettext
 import io
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,7 +31,8 @@ from pycrm.core.money import Money
 from pycrm.core.orders import OrderStatus
 from pycrm.core.payments import InstallmentState
 from pycrm.core.pipeline import Pipeline, Stage
-from pycrm.errors import RuleViolation
+from pycrm.errors import RuleViolation, ValidationError
+from pycrm.schemas import ExactNumber, LocaleName, checked_call
 
 __all__ = [
     "CATALOGUES",
@@ -56,24 +56,26 @@ LOCALES = ("en_US", "zh_CN", "ja_JP")
 DOMAIN = "pycrm"
 
 
-def format_money(money: Money, locale: str) -> str:
+@checked_call
+def format_money(money: Money, locale: LocaleName) -> str:
     """``¥1,234.50`` (zh_CN), ``US$1,234.50`` / ``$1,234.50``, ``￥1,235`` (JPY in ja_JP)."""
     return money.format(locale)
 
 
-def format_date(day: dt.date, locale: str, format: str = "medium") -> str:
+@checked_call
+def format_date(day: dt.date, locale: LocaleName, format: str = "medium") -> str:
     """A date as the locale writes it (``format``: short, medium, long, full or a pattern)."""
     return str(babel.dates.format_date(day, format=format, locale=locale))
 
 
-def format_number(number: Decimal | int, locale: str) -> str:
+@checked_call
+def format_number(number: ExactNumber, locale: LocaleName) -> str:
     """A number with the locale's grouping and decimal signs (never via float)."""
-    if isinstance(number, float):
-        raise TypeError("format Decimal or int, never float")
     return str(babel.numbers.format_decimal(number, locale=locale, decimal_quantization=False))
 
 
-def format_percent(fraction: Decimal, locale: str) -> str:
+@checked_call
+def format_percent(fraction: ExactNumber, locale: LocaleName) -> str:
     """A fraction as a percentage: ``Decimal("0.15")`` → ``15%``."""
     return str(babel.numbers.format_percent(fraction, locale=locale, decimal_quantization=False))
 
@@ -113,14 +115,19 @@ def translations(locale: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(io.BytesIO(data))
 
 
-def translate(message: str, locale: str, **params: object) -> str:
+@checked_call
+def translate(message: str, locale: LocaleName, **params: object) -> str:
     """``message`` (an English text of :mod:`pycrm.core.messages`) in ``locale``, with the
     ``{named}`` fields filled from ``params``."""
     text = translations(locale).gettext(message)
-    return text.format(**params) if params else text
+    try:
+        return text.format(**params) if params else text
+    except (KeyError, IndexError) as missing:
+        raise ValidationError.single("params", f"the text needs {missing}") from None
 
 
-def translate_error(error: RuleViolation, locale: str) -> str:
+@checked_call
+def translate_error(error: RuleViolation, locale: LocaleName) -> str:
     """A rule violation's message in ``locale`` (its English message when it has no
     translatable template)."""
     if error.template is None:
@@ -133,13 +140,15 @@ def translate_error(error: RuleViolation, locale: str) -> str:
     return translate(error.template, locale, **params)
 
 
-def stage_title(stage: Stage | Pipeline, locale: str) -> str:
+@checked_call
+def stage_title(stage: Stage | Pipeline, locale: LocaleName) -> str:
     """A stage's (or pipeline's) display name in ``locale``; names without a translation
     (a plugin's own, already in its users' language) are shown as they are."""
     title = stage.title if isinstance(stage, Stage) else stage.name
     return translate(title, locale)
 
 
-def label(value: OrderStatus | InstallmentState, locale: str) -> str:
+@checked_call
+def label(value: OrderStatus | InstallmentState, locale: LocaleName) -> str:
     """The text of an order status or installment state in ``locale``."""
     return translate(value.label, locale)

@@ -143,8 +143,24 @@ Email = Annotated[
 def _utc(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("give a timezone-aware time (e.g. with tzinfo=datetime.UTC)")
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{moment} is out of range") from None
 
+
+def _known_locale(name: str) -> str:
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(name)
+    except (ValueError, TypeError, UnknownLocaleError):
+        raise ValueError(f"{name!r} is not a known locale (e.g. zh_CN, en_US, ja_JP)") from None
+    return name
+
+
+#: A babel locale name such as ``zh_CN``.
+LocaleName = Annotated[str, AfterValidator(_known_locale)]
 
 #: A moment in time: timezone-aware input, kept in UTC.
 Timestamp = Annotated[dt.datetime, AfterValidator(_utc)]
@@ -356,17 +372,22 @@ T = TypeVar("T")
 
 def checked_call(func: Callable[P, T]) -> Callable[P, T]:
     """Validate (and convert) a public method's arguments against its annotations; a bad
-    argument is a :class:`pycrm.ValidationError` naming it, raised before any work."""
-    inner = pydantic.validate_call(config=ConfigDict(arbitrary_types_allowed=True))(func)
+    argument is a :class:`pycrm.ValidationError` naming it, raised before any work.
+
+    The validator is built on the first call, once the module defining ``func`` is whole.
+    """
+    built: list[Callable[..., T]] = []
 
     @functools.wraps(func)
     def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        if not built:
+            config = ConfigDict(arbitrary_types_allowed=True)
+            built.append(pydantic.validate_call(config=config)(func))
         try:
-            return inner(*args, **kwargs)
+            return built[0](*args, **kwargs)
         except pydantic.ValidationError as exc:
             if exc.title not in (func.__name__, func.__qualname__):  # raised inside, not by
                 raise  # the arguments: not the caller's mistake
-                raise
             raise ValidationError(errors_of(exc)) from None
 
     return call

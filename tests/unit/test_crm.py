@@ -110,7 +110,7 @@ def test_the_acting_tenant_and_user_are_checked(crm, tenant, user):
 def test_a_unit_of_work_cannot_be_used_after_it_ended(crm):
     with crm.unit_of_work(tenant="t") as uow:
         uow.customers.create(name="x")
-    with pytest.raises(RuntimeError, match="ended"):
+    with pytest.raises(pycrm.StorageError, match="ended"):
         uow.customers.create(name="y")
 
 
@@ -182,12 +182,16 @@ def test_views_serialise_to_json(crm):
     assert data["expected_close"] == "2026-05-01" and data["status"] == "open"
 
 
-def test_a_second_unit_of_work_in_the_same_thread_is_refused_at_once(crm):
+@pytest.mark.parametrize("url", ["memory://", "sqlite:///{tmp}/nested.db"])
+def test_a_second_unit_of_work_in_the_same_thread_is_refused_at_once(url, tmp_path):
+    crm = pycrm.CRM.connect(url.format(tmp=tmp_path), load_entry_points=False)
     with crm.unit_of_work(tenant="t") as uow:
         uow.customers.create(name="甲")
         with pytest.raises(pycrm.StorageError, match="already open in this thread"):
-            crm.as_user(pycrm.SYSTEM_USER, tenant="t").customers.count()
-    assert crm.as_user(pycrm.SYSTEM_USER, tenant="t").customers.count() == 1
+            crm.as_user(pycrm.SYSTEM_USER, tenant="t").customers.create(name="乙")
+        uow.customers.create(name="丙")  # the outer unit of work goes on
+    names = {c.name for c in crm.as_user(pycrm.SYSTEM_USER, tenant="t").customers.list()}
+    assert names == {"甲", "丙"}
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from attrs import field, frozen
 
 from pycrm.core.kinds import ENTITY_TYPES
 from pycrm.core.money import Money
-from pycrm.errors import ConfigurationError, ValidationError
+from pycrm.errors import ConfigurationError, NotFound, ValidationError
 
 __all__ = [
     "FieldDefinition",
@@ -128,10 +128,14 @@ class FieldDefinition:
                 "starting with a letter"
             )
         choice = self.type in (FieldType.CHOICE, FieldType.MULTI_CHOICE)
-        if choice != bool(self.choices):
-            raise ConfigurationError(f"{where}: choices are given for (multi) choice fields only")
-        if (self.type is FieldType.REFERENCE) != (self.target is not None):
-            raise ConfigurationError(f"{where}: a target kind is given for references only")
+        if choice and not self.choices:
+            raise ConfigurationError(f"{where}: a (multi) choice field needs its choices")
+        if self.choices and not choice:
+            raise ConfigurationError(f"{where}: only (multi) choice fields take choices")
+        if self.type is FieldType.REFERENCE and self.target is None:
+            raise ConfigurationError(f"{where}: a reference field needs a target kind")
+        if self.target is not None and self.type is not FieldType.REFERENCE:
+            raise ConfigurationError(f"{where}: only reference fields take a target kind")
         if self.target is not None and self.target not in _KINDS:
             raise ConfigurationError(f"{where}: unknown target kind {self.target!r}")
         if self.pattern is not None:
@@ -377,6 +381,12 @@ def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, list | tuple) and not value)
 
 
+def _name(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError.single(field, f"{value!r} is not a name")
+    return value
+
+
 class FieldRegistry:
     """The custom field definitions of one CRM, by entity kind and key."""
 
@@ -387,22 +397,25 @@ class FieldRegistry:
 
     def add(self, definition: FieldDefinition) -> FieldDefinition:
         """Add or replace a definition (stored values are never changed)."""
+        if not isinstance(definition, FieldDefinition):
+            raise ValidationError.single("definition", "expected a pycrm.FieldDefinition")
         self._defs.setdefault(definition.entity, {})[definition.key] = definition
         return definition
 
     def remove(self, entity: str, key: str) -> FieldDefinition:
         """Forget a definition; stored values stay and are returned as stored."""
         try:
-            return self._defs.get(entity, {}).pop(key)
+            return self._defs.get(_name(entity, "entity"), {}).pop(_name(key, "key"))
         except KeyError:
-            raise LookupError(f"{entity} has no custom field {key!r}") from None
+            raise NotFound("custom field", f"{entity}.{key}") from None
 
     def get(self, entity: str, key: str) -> FieldDefinition | None:
-        return self._defs.get(entity, {}).get(key)
+        """The definition of ``entity``'s custom field ``key``, or None."""
+        return self._defs.get(_name(entity, "entity"), {}).get(_name(key, "key"))
 
     def of(self, entity: str) -> list[FieldDefinition]:
         """The definitions of one entity kind, in the order they were added."""
-        return list(self._defs.get(entity, {}).values())
+        return list(self._defs.get(_name(entity, "entity"), {}).values())
 
     def __iter__(self) -> Any:
         return (d for defs in self._defs.values() for d in defs.values())

@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
+import babel.core
 import babel.numbers
 from attrs import frozen
 
@@ -93,7 +94,9 @@ def allocate_minor(total: int, ratios: Sequence[Decimal | int]) -> list[int]:
     remainders (ties: the earlier part). Parts add up to ``total`` exactly and no part is
     more than one unit away from its exact share.
     """
-    weights = [Decimal(r) for r in ratios]
+    if isinstance(ratios, str | bytes) or not isinstance(ratios, Sequence):
+        raise ValidationError.single("ratios", "expected a sequence of numbers")
+    weights = [_to_decimal(r, f"ratios.{i}") for i, r in enumerate(ratios)]
     if not weights:
         raise ValidationError.single("ratios", "at least one ratio is needed")
     if any(w < 0 for w in weights):
@@ -235,8 +238,8 @@ class Money:
 
     def split(self, parts: int) -> list[Money]:
         """Split into ``parts`` equal shares; earlier shares take the leftover minor units."""
-        if parts < 1:
-            raise ValidationError.single("parts", "must be at least 1")
+        if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
+            raise ValidationError.single("parts", f"{parts!r} is not a whole number of parts")
         return self.allocate([1] * parts)
 
     @staticmethod
@@ -244,6 +247,8 @@ class Money:
         """Sum amounts of one currency; an empty sum is zero in ``currency``."""
         result = Money.zero(currency)
         for amount in amounts:
+            if not isinstance(amount, Money):
+                raise ValidationError.single("amounts", f"{amount!r} is not Money")
             result = result + amount
         return result
 
@@ -251,16 +256,22 @@ class Money:
         """Convert with the rate valid ``on`` the given date, rounding with ROUNDING."""
         if validate_currency(to) == self.currency:
             return self
+        if not isinstance(rates, ExchangeRates):
+            raise ValidationError.single("rates", "expected exchange rates (crm.exchange_rates)")
+        if not isinstance(on, dt.date):
+            raise ValidationError.single("on", f"{on!r} is not a date")
         return Money.rounded(self.amount * rates.rate(self.currency, to, on), to)
 
     # -- presentation --------------------------------------------------------------------
     def format(self, locale: str = "en_US") -> str:
         """Format for a locale: ``¥1,234.50`` (zh_CN), ``US$1,234.50``, ``￥1,235`` (ja_JP)."""
-        return str(
-            babel.numbers.format_currency(
+        try:
+            text = babel.numbers.format_currency(
                 self.amount, self.currency, locale=locale, currency_digits=True
             )
-        )
+        except (ValueError, TypeError, babel.core.UnknownLocaleError):
+            raise ValidationError.single("locale", f"{locale!r} is not a known locale") from None
+        return str(text)
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
@@ -321,6 +332,11 @@ class DatedRates:
             base, slash, quote = pair.partition("/")
             if not slash:
                 raise ValidationError.single(pair, "is not a currency pair such as 'USD/CNY'")
+            entries = list(entries)
+            if not all(
+                isinstance(e, tuple) and len(e) == 2 and isinstance(e[0], dt.date) for e in entries
+            ):
+                raise ValidationError.single(pair, "give (datetime.date, rate) pairs")
             ordered = sorted(entries, key=lambda entry: entry[0])
             days = [day for day, _ in ordered]
             if len(set(days)) != len(days):

@@ -277,4 +277,7 @@ def schedule(
     step = {"monthly": 1, "quarterly": 3}.get(every)
     if step is None:
         raise ValidationError.single("every", f"{every!r} is not one of: monthly, quarterly")
-    return [add_months(first, i * step, first.day) for i in range(count)]
+    try:
+        return [add_months(first, i * step, first.day) for i in range(count)]
+    except (ValueError, OverflowError):
+        raise ValidationError.single("first_due", "the schedule runs past the year 9999") from None

@@ -11,7 +11,7 @@ from pycrm.core.audit import ChangeAction
 from pycrm.core.customers import Contact, Customer, Lead, LeadStatus
 from pycrm.core.opportunities import Opportunity
 from pycrm.errors import RuleViolation
-from pycrm.schemas import ContactFields, CustomerFields, LeadFields, OpportunityFields
+from pycrm.schemas import ContactFields, CustomerFields, LeadFields, OpportunityFields, checked_call
 from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id
 
@@ -83,6 +83,7 @@ class LeadService(RecordService[Lead]):
         """Change some fields; pass ``version`` to refuse if someone changed it since."""
         return self._update(record_id, version, changes)
 
+    @checked_call
     def convert(
         self,
         lead_id: uuid.UUID | str,

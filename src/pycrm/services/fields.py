@@ -9,6 +9,7 @@ from pycrm.core.fields import FieldDefinition, FieldProblem, FieldRegistry, Fiel
 from pycrm.core.kinds import kind_of
 from pycrm.core.records import SYSTEM_USER
 from pycrm.errors import ValidationError
+from pycrm.schemas import checked_call
 from pycrm.storage.base import Query
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class CustomFields(FieldRegistry):
         super().__init__(definitions)
         self._crm = crm
 
+    @checked_call
     def define(
         self,
         entity: str,
@@ -58,8 +60,8 @@ class CustomFields(FieldRegistry):
         except ValueError:
             kinds = ", ".join(t.value for t in FieldType)
             raise ValidationError.single("type", f"{type!r} is not one of: {kinds}") from None
-        return self.add(
-            FieldDefinition(
+        try:
+            definition = FieldDefinition(
                 entity=entity,
                 key=key,
                 type=kind,
@@ -72,8 +74,13 @@ class CustomFields(FieldRegistry):
                 pattern=pattern,
                 target=target,
             )
-        )
+            if minimum is not None and maximum is not None and minimum > maximum:
+                raise ValueError("minimum is larger than maximum")
+        except (TypeError, ValueError) as error:  # ConfigurationError is a ValueError
+            raise ValidationError.single(f"{entity}.{key}", str(error)) from None
+        return self.add(definition)
 
+    @checked_call
     def check(self, entity: str, *, tenant: str | None = None) -> list[FieldProblem]:
         """Stored custom values of ``entity`` records the current definitions reject.
 

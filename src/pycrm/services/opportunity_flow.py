@@ -25,6 +25,7 @@ from pycrm.core.org import User
 from pycrm.core.pipeline import Pipeline, Stage, StageTransition, epoch_ms
 from pycrm.core.pipeline import missing_fields as _missing
 from pycrm.errors import NotFound, RuleViolation, ValidationError
+from pycrm.schemas import Timestamp, checked_call
 from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id, _check_version
 from pycrm.storage.base import StaleRule
@@ -80,6 +81,7 @@ class OpportunityFlow(RecordService[Opportunity]):
             )
 
     # -- moving ---------------------------------------------------------------------------
+    @checked_call
     def move(
         self, record_id: uuid.UUID | str, *, to: str, version: int | None = None
     ) -> Opportunity:
@@ -100,6 +102,7 @@ class OpportunityFlow(RecordService[Opportunity]):
             _check_required(record, target)
             return self._transition(uow, record, source, target, "stage_changed", stage=target.key)
 
+    @checked_call
     def win(self, record_id: uuid.UUID | str, *, version: int | None = None) -> Opportunity:
         """Close an open opportunity as won (probability 100)."""
         with self._step() as uow:
@@ -110,6 +113,7 @@ class OpportunityFlow(RecordService[Opportunity]):
                 uow, record, source, pipeline.won, "won", status=OpportunityStatus.WON
             )
 
+    @checked_call
     def lose(
         self, record_id: uuid.UUID | str, *, reason: str, version: int | None = None
     ) -> Opportunity:
@@ -129,6 +133,7 @@ class OpportunityFlow(RecordService[Opportunity]):
                 lost_reason=reason,
             )
 
+    @checked_call
     def reopen(
         self, record_id: uuid.UUID | str, *, to: str | None = None, version: int | None = None
     ) -> Opportunity:
@@ -160,6 +165,7 @@ class OpportunityFlow(RecordService[Opportunity]):
                 closed_at=None,
             )
 
+    @checked_call
     def transitions(self, record_id: uuid.UUID | str) -> builtins.list[StageTransition]:
         """Every stage transition of one opportunity, oldest first (its creation first)."""
         rid = _as_id(record_id)
@@ -168,12 +174,10 @@ class OpportunityFlow(RecordService[Opportunity]):
             return uow.tx.transitions(uow.tenant, rid)
 
     # -- contact and stale deals ----------------------------------------------------------
-    def record_contact(self, record_id: uuid.UUID | str, *, at: dt.datetime) -> None:
+    @checked_call
+    def record_contact(self, record_id: uuid.UUID | str, *, at: Timestamp) -> None:
         """Note that someone was in contact about this deal at ``at`` (activities call it);
         ``last_contact_at`` only moves forward. Deleted or missing deals are skipped."""
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise ValidationError.single("at", "give a timezone-aware time")
-        at = at.astimezone(dt.UTC)
         with self._step() as uow:
             record = uow.tx.get(Opportunity, uow.tenant, _as_id(record_id))
             if record is None or record.deleted:
@@ -184,6 +188,7 @@ class OpportunityFlow(RecordService[Opportunity]):
             record.last_contact_at = at
             self._save(uow, record, before, ChangeAction.UPDATE)
 
+    @checked_call
     def stale(self, *, pipeline: str | None = None) -> builtins.list[Opportunity]:
         """Open opportunities without contact for the stage's (or pipeline's) ``stale_days``
         (at or beyond exactly that many days), or longer in their stage than its
@@ -191,6 +196,7 @@ class OpportunityFlow(RecordService[Opportunity]):
         with self._step() as uow:
             return uow.tx.find_stale(uow.tenant, _stale_rules(uow, pipeline))
 
+    @checked_call
     def reassign_stale(
         self, *, to_user: uuid.UUID | str | None = None, pipeline: str | None = None
     ) -> builtins.list[Opportunity]:
@@ -298,12 +304,15 @@ def _check_required(record: Opportunity, target: Stage) -> None:
 
 
 def _check_vetoes(uow: UnitOfWork, record: Opportunity, source: Stage, target: Stage) -> None:
-    hook: Any = uow.crm.hook
-    answers = hook.pycrm_check_transition(
-        opportunity=copy.deepcopy(record), source=source, target=target, user=uow.user
+    answers = uow.crm.call_hook(
+        "pycrm_check_transition",
+        opportunity=copy.deepcopy(record),
+        source=source,
+        target=target,
+        user=uow.user,
     )
-    if vetoes := [str(a) for a in answers if a]:
-        raise RuleViolation("; ".join(reversed(vetoes)), rule="plugin_veto")
+    if vetoes := [str(answer) for _, answer in answers if answer]:
+        raise RuleViolation("; ".join(vetoes), rule="plugin_veto")
 
 
 def _stale_rules(uow: UnitOfWork, only: str | None) -> list[StaleRule]:

@@ -18,7 +18,7 @@ from pycrm.core.payments import Every, Payment, PaymentPlan, SplitBy, schedule, 
 from pycrm.core.records import Record
 from pycrm.core.snapshot import plain
 from pycrm.errors import CurrencyMismatch, RuleViolation, ValidationError
-from pycrm.schemas import PaymentFields, PaymentPlanFields
+from pycrm.schemas import PaymentFields, PaymentPlanFields, checked_call
 from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id, _check_version, _raise_problems
 from pycrm.storage.base import Filter, Op, Query
@@ -55,6 +55,7 @@ class PaymentPlanService(RecordService[PaymentPlan]):
         """Change some fields; pass ``version`` to refuse if someone changed it since."""
         return self._update(record_id, version, changes)
 
+    @checked_call
     def plan_for_order(
         self,
         order_id: uuid.UUID | str,
@@ -96,6 +97,7 @@ class PaymentPlanService(RecordService[PaymentPlan]):
                 }
             )
 
+    @checked_call
     def replan(
         self,
         plan_id: uuid.UUID | str,
@@ -230,6 +232,7 @@ class PaymentService(RecordService[Payment]):
         """Create a payment; see :class:`pycrm.schemas.PaymentFields` for the fields."""
         return self._create(fields)
 
+    @checked_call
     def record(
         self,
         plan_id: uuid.UUID | str,

@@ -17,7 +17,13 @@ from pycrm.core.opportunities import Opportunity, OpportunityStatus
 from pycrm.core.orders import Order, OrderStatus, Product, ProductPrice
 from pycrm.core.payments import PaymentPlan
 from pycrm.errors import ValidationError
-from pycrm.schemas import OpportunityFields, OrderFields, OrderLineFields, ProductFields
+from pycrm.schemas import (
+    OpportunityFields,
+    OrderFields,
+    OrderLineFields,
+    ProductFields,
+    checked_call,
+)
 from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id, _check_version
 from pycrm.services.opportunity_flow import OpportunityFlow
@@ -104,6 +110,7 @@ class OrderService(RecordService[Order]):
         """Create a draft order; see :class:`pycrm.schemas.OrderFields` for the fields."""
         return self._create(fields)
 
+    @checked_call
     def create_from_opportunity(
         self, opportunity_id: uuid.UUID | str, /, **fields: Unpack[OrderFields]
     ) -> Order:
@@ -142,14 +149,17 @@ class OrderService(RecordService[Order]):
         return self._update(record_id, version, changes)
 
     # -- workflow -------------------------------------------------------------------------
+    @checked_call
     def confirm(self, order_id: uuid.UUID | str, *, version: int | None = None) -> Order:
         """draft → confirmed, dated today; an order without lines is refused."""
         return self._transition(order_id, version, "confirmed", lambda o, u: o.confirm(_today(u)))
 
+    @checked_call
     def complete(self, order_id: uuid.UUID | str, *, version: int | None = None) -> Order:
         """confirmed → completed, dated today."""
         return self._transition(order_id, version, "completed", lambda o, u: o.complete(_today(u)))
 
+    @checked_call
     def cancel(
         self,
         order_id: uuid.UUID | str,

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from pycrm.core.events import Event
-from pycrm.errors import ValidationError
+from pycrm.errors import StorageError, ValidationError
 from pycrm.services.catalogue import Services
 from pycrm.storage.base import Transaction
 
@@ -59,12 +59,18 @@ class UnitOfWork(Services):
     def tx(self) -> Transaction:
         """The storage transaction, opened on first use."""
         if self._done:
-            raise RuntimeError("this unit of work has ended; start a new one")
+            raise StorageError("this unit of work has ended; start a new one")
         if self._tx is None:
-            self._tx = self.crm.storage.begin()
+            self.crm.claim_thread(self)
+            try:
+                self._tx = self.crm.storage.begin()
+            except BaseException:
+                self.crm.release_thread(self)
+                raise
         return self._tx
 
     def now(self) -> dt.datetime:
+        """The current time by the CRM's clock (timezone-aware, UTC)."""
         return self.crm.clock.now()
 
     def emit(self, event: Event) -> None:
@@ -73,6 +79,7 @@ class UnitOfWork(Services):
 
     @property
     def wants_events(self) -> bool:
+        """Whether any plugin handles events (if none does, none is built)."""
         return self.crm.has_event_handlers
 
     # -- ending -------------------------------------------------------------------------
@@ -82,7 +89,10 @@ class UnitOfWork(Services):
             return
         self._done = True
         if self._tx is not None:
-            self._tx.commit()
+            try:
+                self._tx.commit()
+            finally:
+                self.crm.release_thread(self)
         events, self._events = self._events, []
         self.crm.dispatch(events)
 
@@ -93,7 +103,10 @@ class UnitOfWork(Services):
         self._done = True
         self._events.clear()
         if self._tx is not None:
-            self._tx.rollback()
+            try:
+                self._tx.rollback()
+            finally:
+                self.crm.release_thread(self)
 
     def __enter__(self) -> UnitOfWork:
         return self

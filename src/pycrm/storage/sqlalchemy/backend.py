@@ -75,7 +75,7 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 def _in_memory_sqlite(url: str | sa.URL) -> bool:
     try:
         parsed = sa.make_url(url)
-    except exc.ArgumentError:
+    except (exc.ArgumentError, ValueError):
         return False
     return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
@@ -97,7 +97,7 @@ class SqlBackend:
             options.setdefault("connect_args", {"check_same_thread": False})
         try:
             self.engine = sa.create_engine(url, **options)
-        except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
+        except (exc.ArgumentError, exc.NoSuchModuleError, ImportError, ValueError) as error:
             raise StorageError(f"cannot open database {url!s}: {error}") from error
         self.name = self.engine.dialect.name
         migrate = self.name == "sqlite" if auto_migrate is None else auto_migrate
