@@ -278,12 +278,14 @@ class CRM:
         self._threads.uow = uow
 
     def release_thread(self, uow: UnitOfWork) -> None:
+        """Note that ``uow``'s transaction in this thread has ended."""
         if getattr(self._threads, "uow", None) is uow:
             self._threads.uow = None
 
     # -- events ---------------------------------------------------------------------------
     @property
     def has_event_handlers(self) -> bool:
+        """Whether any plugin implements ``pycrm_on_event`` (if none does, no event is built)."""
         return bool(self._pm.hook.pycrm_on_event.get_hookimpls())
 
     def dispatch(self, events: Iterable[Event]) -> None:

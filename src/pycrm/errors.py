@@ -76,6 +76,7 @@ class ValidationError(CRMError, ValueError):
 
     @classmethod
     def single(cls, field: str, reason: str, *, entity: str | None = None) -> ValidationError:
+        """A ValidationError about one field."""
         return cls([(field, reason)], entity=entity)
 
 

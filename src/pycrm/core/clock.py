@@ -15,7 +15,7 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real clock."""
+    """The real clock: the current UTC time of the machine; the default of every CRM."""
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(utc)

@@ -307,6 +307,7 @@ class FixedRates:
             self._rates[(validate_currency(base), validate_currency(quote))] = rate
 
     def rate(self, base: str, quote: str, on: dt.date) -> Decimal:
+        """The company's rate for the pair (the same on every date)."""
         if base == quote:
             return Decimal(1)
         if (base, quote) in self._rates:

@@ -107,6 +107,7 @@ class Stage:
 
     @property
     def terminal(self) -> bool:
+        """Whether this is ``won`` or ``lost``: no opportunity moves on from it."""
         return self.key in (WON, LOST)
 
 
@@ -159,9 +160,11 @@ class Pipeline:
 
     @property
     def first(self) -> Stage:
+        """The stage new opportunities start in."""
         return self.stages[0]
 
     def keys(self) -> list[str]:
+        """The open stages' keys, in order."""
         return [s.key for s in self.stages]
 
     def stage(self, key: str) -> Stage:
@@ -176,6 +179,7 @@ class Pipeline:
         )
 
     def has_stage(self, key: str) -> bool:
+        """Whether ``key`` names a stage of this pipeline (won and lost included)."""
         return key in self.keys()
 
     def rank(self, key: str) -> int:
@@ -210,6 +214,7 @@ class Pipeline:
             )
 
     def check_reason(self, reason: str) -> None:
+        """Refuse a lost reason the pipeline does not list (RuleViolation)."""
         if reason not in self.lost_reasons:
             raise ValidationError.single(
                 "reason",
@@ -251,6 +256,7 @@ class Pipelines(Mapping[str, Pipeline]):
 
     @property
     def default(self) -> Pipeline:
+        """The pipeline new opportunities go into when none is named."""
         if self._default is None:
             raise ConfigurationError("no pipeline is registered (pycrm_register_pipelines)")
         return self._items[self._default]

@@ -22,7 +22,7 @@ __all__ = [
 
 
 class TicketType(StrEnum):
-    """What a ticket asks for."""
+    """What a ticket asks for: a consultation, a suggestion, a complaint or support (repair)."""
 
     CONSULTATION = "consultation"
     SUGGESTION = "suggestion"
@@ -42,7 +42,7 @@ class TicketChannel(StrEnum):
 
 
 class TicketPriority(StrEnum):
-    """How urgent a ticket is."""
+    """How urgent a ticket is, from low to urgent; SLA rules build on it."""
 
     LOW = "low"
     NORMAL = "normal"

@@ -61,11 +61,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # pycrm issues BEGIN itself (see _sqlite_begin): the driver's own transaction handling
     # would otherwise defer BEGIN to the first write and break SAVEPOINT.
     dbapi_connection.isolation_level = None
+    # SQLite's own lower() folds ASCII only; text filters must fold every script the way
+    # Python (and so the memory backend) does.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")  # readers work while a writer commits
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
