@@ -225,3 +225,17 @@ def test_bad_arguments_are_validation_errors_and_write_nothing(crm, call):
         call(acme)
     assert acme.customers.count() == 1
     assert acme.opportunities.count() == acme.tickets.count() == 0
+
+
+def test_owners_managers_and_assignees_must_be_users_of_the_tenant(crm, admin):
+    acme = crm.as_user(admin, tenant="acme")
+    rep = acme.users.create(name="王芳")
+    other = crm.as_user(admin, tenant="globex").users.create(name="外人")
+    assert acme.customers.create(name="甲", owner_id=rep.id).owner_id == rep.id
+    assert acme.customers.create(name="乙").owner_id == admin  # the acting user needs no record
+    for bad in (other.id, uuid.uuid4()):
+        with pytest.raises(pycrm.ValidationError, match="no user"):
+            acme.customers.create(name="丙", owner_id=bad)
+        with pytest.raises(pycrm.ValidationError, match="no user"):
+            acme.users.update(rep.id, manager_id=bad)
+    assert acme.customers.count() == 2

@@ -17,7 +17,7 @@ from pycrm.core.ids import new_id, new_ids
 from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
 from pycrm.core.money import Money
-from pycrm.core.records import Record
+from pycrm.core.records import SYSTEM_USER, Record
 from pycrm.core.snapshot import diff
 from pycrm.errors import ConflictError, NotFound, ValidationError
 from pycrm.schemas import Validator, checked_call
@@ -412,10 +412,18 @@ class RecordService(Generic[E]):
         its subsidiaries may be imported together).
         """
         wanted: dict[tuple[str, str], dict[uuid.UUID, builtins.list[int]]] = {}
+        # The acting user needs no user record (the host application authenticates
+        # people); anyone else named as owner, manager or assignee must be a user here.
+        trusted = {None, uow.user, SYSTEM_USER}
         for i, record in enumerate(records):
             for name in _reference_fields(type(record)):
                 value = getattr(record, name)
-                if value is not None and (only is None or name in only):
+                if only is not None and name not in only:
+                    continue
+                if name in USER_REFERENCES:
+                    if value not in trusted:
+                        wanted.setdefault((name, "user"), {}).setdefault(value, []).append(i)
+                elif value is not None:
                     target = record.kind if name == "parent_id" else REFERENCES[name]
                     wanted.setdefault((name, target), {}).setdefault(value, []).append(i)
         batch = {r.id for r in records}
@@ -528,9 +536,14 @@ def _reference_fields(cls: type[Record]) -> tuple[str, ...]:
     if cls not in _REFERENCE_FIELDS:
         names = {f.name for f in attrs.fields(cls)}
         _REFERENCE_FIELDS[cls] = tuple(
-            n for n in sorted(names) if n in REFERENCES or n == "parent_id"
+            n
+            for n in sorted(names)
+            if n in REFERENCES or n in USER_REFERENCES or n == "parent_id"
         )
     return _REFERENCE_FIELDS[cls]
 
 
 _REFERENCE_FIELDS: dict[type[Record], tuple[str, ...]] = {}
+
+#: Fields naming a user of the tenant.
+USER_REFERENCES = frozenset({"owner_id", "manager_id", "assignee_id"})
