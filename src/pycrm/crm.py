@@ -119,23 +119,13 @@ class CRM:
         arguments each one names; returns ``(plugin name, result)`` pairs for results that
         are not None. An implementation that raises anything but a :class:`CRMError` is a
         :class:`PluginError` naming the plugin and the hook."""
-        results = []
-        for impl in reversed(getattr(self._pm.hook, name).get_hookimpls()):
-            try:
-                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-            except CRMError:
-                raise
-            except Exception as error:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r} failed in {name}: {error}",
-                    plugin=impl.plugin_name,
-                ) from error
-            if result is not None:
-                results.append((impl.plugin_name, result))
-        return results
+        return list(self._answers(name, kwargs))
 
     def _first(self, name: str, **kwargs: Any) -> Any:
-        """A firstresult hook: the first implementation's answer that is not None."""
+        """A firstresult hook: the first answer that is not None (later ones are not asked)."""
+        return next((result for _, result in self._answers(name, kwargs)), None)
+
+    def _answers(self, name: str, kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         for impl in reversed(getattr(self._pm.hook, name).get_hookimpls()):
             try:
                 result = impl.function(*[kwargs[arg] for arg in impl.argnames])
@@ -147,8 +137,7 @@ class CRM:
                     plugin=impl.plugin_name,
                 ) from error
             if result is not None:
-                return result
-        return None
+                yield impl.plugin_name, result
 
     def _make_storage(self, url: str) -> StorageBackend:
         backend = self._first("pycrm_make_storage", url=url, settings=self.settings)
