@@ -45,7 +45,8 @@ if [ -z "${PYCRM_TEST_POSTGRES_URL:-}" ]; then
       chown postgres:postgres "$PGROOT"
       AS_PG="runuser -u postgres --"
     fi
-    PORT=${PYCRM_TEST_POSTGRES_PORT:-55432}
+    # A free loopback port unless one is given (another server may hold the usual ones).
+    PORT=${PYCRM_TEST_POSTGRES_PORT:-$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
     $AS_PG "$PGBIN/initdb" -D "$PGROOT/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
       --no-sync >/dev/null
     $AS_PG "$PGBIN/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w -t 30 \
