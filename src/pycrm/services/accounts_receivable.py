@@ -21,7 +21,7 @@ from pycrm.core import messages as msg
 from pycrm.core.customers import Customer
 from pycrm.core.events import Event
 from pycrm.core.money import ExchangeRates, Money
-from pycrm.core.org import User
+from pycrm.core.org import Department, User
 from pycrm.core.payments import InstallmentState
 from pycrm.core.records import Record
 from pycrm.core.service import Activity, ActivityKind
@@ -158,8 +158,8 @@ class ReceivablesService:
     ) -> list[DueInstallment]:
         """Installments with money left due ``"today"``, this ``"week"`` (Monday to
         Sunday), this ``"month"``, or ``"overdue"`` (due before today), seen on ``on``
-        (default today), optionally of one rep or of the reps of one department; by due
-        date, then customer name."""
+        (default today), optionally of one rep or of the reps of one department and the
+        departments under it (a branch and its teams); by due date, then customer name."""
         with self._step() as uow:
             day = on or uow.now().date()
             start, end = _window(window, day)
@@ -168,7 +168,7 @@ class ReceivablesService:
                 due_from=start,
                 due_to=end,
                 owner_id=owner_id,
-                department_id=department_id,
+                department_ids=None if department_id is None else _subtree(uow, department_id),
             )
         rows = [_due(row, day) for row in found]
         return sorted(rows, key=lambda r: (r.due_on, r.customer_name or "", r.installment_id))
@@ -430,3 +430,17 @@ def _amount_rows(
         AmountRow(period=p, department_id=d, owner_id=o, amount=amount)
         for (p, d, o), amount in ordered
     ]
+
+
+def _subtree(uow: UnitOfWork, root: uuid.UUID) -> frozenset[uuid.UUID]:
+    """A department and every department under it (the tree is small: one query)."""
+    children: dict[uuid.UUID | None, list[uuid.UUID]] = defaultdict(list)
+    for department in uow.tx.find(Department, uow.tenant, Query()):
+        children[department.parent_id].append(department.id)
+    found, todo = {root}, [root]
+    while todo:
+        for child in children[todo.pop()]:
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return frozenset(found)

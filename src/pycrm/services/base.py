@@ -536,9 +536,7 @@ def _reference_fields(cls: type[Record]) -> tuple[str, ...]:
     if cls not in _REFERENCE_FIELDS:
         names = {f.name for f in attrs.fields(cls)}
         _REFERENCE_FIELDS[cls] = tuple(
-            n
-            for n in sorted(names)
-            if n in REFERENCES or n in USER_REFERENCES or n == "parent_id"
+            n for n in sorted(names) if n in REFERENCES or n in USER_REFERENCES or n == "parent_id"
         )
     return _REFERENCE_FIELDS[cls]
 

@@ -285,11 +285,11 @@ class Transaction(Protocol):
         due_from: dt.date | None,
         due_to: dt.date | None,
         owner_id: uuid.UUID | None = None,
-        department_id: uuid.UUID | None = None,
+        department_ids: frozenset[uuid.UUID] | None = None,
     ) -> list[OpenInstallment]:
         """Installments of undeleted plans with ``paid < amount`` due between ``due_from`` and
-        ``due_to`` (inclusive, None = open-ended), optionally of one owner or of owners in one
-        department, ordered by due date, then installment id."""
+        ``due_to`` (inclusive, None = open-ended), optionally of one owner or of owners in
+        the given departments, ordered by due date, then installment id."""
         ...
 
     def sales_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:

@@ -95,14 +95,14 @@ class ComputedQueries:
         due_from: dt.date | None,
         due_to: dt.date | None,
         owner_id: uuid.UUID | None = None,
-        department_id: uuid.UUID | None = None,
+        department_ids: frozenset[uuid.UUID] | None = None,
     ) -> list[OpenInstallment]:
         return receivables.open_installments(
             self._tables(tenant),
             due_from=due_from,
             due_to=due_to,
             owner_id=owner_id,
-            department_id=department_id,
+            department_ids=department_ids,
         )
 
     def sales_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:

@@ -55,7 +55,7 @@ def open_installments(
     due_from: dt.date | None,
     due_to: dt.date | None,
     owner_id: uuid.UUID | None,
-    department_id: uuid.UUID | None,
+    department_ids: frozenset[uuid.UUID] | None,
 ) -> list[OpenInstallment]:
     customers = table("customer")
     found = []
@@ -67,7 +67,7 @@ def open_installments(
         department = _department(table, part.owner_id)
         if owner_id is not None and part.owner_id != owner_id:
             continue
-        if department_id is not None and department != department_id:
+        if department_ids is not None and department not in department_ids:
             continue
         customer = customers.get(part.customer_id) if part.customer_id else None
         assert part.paid is not None

@@ -223,6 +223,11 @@ class ReceivablesContract:
         ]
         assert due("overdue", owner_id=books["ann"].id) == due("overdue")[1:]
         assert due("overdue", department_id=books["south"].id) == due("overdue")[:1]
+        org = money_crm.as_user(ACTOR, tenant=tenant).departments
+        head = org.create(name="Head office")
+        for branch in (books["north"], books["south"]):
+            org.update(branch.id, parent_id=head.id)
+        assert due("overdue", department_id=head.id) == due("overdue")  # branches included
         late = desk.due("overdue", on=ON)[1]
         assert (late.state.value, late.days_overdue, late.paid) == ("overdue", 56, cny("1000.00"))
 

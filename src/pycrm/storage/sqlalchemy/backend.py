@@ -345,7 +345,7 @@ class SqlTransaction:
         due_from: dt.date | None,
         due_to: dt.date | None,
         owner_id: uuid.UUID | None = None,
-        department_id: uuid.UUID | None = None,
+        department_ids: frozenset[uuid.UUID] | None = None,
     ) -> list[OpenInstallment]:
         with self._translate("cannot list installments"):
             return receivables.open_installments(
@@ -354,7 +354,7 @@ class SqlTransaction:
                 due_from=due_from,
                 due_to=due_to,
                 owner_id=owner_id,
-                department_id=department_id,
+                department_ids=department_ids,
             )
 
     def sales_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:

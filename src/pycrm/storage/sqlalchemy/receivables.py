@@ -59,7 +59,7 @@ def open_installments(
     due_from: dt.date | None,
     due_to: dt.date | None,
     owner_id: uuid.UUID | None,
-    department_id: uuid.UUID | None,
+    department_ids: frozenset[uuid.UUID] | None,
 ) -> list[OpenInstallment]:
     source, where = _live_parts(tenant)
     source = _with_department(source, tenant, _parts.c.owner_id).outerjoin(
@@ -72,8 +72,8 @@ def open_installments(
         where.append(_parts.c.due_on <= due_to)
     if owner_id is not None:
         where.append(_parts.c.owner_id == owner_id)
-    if department_id is not None:
-        where.append(_users.c.department_id == department_id)
+    if department_ids is not None:
+        where.append(_users.c.department_id.in_(sorted(department_ids)))
     stmt = (
         sa.select(
             _parts.c.id,
