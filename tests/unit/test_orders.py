@@ -40,10 +40,7 @@ def draft(uow: Any, customer: pycrm.Customer, **more: Any) -> pycrm.Order:
 
 
 def win(uow: Any, deal: pycrm.Opportunity) -> None:
-    """Mark an opportunity won directly in storage (the pipeline service owns that move)."""
-    stored = uow.opportunities.get(deal.id)
-    stored.status = pycrm.OpportunityStatus.WON
-    uow.tx.update(stored, stored.version)
+    uow.opportunities.win(deal.id)
 
 
 def test_total_is_derived_from_the_lines(uow: Any, customer: pycrm.Customer) -> None:
