@@ -437,10 +437,10 @@ def _subtree(uow: UnitOfWork, root: uuid.UUID) -> frozenset[uuid.UUID]:
     children: dict[uuid.UUID | None, list[uuid.UUID]] = defaultdict(list)
     for department in uow.tx.find(Department, uow.tenant, Query()):
         children[department.parent_id].append(department.id)
-    found, todo = {root}, [root]
-    while todo:
-        for child in children[todo.pop()]:
+    found, pending = {root}, [root]
+    while pending:
+        for child in children[pending.pop()]:
             if child not in found:
                 found.add(child)
-                todo.append(child)
+                pending.append(child)
     return frozenset(found)
