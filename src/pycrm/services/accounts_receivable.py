@@ -22,7 +22,7 @@ from pycrm.core.customers import Customer
 from pycrm.core.events import Event
 from pycrm.core.money import ExchangeRates, Money
 from pycrm.core.org import Department, User
-from pycrm.core.payments import InstallmentState
+from pycrm.core.payments import Installment, InstallmentState
 from pycrm.core.records import Record
 from pycrm.core.service import Activity, ActivityKind
 from pycrm.core.snapshot import plain
@@ -300,12 +300,10 @@ def _window(window: Window, day: dt.date) -> tuple[dt.date | None, dt.date | Non
 def _due(row: OpenInstallment, day: dt.date) -> DueInstallment:
     amount = Money.from_minor(row.amount_minor, row.currency)
     paid = Money.from_minor(row.paid_minor, row.currency)
-    if day > row.due_on:
-        state = InstallmentState.OVERDUE
-    elif paid.is_positive():
-        state = InstallmentState.PARTIALLY_PAID
-    else:
-        state = InstallmentState.PENDING
+    # The domain's rule, so the list and Installment.state can never disagree.
+    state = Installment(id=row.installment_id, due_on=row.due_on, amount=amount, paid=paid).state(
+        day
+    )
     return DueInstallment(
         installment_id=row.installment_id,
         plan_id=row.plan_id,
