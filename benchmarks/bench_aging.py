@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_aging.py [--rows 1000000] [--customers 2000] [--d
 Loads ``--rows`` installments (ten per order and plan, spread over ``--customers``
 customers and 40 reps) with fast SQLAlchemy Core inserts into one tenant, and a tenth of
 that into a second tenant. Then, for each tenant, in a fresh process, it times
-``receivables.aging()`` (the storage's GROUP BY query plus conversion and names in Python)
+``reports.aging()`` (the storage's GROUP BY query plus conversion and names in Python)
 against one hand-written SQL query that gives the same result, checks that both agree,
 and reports the ratio and the report's extra peak memory: the memory should not grow with
 the number of installments (the answer has one row per customer either way).
@@ -169,7 +169,7 @@ def measure(url: str, tenant: str, repeat: int) -> dict[str, Any]:
         clock=pycrm.FixedClock(dt.datetime(2026, 1, 15, tzinfo=dt.UTC)),
         load_entry_points=False,
     )
-    desk = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).receivables
+    desk = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports
     engine: sa.Engine = crm.storage.engine  # type: ignore[attr-defined]
     with engine.connect() as conn:  # warm the page cache the same way for both
         conn.exec_driver_sql("SELECT count(*) FROM installments").scalar()

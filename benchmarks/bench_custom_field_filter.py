@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 import pycrm
 from pycrm.core.ids import new_id
-from pycrm.storage.base import Filter, Op, Query, StorageType
+from pycrm.storage.base import Filter, Op, Query, Scope, StorageType
 from pycrm.storage.sqlalchemy import SqlBackend
 from pycrm.storage.sqlalchemy.mapping import entity_mapper
 from pycrm.storage.sqlalchemy.queries import custom_index, where_clause
@@ -136,7 +136,8 @@ def _uses_index(backend: SqlBackend, tenant: str, index_name: str) -> bool:
         filters=(Filter("custom.tier", Op.EQ, 7),),
         custom_types={"custom.tier": StorageType.INTEGER},
     )
-    stmt = sa.select(sa.func.count()).select_from(table).where(where_clause(table, tenant, query))
+    where = where_clause(table, Scope(tenant), query, "customer")
+    stmt = sa.select(sa.func.count()).select_from(table).where(where)
     sql = str(stmt.compile(backend.engine, compile_kwargs={"literal_binds": True}))
     explain = "EXPLAIN QUERY PLAN " if backend.name == "sqlite" else "EXPLAIN "
     with backend.engine.connect() as conn:

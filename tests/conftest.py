@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 import pycrm
+from pycrm.storage.sqlalchemy import schema
 
 START = dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC)
 POSTGRES_ENV = "PYCRM_TEST_POSTGRES_URL"
@@ -31,6 +34,24 @@ def crm(clock: pycrm.FixedClock) -> Iterator[pycrm.CRM]:
 @pytest.fixture
 def admin() -> uuid.UUID:
     return uuid.UUID("01900000-0000-7000-8000-000000000001")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite database per test session, copied for each test that needs one."""
+    path = tmp_path_factory.mktemp("template") / "crm.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    schema.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A freshly migrated SQLite database of this test (a copy of the session's template)."""
+    path = tmp_path / "crm.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ Start with :class:`CRM`::
         customer = uow.customers.create(name="ACME", level="A")
 """
 
+from pycrm.core.activities import Activity, ActivityKind
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.clock import Clock, FixedClock, SystemClock
 from pycrm.core.customers import (
@@ -19,7 +20,25 @@ from pycrm.core.customers import (
     Lead,
     LeadStatus,
 )
-from pycrm.core.events import Event
+from pycrm.core.events import (
+    Event,
+    InstallmentOverdue,
+    InstallmentSettled,
+    OpportunityLost,
+    OpportunityMoved,
+    OpportunityReopened,
+    OpportunityTransition,
+    OpportunityWon,
+    OrderCancelled,
+    OrderCompleted,
+    OrderConfirmed,
+    PaymentReceived,
+    RecordCreated,
+    RecordDeleted,
+    RecordRestored,
+    RecordUpdated,
+    StatusChanged,
+)
 from pycrm.core.fields import FieldDefinition, FieldProblem, FieldType
 from pycrm.core.ids import new_id
 from pycrm.core.money import DatedRates, ExchangeRates, FixedRates, Money
@@ -29,15 +48,7 @@ from pycrm.core.org import Department, Role, User
 from pycrm.core.payments import Installment, InstallmentState, Payment, PaymentPlan
 from pycrm.core.pipeline import ForecastCategory, Pipeline, Pipelines, Stage, StageTransition
 from pycrm.core.records import SYSTEM_USER, Record
-from pycrm.core.service import (
-    Activity,
-    ActivityKind,
-    Ticket,
-    TicketChannel,
-    TicketPriority,
-    TicketStatus,
-    TicketType,
-)
+from pycrm.core.tickets import Ticket, TicketChannel, TicketPriority, TicketStatus, TicketType
 from pycrm.crm import CRM
 from pycrm.errors import (
     ConfigurationError,
@@ -54,16 +65,15 @@ from pycrm.errors import (
 )
 from pycrm.plugins.hookspecs import hookimpl
 from pycrm.schemas import view
-from pycrm.services.accounts_receivable import (
+from pycrm.services.fields import CustomFields
+from pycrm.services.listing import Page
+from pycrm.services.reports import Reports
+from pycrm.services.reports.models import (
     AgingReport,
     AgingRow,
     AmountReport,
     AmountRow,
     DueInstallment,
-)
-from pycrm.services.fields import CustomFields
-from pycrm.services.listing import Page
-from pycrm.services.pipeline_report_models import (
     DwellTimes,
     Forecast,
     Funnel,
@@ -71,7 +81,6 @@ from pycrm.services.pipeline_report_models import (
     WeightedPipeline,
     WinRate,
 )
-from pycrm.services.pipeline_reports import PipelineReports
 from pycrm.services.unit_of_work import UnitOfWork
 from pycrm.settings import Settings
 
@@ -117,6 +126,8 @@ __all__ = [
     "ForecastCategory",
     "Funnel",
     "Installment",
+    "InstallmentOverdue",
+    "InstallmentSettled",
     "InstallmentState",
     "Lead",
     "LeadStatus",
@@ -124,26 +135,40 @@ __all__ = [
     "Money",
     "NotFound",
     "Opportunity",
+    "OpportunityLost",
+    "OpportunityMoved",
+    "OpportunityReopened",
     "OpportunityStatus",
+    "OpportunityTransition",
+    "OpportunityWon",
     "Order",
+    "OrderCancelled",
+    "OrderCompleted",
+    "OrderConfirmed",
     "OrderLine",
     "OrderStatus",
     "Page",
     "Payment",
     "PaymentPlan",
+    "PaymentReceived",
     "PermissionDenied",
     "Pipeline",
-    "PipelineReports",
     "Pipelines",
     "PluginError",
     "Product",
     "ProductPrice",
     "Record",
+    "RecordCreated",
+    "RecordDeleted",
+    "RecordRestored",
+    "RecordUpdated",
+    "Reports",
     "Role",
     "RuleViolation",
     "Settings",
     "Stage",
     "StageTransition",
+    "StatusChanged",
     "StorageError",
     "SystemClock",
     "Ticket",

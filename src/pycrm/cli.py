@@ -5,7 +5,6 @@ Needs the ``cli`` extra (typer, rich, Faker): ``pip install "pycrm-embedded[cli]
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -64,7 +63,7 @@ def demo(
             f"opportunities, {company.counts['orders']} orders across {len(company.reps)} reps\n"
         )
         console.print(_customers_by_level(boss, locale))
-        console.print(_pipeline_by_stage(crm, company.executive, locale))
+        console.print(_pipeline_by_stage(boss, crm, locale))
         console.print(_due_this_month(boss, crm, locale))
         console.print(_aging(boss, crm, locale))
 
@@ -78,8 +77,8 @@ def _customers_by_level(crm: Services, locale: str) -> Table:
     return table
 
 
-def _pipeline_by_stage(app_crm: CRM, user: uuid.UUID, locale: str) -> Table:
-    report = app_crm.reports.weighted_pipeline(tenant="demo", user=user, by=("stage",))
+def _pipeline_by_stage(crm: Services, app_crm: CRM, locale: str) -> Table:
+    report = crm.reports.weighted_pipeline(by=("stage",))
     table = Table(title=_(msg.HEAD_OPEN_BY_STAGE, locale, currency=report.currency))
     table.add_column(_(msg.HEAD_STAGE, locale))
     table.add_column(_(msg.HEAD_DEALS, locale), justify="right")
@@ -134,7 +133,7 @@ def _due_this_month(crm: Services, app_crm: CRM, locale: str) -> Table:
 
 
 def _aging(crm: Services, app_crm: CRM, locale: str) -> Table:
-    report = crm.receivables.aging(by="customer")
+    report = crm.reports.aging(by="customer")
     day = format_date(report.on, locale)
     table = Table(title=_(msg.HEAD_AGING_IN, locale, day=day, currency=report.currency))
     headings = (

@@ -16,11 +16,10 @@ from pycrm.core.fields import FieldDefinition
 from pycrm.core.money import ExchangeRates, validate_currency
 from pycrm.core.pipeline import Pipeline, Pipelines
 from pycrm.core.records import SYSTEM_USER
-from pycrm.errors import ConfigurationError, CRMError, PluginError, StorageError, ValidationError
+from pycrm.errors import ConfigurationError, PluginError, StorageError, ValidationError
 from pycrm.plugins.manager import PluginInfo, make_plugin_manager
 from pycrm.services.catalogue import Services
 from pycrm.services.fields import CustomFields
-from pycrm.services.pipeline_reports import PipelineReports
 from pycrm.services.unit_of_work import UnitOfWork, check_tenant, check_user
 from pycrm.settings import Settings
 from pycrm.storage.base import StorageBackend
@@ -73,11 +72,15 @@ class CRM:
         _check_arguments(storage, settings, plugins, clock)
         self.settings = settings if settings is not None else Settings()
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self._pm, self._plugins = make_plugin_manager(
+        #: Errors raised by event handlers, newest last (handlers never undo a commit).
+        self.event_errors: list[tuple[Event, BaseException]] = []
+        self._plugins = make_plugin_manager(
             plugins,
             disabled=self.settings.disabled_plugins,
             load_entry_points=load_entry_points,
+            on_handler_error=lambda event, error: self.event_errors.append((event, error)),
         )
+        self._pm = self._plugins.pm
         self.storage: StorageBackend = (
             self._make_storage(storage) if isinstance(storage, str) else storage
         )
@@ -85,12 +88,8 @@ class CRM:
         self.currencies: list[str] = self._collect_currencies()
         #: Every registered pipeline by key; ``crm.pipelines.default`` takes new deals.
         self.pipelines: Pipelines = self._collect_pipelines()
-        #: Pipeline analysis: weighted pipeline, forecast, funnel, win rate, dwell times.
-        self.reports = PipelineReports(self)
         #: Custom field definitions (plugins' and the host application's).
         self.fields = CustomFields(self, self._collect_fields())
-        #: Errors raised by event handlers, newest last (handlers never undo a commit).
-        self.event_errors: list[tuple[Event, BaseException]] = []
         self._threads = threading.local()  # the unit of work open in each thread
 
     @classmethod
@@ -114,33 +113,8 @@ class CRM:
         )
 
     # -- set-up ---------------------------------------------------------------------------
-    def call_hook(self, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call every implementation of hook ``name`` in pluggy's order, with the keyword
-        arguments each one names; returns ``(plugin name, result)`` pairs for results that
-        are not None. An implementation that raises anything but a :class:`CRMError` is a
-        :class:`PluginError` naming the plugin and the hook."""
-        return list(self._answers(name, kwargs))
-
-    def _first(self, name: str, **kwargs: Any) -> Any:
-        """A firstresult hook: the first answer that is not None (later ones are not asked)."""
-        return next((result for _, result in self._answers(name, kwargs)), None)
-
-    def _answers(self, name: str, kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-        for impl in reversed(getattr(self._pm.hook, name).get_hookimpls()):
-            try:
-                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-            except CRMError:
-                raise
-            except Exception as error:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r} failed in {name}: {error}",
-                    plugin=impl.plugin_name,
-                ) from error
-            if result is not None:
-                yield impl.plugin_name, result
-
     def _make_storage(self, url: str) -> StorageBackend:
-        backend = self._first("pycrm_make_storage", url=url, settings=self.settings)
+        backend = self._pm.hook.pycrm_make_storage(url=url, settings=self.settings)
         if backend is None:
             raise ConfigurationError(
                 f"no storage backend for {url!r}: use sqlite:///path.db, postgresql://... or "
@@ -149,20 +123,19 @@ class CRM:
         return backend  # type: ignore[no-any-return]
 
     def _make_rates(self) -> ExchangeRates:
-        rates = self._first("pycrm_make_exchange_rates", settings=self.settings)
+        rates = self._pm.hook.pycrm_make_exchange_rates(settings=self.settings)
         if rates is None:
             raise PluginError("no plugin provides exchange rates (pycrm_make_exchange_rates)")
         return rates  # type: ignore[no-any-return]
 
     def _collect_currencies(self) -> list[str]:
         codes: set[str] = set()
-        for plugin, plugin_codes in self.call_hook(
-            "pycrm_register_currencies", settings=self.settings
-        ):
+        for plugin_codes in self._pm.hook.pycrm_register_currencies(settings=self.settings):
             for code in plugin_codes:
                 try:
                     codes.add(validate_currency(code))
                 except ValidationError as error:
+                    plugin = self._plugins.origin(plugin_codes) or "?"
                     raise PluginError(
                         f"plugin {plugin!r} registered a bad currency: {error}", plugin=plugin
                     ) from error
@@ -170,9 +143,10 @@ class CRM:
 
     def _collect_pipelines(self) -> Pipelines:
         found: list[Pipeline] = []
-        for plugin, plugin_pipelines in self.call_hook("pycrm_register_pipelines"):
+        for plugin_pipelines in self._pm.hook.pycrm_register_pipelines():
             for pipeline in plugin_pipelines:
                 if not isinstance(pipeline, Pipeline):
+                    plugin = self._plugins.origin(plugin_pipelines) or "?"
                     raise PluginError(
                         f"plugin {plugin!r} registered {pipeline!r}, not a pycrm.Pipeline",
                         plugin=plugin,
@@ -182,8 +156,9 @@ class CRM:
 
     def _collect_fields(self) -> list[FieldDefinition]:
         seen: dict[tuple[str, str], tuple[str, FieldDefinition]] = {}
-        for plugin, definitions in self.call_hook("pycrm_register_fields", settings=self.settings):
+        for definitions in self._pm.hook.pycrm_register_fields(settings=self.settings):
             for definition in definitions:
+                plugin = self._plugins.origin(definitions) or "?"
                 if not isinstance(definition, FieldDefinition):
                     raise PluginError(
                         f"plugin {plugin!r} returned {definition!r} from "
@@ -204,11 +179,12 @@ class CRM:
     @property
     def plugins(self) -> list[PluginInfo]:
         """The loaded plugins, where each came from, and the hooks it implements."""
-        return list(self._plugins)
+        return list(self._plugins.infos)
 
     @property
-    def hook(self) -> object:
-        """The plugin manager's hook relay, for services that call plugin hooks."""
+    def hook(self) -> Any:
+        """The plugin manager's hook relay: ``crm.hook.pycrm_<name>(...)`` calls a hook the
+        way pluggy documents (its result, firstresult, wrappers)."""
         return self._pm.hook
 
     def migrate(self) -> None:
@@ -284,19 +260,5 @@ class CRM:
         and its ``(event, error)`` appended to :attr:`event_errors`, and the other handlers
         and later events still run. Nothing committed is undone.
         """
-        # pluggy's own call order: the plugin registered last is called first.
-        handlers = list(reversed(self._pm.hook.pycrm_on_event.get_hookimpls()))
-        arguments = {"crm": self}
         for event in events:
-            for handler in handlers:
-                call = [event if n == "event" else arguments[n] for n in handler.argnames]
-                try:
-                    handler.function(*call)
-                except Exception as error:  # a handler must never undo a commit
-                    log.exception(
-                        "event handler of plugin %r failed for %s %s",
-                        handler.plugin_name,
-                        event.name,
-                        event.record_id,
-                    )
-                    self.event_errors.append((event, error))
+            self._pm.hook.pycrm_on_event(event=event, crm=self)

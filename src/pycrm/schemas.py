@@ -31,6 +31,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from pycrm.core.activities import ActivityKind
 from pycrm.core.customers import (
     ContactRole,
     CustomerSource,
@@ -44,14 +45,8 @@ from pycrm.core.opportunities import OpportunityStatus
 from pycrm.core.orders import OrderStatus
 from pycrm.core.org import Role
 from pycrm.core.records import Record
-from pycrm.core.service import (
-    ActivityKind,
-    TicketChannel,
-    TicketPriority,
-    TicketStatus,
-    TicketType,
-)
 from pycrm.core.snapshot import plain
+from pycrm.core.tickets import TicketChannel, TicketPriority, TicketStatus, TicketType
 from pycrm.errors import ValidationError
 
 __all__ = [

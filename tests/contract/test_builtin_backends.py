@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,8 @@ class TestMemoryBackend(StorageContract):
 
 class TestSQLiteBackend(StorageContract):
     @pytest.fixture
-    def backend(self, tmp_path: Path) -> SqlBackend:
-        return SqlBackend(f"sqlite:///{tmp_path / 'crm.db'}")
+    def backend(self, sqlite_url: str) -> SqlBackend:
+        return SqlBackend(sqlite_url)
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,9 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "memory":
         return "memory://"
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'crm.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+        url: str = request.getfixturevalue("sqlite_url")
+        return url
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

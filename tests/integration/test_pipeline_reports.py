@@ -35,6 +35,11 @@ FEB = (dt.date(2026, 2, 1), dt.date(2026, 2, 28))
 JAN_FEB = (dt.date(2026, 1, 1), dt.date(2026, 2, 28))
 
 
+def _reports(data: Any) -> pycrm.Reports:
+    crm: pycrm.CRM = data["crm"]
+    return crm.as_user(pycrm.SYSTEM_USER, tenant=data["tenant"]).reports
+
+
 def cny(amount: str) -> Money:
     return Money(amount, "CNY")
 
@@ -90,7 +95,7 @@ def data(any_crm: pycrm.CRM, tenant: str, admin: uuid.UUID, clock: pycrm.FixedCl
 
 
 def test_weighted_pipeline_by_owner(data: Any) -> None:
-    report = data["crm"].reports.weighted_pipeline(tenant=data["tenant"], by=("owner",))
+    report = _reports(data).weighted_pipeline(by=("owner",))
     # A: d1 1000 x 10 % + d2 2000 x 50 % = 1100; B: d3 700 x 75 % + d4 3000 x 50 % = 2025.
     assert [(r.owner_id, r.count, r.amount, r.weighted) for r in report.rows] == sorted(
         [
@@ -104,9 +109,7 @@ def test_weighted_pipeline_by_owner(data: Any) -> None:
 
 
 def test_weighted_pipeline_for_a_period_by_department(data: Any) -> None:
-    report = data["crm"].reports.weighted_pipeline(
-        tenant=data["tenant"], by=("department",), period=FEB
-    )
+    report = _reports(data).weighted_pipeline(by=("department",), period=FEB)
     # d4 is expected in April: outside February.
     got = {r.department_id: (r.count, r.amount, r.weighted) for r in report.rows}
     assert got == {
@@ -118,13 +121,17 @@ def test_weighted_pipeline_for_a_period_by_department(data: Any) -> None:
 
 def test_weighted_pipeline_by_forecast_category_and_stage(data: Any) -> None:
     crm, tenant = data["crm"], data["tenant"]
-    by_category = crm.reports.weighted_pipeline(tenant=tenant, by=("forecast",))
+    by_category = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.weighted_pipeline(
+        by=("forecast",)
+    )
     assert [(r.forecast, r.count, r.amount, r.weighted) for r in by_category.rows] == [
         ("best_case", 2, cny("5000.00"), cny("2500.00")),
         ("commit", 1, cny("700.00"), cny("525.00")),
         ("pipeline", 1, cny("1000.00"), cny("100.00")),
     ]
-    by_stage = crm.reports.weighted_pipeline(tenant=tenant, by=("stage",))
+    by_stage = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.weighted_pipeline(
+        by=("stage",)
+    )
     assert [(r.stage, r.count) for r in by_stage.rows] == [
         ("negotiation", 1),
         ("proposal", 2),
@@ -133,7 +140,7 @@ def test_weighted_pipeline_by_forecast_category_and_stage(data: Any) -> None:
 
 
 def test_forecast_for_february(data: Any) -> None:
-    report = data["crm"].reports.forecast(tenant=data["tenant"], period=FEB, by=("owner",))
+    report = _reports(data).forecast(period=FEB, by=("owner",))
     rows = {r.owner_id: r for r in report.rows}
     a, b = rows[data["A"]], rows[data["B"]]
     # A won d5 (500) on 4 Feb; d2 (proposal) is best case, d1 (qualification) pipeline.
@@ -162,7 +169,7 @@ def test_forecast_for_february(data: Any) -> None:
 
 
 def test_funnel(data: Any) -> None:
-    report = data["crm"].reports.funnel(tenant=data["tenant"])
+    report = _reports(data).funnel()
     # Furthest stage ever entered: d1 d6 d7 d8 qualification; d2 d4 proposal;
     # d3 negotiation; d5 d9 won. Reached = this stage or later: 9, 5, 5, 3, 2.
     assert [
@@ -177,13 +184,13 @@ def test_funnel(data: Any) -> None:
 
 
 def test_funnel_for_deals_created_in_a_period(data: Any) -> None:
-    report = data["crm"].reports.funnel(tenant=data["tenant"], period=FEB)
+    report = _reports(data).funnel(period=FEB)
     assert [s.reached for s in report.stages] == [0, 0, 0, 0, 0]
     assert report.stages[0].conversion is None
 
 
 def test_win_rate_and_sales_cycle(data: Any) -> None:
-    report = data["crm"].reports.win_rate(tenant=data["tenant"], period=JAN_FEB)
+    report = _reports(data).win_rate(period=JAN_FEB)
     rows = {r.owner_id: r for r in report.rows}
     a, b = rows[data["A"]], rows[data["B"]]
     # A: d5 won after 20 days, d8 lost. B: d9 won after 30 days, d6 and d7 lost.
@@ -206,18 +213,18 @@ def test_win_rate_and_sales_cycle(data: Any) -> None:
         Decimal("0.4000"),
         Decimal("25.00"),
     )
-    february = data["crm"].reports.win_rate(tenant=data["tenant"], period=FEB, by=())
+    february = _reports(data).win_rate(period=FEB, by=())
     assert (february.rows[0].won, february.rows[0].lost) == (2, 2)  # d6 was lost in January
 
 
 def test_lost_reasons(data: Any) -> None:
     crm, tenant = data["crm"], data["tenant"]
-    report = crm.reports.lost_reasons(tenant=tenant)
+    report = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.lost_reasons()
     assert [(r.reason, r.count, r.amount, r.share) for r in report.rows] == [
         ("price", 2, cny("1000.00"), Decimal("0.6667")),
         ("competitor", 1, cny("700.00"), Decimal("0.3333")),
     ]
-    february = crm.reports.lost_reasons(tenant=tenant, period=FEB)
+    february = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.lost_reasons(period=FEB)
     assert [(r.reason, r.count, r.share) for r in february.rows] == [
         ("competitor", 1, Decimal("0.5000")),
         ("price", 1, Decimal("0.5000")),
@@ -226,7 +233,7 @@ def test_lost_reasons(data: Any) -> None:
 
 def test_dwell_times_per_stage_and_owner(data: Any) -> None:
     crm, tenant = data["crm"], data["tenant"]
-    report = crm.reports.dwell_times(tenant=tenant)
+    report = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.dwell_times()
     # Stays that ended in qualification: d2 d3 d4 d5 after 1 day, d6 10, d8 20, d7 30,
     # d9 30: 94 days / 8. needs_analysis: d5 from day 1 to 20. proposal: d3 days 1 to 3.
     assert [
@@ -236,7 +243,9 @@ def test_dwell_times_per_stage_and_owner(data: Any) -> None:
         ("needs_analysis", 1, 14, Decimal("19.00"), Decimal("5.00")),
         ("proposal", 1, 21, Decimal("2.00"), Decimal("-19.00")),
     ]
-    by_owner = crm.reports.dwell_times(tenant=tenant, by=("stage", "owner"))
+    by_owner = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.dwell_times(
+        by=("stage", "owner")
+    )
     got = {(r.stage, r.owner_id): (r.stays, r.actual_days) for r in by_owner.rows}
     assert got == {
         ("qualification", data["A"]): (3, Decimal("7.33")),  # 1 + 1 + 20 days
@@ -247,7 +256,7 @@ def test_dwell_times_per_stage_and_owner(data: Any) -> None:
 
 
 def test_reports_serialise_to_json(data: Any) -> None:
-    report = data["crm"].reports.weighted_pipeline(tenant=data["tenant"], by=())
+    report = _reports(data).weighted_pipeline(by=())
     assert report.model_dump(mode="json")["rows"] == [
         {
             "owner_id": None,
@@ -269,13 +278,15 @@ def test_a_missing_exchange_rate_names_the_pair(
         customer = uow.customers.create(name="Europa")
         uow.opportunities.create(customer_id=customer.id, name="d", amount=Money("5.00", "EUR"))
     with pytest.raises(pycrm.ExchangeRateMissing, match="EUR/CNY"):
-        any_crm.reports.weighted_pipeline(tenant=tenant)
+        any_crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.weighted_pipeline()
 
 
 def test_bad_report_arguments(any_crm: pycrm.CRM, tenant: str) -> None:
     with pytest.raises(pycrm.ValidationError, match="cannot group by"):
-        any_crm.reports.weighted_pipeline(tenant=tenant, by=("colour",))
+        any_crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.weighted_pipeline(by=("colour",))
     with pytest.raises(pycrm.ValidationError, match="period"):
-        any_crm.reports.win_rate(tenant=tenant, period=(dt.date(2026, 2, 1), dt.date(2026, 1, 1)))
+        any_crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.win_rate(
+            period=(dt.date(2026, 2, 1), dt.date(2026, 1, 1))
+        )
     with pytest.raises(pycrm.ValidationError, match="pipeline"):
-        any_crm.reports.funnel(tenant=tenant, pipeline="nope")
+        any_crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.funnel(pipeline="nope")

@@ -207,7 +207,7 @@ def test_a_second_unit_of_work_in_the_same_thread_is_refused_at_once(url, tmp_pa
         lambda a: a.customers.create_many(None),
         lambda a: a.customers.create_many([None]),
         lambda a: a.customers.import_many([3]),
-        lambda a: a.receivables.sales(None, None),
+        lambda a: a.reports.sales(None, None),
         lambda a: a.receivables.due("month", owner_id="abc"),
         lambda a: a.customers.update(a.customers.list().items[0].id, version="one", level="A"),
         lambda a: a.tickets.create(

@@ -109,7 +109,7 @@ def test_a_plugin_providing_dated_rates_converts_each_payment_at_its_date(
         plan = plan_two(uow, "USD")
         uow.payments.record(plan.id, "10.00 USD", received_on=D(2025, 12, 31))
         uow.payments.record(plan.id, "10.00 USD", received_on=D(2026, 1, 2))
-        report = uow.receivables.collected(D(2025, 12, 1), D(2026, 1, 31))
+        report = uow.reports.collected(D(2025, 12, 1), D(2026, 1, 31))
     # 10.00 × 7.00 = 70.00 in December; 10.00 × 7.50 = 75.00 in January.
     assert [(r.period, str(r.amount)) for r in report.rows] == [
         ("2025-12", "70.00 CNY"),
@@ -123,6 +123,6 @@ def test_minor_units_of_the_reporting_currency_are_respected(clock: pycrm.FixedC
     crm = pycrm.CRM.connect("memory://", clock=clock, settings=settings, load_entry_points=False)
     with crm.unit_of_work() as uow:
         plan_two(uow)
-        report = uow.receivables.aging(on=D(2026, 1, 15))
+        report = uow.reports.aging(on=D(2026, 1, 15))
     # 100.00 CNY × 21.37 = 2137 JPY in each bucket; JPY has no minor unit.
     assert [str(b) for b in report.totals.buckets[:2]] == ["2137 JPY", "2137 JPY"]

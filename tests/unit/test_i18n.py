@@ -15,7 +15,7 @@ import pycrm
 from pycrm import Money, i18n
 from pycrm.core import messages as msg
 from pycrm.core.messages import MESSAGES
-from pycrm.services.accounts_receivable import AGING_HEADINGS
+from pycrm.services.reports.models import AGING_HEADINGS
 
 TRANSLATED = ("zh_CN", "ja_JP")
 

@@ -14,7 +14,7 @@ import pycrm
 from pycrm import Money, RuleViolation
 from pycrm.core.money import minor_digits
 from pycrm.core.payments import split_amount
-from pycrm.storage.base import aging_bucket
+from pycrm.storage.capabilities.receivables import aging_bucket
 
 CURRENCIES = ["CNY", "JPY", "USD", "KWD", "EUR"]
 START = dt.datetime(2026, 1, 15, 9, tzinfo=dt.UTC)
@@ -119,7 +119,7 @@ def test_aging_buckets_partition_the_outstanding_amount_exactly(
                 uow.payments.record(plan.id, Money.from_minor(paid, "CNY"), apply_excess=True)
             for part in uow.payment_plans.get(plan.id).installments:
                 expected_buckets[aging_bucket(part.due_on, on)] += part.outstanding.minor_units
-        report = uow.receivables.aging(on=on)
+        report = uow.reports.aging(on=on)
     assert [b.minor_units for b in report.totals.buckets] == expected_buckets
     assert report.totals.total.minor_units == sum(expected_buckets)
     for row in report.rows:

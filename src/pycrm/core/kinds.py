@@ -1,12 +1,13 @@
 """The entity types pycrm stores, in dependency order (referenced kinds first)."""
 
+from pycrm.core.activities import Activity
 from pycrm.core.customers import Contact, Customer, Lead
 from pycrm.core.opportunities import Opportunity
 from pycrm.core.orders import Order, Product
 from pycrm.core.org import Department, User
 from pycrm.core.payments import Payment, PaymentPlan
 from pycrm.core.records import Record
-from pycrm.core.service import Activity, Ticket
+from pycrm.core.tickets import Ticket
 
 __all__ = ["ENTITY_TYPES", "REFERENCES", "kind_of"]
 

@@ -4,11 +4,12 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from attrs import define, field
 
 from pycrm.core import messages as msg
+from pycrm.core.events import OrderCancelled, OrderCompleted, OrderConfirmed
 from pycrm.core.money import Money
 from pycrm.core.records import Record
 
@@ -160,7 +161,7 @@ class Order(Record):
         """Whether the order counts as sold (confirmed or completed)."""
         return self.status in (OrderStatus.CONFIRMED, OrderStatus.COMPLETED)
 
-    def _move(self, action: str) -> None:
+    def _move(self, action: str) -> OrderStatus:
         sources, target = _TRANSITIONS[action]
         if self.status not in sources:
             raise msg.violation(
@@ -170,24 +171,40 @@ class Order(Record):
                 status=self.status.value,
                 action=action,
             )
-        self.status = target
+        before, self.status = self.status, target
+        return before
 
-    def confirm(self, on: dt.date) -> None:
-        """draft → confirmed: the lines and their prices are frozen from now on."""
+    def confirm(self, on: dt.date, *, at: dt.datetime, by: uuid.UUID) -> OrderConfirmed:
+        """draft → confirmed on business day ``on``: the lines and their prices are frozen
+        from now on."""
         if not self.lines:
             raise msg.violation(msg.ORDER_EMPTY, rule="order.empty", order=self.id)
-        self._move("confirmed")
+        before = self._move("confirmed")
         self.confirmed_on = on
+        return OrderConfirmed(**self._event(before, at, by), on=on)
 
-    def complete(self, on: dt.date) -> None:
-        """confirmed → completed."""
-        self._move("completed")
+    def complete(self, on: dt.date, *, at: dt.datetime, by: uuid.UUID) -> OrderCompleted:
+        """confirmed → completed on business day ``on``."""
+        before = self._move("completed")
         self.completed_on = on
+        return OrderCompleted(**self._event(before, at, by), on=on)
 
-    def cancel(self, on: dt.date, reason: str | None = None) -> None:
+    def cancel(
+        self, on: dt.date, reason: str | None = None, *, at: dt.datetime, by: uuid.UUID
+    ) -> OrderCancelled:
         """draft or confirmed → cancelled (the service refuses it once money came in)."""
-        self._move("cancelled")
+        before = self._move("cancelled")
         self.cancelled_on, self.cancel_reason = on, reason
+        return OrderCancelled(**self._event(before, at, by), on=on, reason=reason)
+
+    def _event(self, before: OrderStatus, at: dt.datetime, by: uuid.UUID) -> dict[str, Any]:
+        return {
+            "record_id": self.id,
+            "tenant": self.tenant,
+            "user_id": by,
+            "at": at,
+            "changes": {"status": (before.value, self.status.value)},
+        }
 
     def check_edit(self, old: "Order") -> None:
         """Refuse changes a non-draft order may not take, and status changes by hand."""

@@ -11,10 +11,12 @@ from typing import ClassVar, Literal, TypeVar
 from attrs import define, field
 
 from pycrm.core import messages as msg
+from pycrm.core.events import InstallmentSettled
 from pycrm.core.ids import new_id
 from pycrm.core.money import Money
 from pycrm.core.records import Record
-from pycrm.errors import ValidationError
+from pycrm.core.snapshot import plain
+from pycrm.errors import CurrencyMismatch, ValidationError
 
 __all__ = [
     "Every",
@@ -79,6 +81,28 @@ class Installment:
         assert self.paid is not None
         return self.amount - self.paid
 
+    def take(self, amount: Money) -> None:
+        """Count money received against this installment (never more than is left)."""
+        assert self.paid is not None
+        if amount.currency != self.amount.currency:
+            raise CurrencyMismatch(self.amount.currency, amount.currency)
+        if self.paid + amount > self.amount:
+            raise msg.violation(
+                msg.PAYMENT_OVERPAID,
+                rule="payment.overpaid",
+                amount=amount,
+                installment=self.id,
+                left=self.outstanding,
+            )
+        self.paid = self.paid + amount
+
+    def give_back(self, amount: Money) -> None:
+        """Take back money counted by :meth:`take` (a cancelled payment)."""
+        assert self.paid is not None
+        if amount.currency != self.amount.currency:
+            raise CurrencyMismatch(self.amount.currency, amount.currency)
+        self.paid = self.paid - amount
+
     def state(self, on: dt.date) -> InstallmentState:
         """The installment's state as seen on a given date."""
         assert self.paid is not None
@@ -131,6 +155,35 @@ class PaymentPlan(Record):
     def installment(self, installment_id: uuid.UUID) -> Installment | None:
         """The installment with this id, or None."""
         return next((p for p in self.installments if p.id == installment_id), None)
+
+    def take(
+        self, payment: "Payment", *, at: dt.datetime, by: uuid.UUID
+    ) -> InstallmentSettled | None:
+        """Count ``payment`` against its installment; returns :class:`InstallmentSettled`
+        when the payment completes the installment."""
+        part = self._part_of(payment)
+        part.take(payment.amount)
+        if part.outstanding.is_positive():
+            return None
+        return InstallmentSettled(
+            record_id=self.id,
+            tenant=self.tenant,
+            user_id=by,
+            at=at,
+            data={"installment_id": str(part.id), "amount": plain(part.amount)},
+        )
+
+    def give_back(self, payment: "Payment") -> None:
+        """Stop counting ``payment`` (cancelled) against its installment."""
+        self._part_of(payment).give_back(payment.amount)
+
+    def _part_of(self, payment: "Payment") -> Installment:
+        part = self.installment(payment.installment_id)
+        if part is None:
+            raise ValidationError.single(
+                "installment_id", f"plan {self.id} has no installment {payment.installment_id}"
+            )
+        return part
 
     def replan(self, amounts: Sequence[Money], dates: Sequence[dt.date]) -> None:
         """Replace what is unpaid by new installments; what was paid stays as it is.

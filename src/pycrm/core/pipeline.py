@@ -14,7 +14,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from attrs import Attribute, field, frozen
 
@@ -296,7 +296,12 @@ class StageTransition:
     opportunity's owner at the time; ``dwell_ms`` is how long it stayed in ``from_stage``,
     as the difference of the two instants in whole milliseconds since 1970, so the stays of
     one opportunity add up exactly to its age.
+
+    Transitions are stored like records (kind ``"stage_transition"``) but only ever added:
+    they have no version and are never changed or deleted.
     """
+
+    kind: ClassVar[str] = "stage_transition"
 
     id: uuid.UUID
     tenant: str

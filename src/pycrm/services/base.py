@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import attrs
 
 from pycrm.core.audit import Change, ChangeAction, FieldChange
-from pycrm.core.events import Event
+from pycrm.core.events import (
+    Event,
+    RecordCreated,
+    RecordDeleted,
+    RecordRestored,
+    RecordUpdated,
+    StatusChanged,
+)
 from pycrm.core.ids import new_id, new_ids
 from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
@@ -94,7 +101,7 @@ class RecordService(Generic[E]):
             query = build_query(
                 self.entity, where, order_by, limit, after, deleted, fields=uow.crm.fields
             )
-            items: builtins.list[E] = uow.tx.find(self._kind, uow.tenant, query)
+            items: builtins.list[E] = uow.tx.find(self._kind, uow.scope, query)
             more = len(items) == limit
             cursor = next_cursor(items[-1], query) if more and items else None
             for item in items:
@@ -106,7 +113,7 @@ class RecordService(Generic[E]):
         """How many records match ``where`` (same keys as :meth:`list`)."""
         with self._step() as uow:
             query = build_query(self.entity, where, (), None, None, deleted, fields=uow.crm.fields)
-            return uow.tx.count(self.entity, uow.tenant, query)
+            return uow.tx.count(self.entity, uow.scope, query)
 
     @checked_call
     def subtotals(
@@ -126,14 +133,14 @@ class RecordService(Generic[E]):
             check_money_field(self.entity, total)
         with self._step() as uow:
             query = build_query(self.entity, where, (), None, None, False, fields=uow.crm.fields)
-            groups = uow.tx.group(self.entity, uow.tenant, query, tuple(by), total)
+            groups = uow.tx.group(self.entity, uow.scope, query, tuple(by), total)
         return [
             Subtotal(
                 dict(zip(by, g.key, strict=True)),
                 g.count,
                 None
-                if g.currency is None or g.minor is None
-                else Money.from_minor(g.minor, g.currency),
+                if g.currency is None or g.total is None
+                else Money.from_minor(g.total, g.currency),
             )
             for g in groups
         ]
@@ -143,7 +150,7 @@ class RecordService(Generic[E]):
         rid = _as_id(record_id)
         with self._step() as uow:
             self._load(uow, rid, include_deleted=True)
-            return uow.tx.changes(uow.tenant, self.entity.kind, rid)
+            return uow.tx.changes(uow.scope, self.entity.kind, rid)
 
     # -- writing ------------------------------------------------------------------------
     def _create(self, fields: Mapping[str, Any]) -> E:
@@ -257,7 +264,7 @@ class RecordService(Generic[E]):
         """What a subclass writes once new records are stored (rows that refer to them)."""
 
     def _load(self, uow: UnitOfWork, rid: uuid.UUID, *, include_deleted: bool = False) -> E:
-        record = uow.tx.get(self.entity, uow.tenant, rid)
+        record = uow.tx.get(self.entity, uow.scope, rid)
         if record is None or (record.deleted and not include_deleted):
             raise NotFound(self.entity.kind, rid)
         return self._typed(uow, record)  # type: ignore[return-value]
@@ -348,7 +355,7 @@ class RecordService(Generic[E]):
             definition = uow.crm.fields.get(self.entity.kind, key)
             if value is None or definition is None or definition.target is None:
                 continue
-            found = uow.tx.get(kind_of(definition.target), uow.tenant, value)
+            found = uow.tx.get(kind_of(definition.target), uow.scope, value)
             if found is None or found.deleted:
                 problems.append((definition.path, f"no {definition.target} {value} in this tenant"))
         return problems
@@ -433,7 +440,7 @@ class RecordService(Generic[E]):
             for chunk in chunks(ids, 500):
                 # Grouping by id asks only which ids exist (no records, no child rows).
                 query = Query(ids=frozenset(chunk))
-                found = uow.tx.group(kind_of(target), uow.tenant, query, ("id",), None)
+                found = uow.tx.group(kind_of(target), uow.scope, query, ("id",))
                 for missing in sorted(set(chunk) - {g.key[0] for g in found}):
                     for i in rows_by_id[missing]:
                         path = f"{i}.{name}" if numbered else name
@@ -460,51 +467,35 @@ class RecordService(Generic[E]):
         uow.tx.record_changes(changes)
         if uow.wants_events:
             for change, (record, _, _) in zip(changes, items, strict=True):
-                fields = {f.field: (f.old, f.new) for f in change.fields}
-                name = f"{change.entity}.{_PAST[change.action]}"
-                uow.emit(self._event(uow, name, record, fields))
-                for name, data in self._domain_events(record, change.action, fields):
-                    uow.emit(self._event(uow, name, record, data=data))
+                for event in self._events(uow, record, change):
+                    uow.emit(event)
 
-    def _event(
-        self,
-        uow: UnitOfWork,
-        name: str,
-        record: Record,
-        changes: dict[str, tuple[Any, Any]] | None = None,
-        *,
-        data: dict[str, Any] | None = None,
-    ) -> Event:
-        return Event(
-            name=name,
-            entity=record.kind,
-            record_id=record.id,
-            tenant=uow.tenant,
-            user_id=uow.user,
-            at=uow.now(),
-            changes=changes or {},
-            data=data or {},
-        )
-
-    def _domain_events(
-        self, record: Record, action: ChangeAction, changes: Mapping[str, tuple[Any, Any]]
-    ) -> builtins.list[tuple[str, dict[str, Any]]]:
-        """Events beyond created/updated/deleted/restored a write means, as (name, data).
-
-        Every kind with a ``status`` emits ``<kind>.status_changed`` when it changes;
-        subclasses add their own (a payment is ``payment.received``).
-        """
-        if action is ChangeAction.UPDATE and "status" in changes:
-            old, new = changes["status"]
-            return [(f"{record.kind}.status_changed", {"from": old, "to": new})]
-        return []
+    def _events(self, uow: UnitOfWork, record: Record, change: Change) -> builtins.list[Event]:
+        """The events one audited write means: ``<kind>.created`` (or updated, deleted,
+        restored), then ``<kind>.status_changed`` when the status changed; subclasses add
+        their own (a new payment is also ``payment.received``)."""
+        fields = {f.field: (f.old, f.new) for f in change.fields}
+        how: dict[str, Any] = {
+            "entity": record.kind,
+            "record_id": record.id,
+            "tenant": uow.tenant,
+            "user_id": uow.user,
+            "at": change.at,
+        }
+        past, cls = _PAST[change.action]
+        events: builtins.list[Event] = [cls(name=f"{record.kind}.{past}", changes=fields, **how)]
+        if change.action is ChangeAction.UPDATE and "status" in fields:
+            old, new = fields["status"]
+            data = {"from": old, "to": new}
+            events.append(StatusChanged(name=f"{record.kind}.status_changed", data=data, **how))
+        return events
 
 
-_PAST = {
-    ChangeAction.CREATE: "created",
-    ChangeAction.UPDATE: "updated",
-    ChangeAction.DELETE: "deleted",
-    ChangeAction.RESTORE: "restored",
+_PAST: dict[ChangeAction, tuple[str, type[Event]]] = {
+    ChangeAction.CREATE: ("created", RecordCreated),
+    ChangeAction.UPDATE: ("updated", RecordUpdated),
+    ChangeAction.DELETE: ("deleted", RecordDeleted),
+    ChangeAction.RESTORE: ("restored", RecordRestored),
 }
 
 

@@ -6,12 +6,18 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from pycrm.services.accounts_receivable import ReceivablesService
-from pycrm.services.customers import ContactService, CustomerService, LeadService
+from pycrm.services.activities import ActivityService
+from pycrm.services.contacts import ContactService
+from pycrm.services.customers import CustomerService
+from pycrm.services.leads import LeadService
+from pycrm.services.opportunities import OpportunityService
+from pycrm.services.orders import OrderService
 from pycrm.services.org import DepartmentService, UserService
-from pycrm.services.receivables import PaymentPlanService, PaymentService
-from pycrm.services.sales import OpportunityService, OrderService, ProductService
-from pycrm.services.service_desk import ActivityService, TicketService
+from pycrm.services.payment_plans import PaymentPlanService, PaymentService
+from pycrm.services.products import ProductService
+from pycrm.services.receivables import ReceivablesService
+from pycrm.services.reports import Reports
+from pycrm.services.tickets import TicketService
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import UnitOfWork
@@ -20,7 +26,8 @@ __all__ = ["Services"]
 
 
 class Services:
-    """``.customers``, ``.contacts``, ``.orders``... each bound to how calls run."""
+    """``.customers``, ``.contacts``, ``.orders``... and ``.reports``, each bound to how
+    calls run (inside one unit of work, or each call in its own)."""
 
     def __init__(self, step: Callable[[], AbstractContextManager[UnitOfWork]]) -> None:
         self.departments = DepartmentService(step)
@@ -36,3 +43,4 @@ class Services:
         self.tickets = TicketService(step)
         self.activities = ActivityService(step)
         self.receivables = ReceivablesService(step)
+        self.reports = Reports(step)

@@ -1,21 +1,16 @@
-"""Services for customers, contacts and leads."""
+"""Customers (客户): company accounts, with their parent groups."""
 
 from __future__ import annotations
 
 import uuid
 
-from attrs import frozen
 from typing_extensions import Unpack
 
-from pycrm.core.audit import ChangeAction
-from pycrm.core.customers import Contact, Customer, Lead, LeadStatus
-from pycrm.core.opportunities import Opportunity
-from pycrm.errors import RuleViolation
-from pycrm.schemas import ContactFields, CustomerFields, LeadFields, OpportunityFields, checked_call
-from pycrm.services.auditing import audited
-from pycrm.services.base import RecordService, _as_id
+from pycrm.core.customers import Customer
+from pycrm.schemas import CustomerFields
+from pycrm.services.base import RecordService
 
-__all__ = ["ContactService", "CustomerService", "LeadConversion", "LeadService"]
+__all__ = ["CustomerService"]
 
 
 class CustomerService(RecordService[Customer]):
@@ -38,109 +33,3 @@ class CustomerService(RecordService[Customer]):
     ) -> Customer:
         """Change some fields; pass ``version`` to refuse if someone changed it since."""
         return self._update(record_id, version, changes)
-
-
-class ContactService(RecordService[Contact]):
-    """Contacts at customers."""
-
-    entity = Contact
-    fields = ContactFields
-    required = ("customer_id", "name")
-
-    def create(self, **fields: Unpack[ContactFields]) -> Contact:
-        """Create a contact; see :class:`pycrm.schemas.ContactFields` for the fields."""
-        return self._create(fields)
-
-    def update(
-        self,
-        record_id: uuid.UUID | str,
-        *,
-        version: int | None = None,
-        **changes: Unpack[ContactFields],
-    ) -> Contact:
-        """Change some fields; pass ``version`` to refuse if someone changed it since."""
-        return self._update(record_id, version, changes)
-
-
-class LeadService(RecordService[Lead]):
-    """Leads (unqualified prospects)."""
-
-    entity = Lead
-    fields = LeadFields
-    required = ("name",)
-
-    def create(self, **fields: Unpack[LeadFields]) -> Lead:
-        """Create a lead; see :class:`pycrm.schemas.LeadFields` for the fields."""
-        return self._create(fields)
-
-    def update(
-        self,
-        record_id: uuid.UUID | str,
-        *,
-        version: int | None = None,
-        **changes: Unpack[LeadFields],
-    ) -> Lead:
-        """Change some fields; pass ``version`` to refuse if someone changed it since."""
-        return self._update(record_id, version, changes)
-
-    @checked_call
-    def convert(
-        self,
-        lead_id: uuid.UUID | str,
-        *,
-        customer_id: uuid.UUID | str | None = None,
-        opportunity: OpportunityFields | None = None,
-    ) -> LeadConversion:
-        """Turn a lead into a customer (or attach it to ``customer_id``), a contact and,
-        given ``opportunity`` fields, a deal — all in one unit of work, recorded on the lead.
-
-        Converting a lead that is already converted or disqualified is a RuleViolation.
-        """
-        with self._step() as uow:
-            lead = self._load(uow, _as_id(lead_id))
-            if lead.status in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED):
-                raise RuleViolation(
-                    f"lead {lead.id} is {lead.status.value}; only open leads can be converted",
-                    rule="lead.convert",
-                )
-            owner = lead.owner_id
-            customer = (
-                uow.customers.get(customer_id)
-                if customer_id is not None
-                else uow.customers.create(
-                    name=lead.company or lead.name,
-                    source=lead.source,
-                    phone=lead.phone,
-                    email=lead.email,
-                    owner_id=owner,
-                )
-            )
-            contact = uow.contacts.create(
-                customer_id=customer.id,
-                name=lead.name,
-                title=lead.title,
-                phone=lead.phone,
-                email=lead.email,
-                owner_id=owner,
-            )
-            deal = None
-            if opportunity is not None:
-                fields: OpportunityFields = {"owner_id": owner, **opportunity}
-                fields["customer_id"] = customer.id
-                deal = uow.opportunities.create(**fields)
-            before = audited(lead)
-            lead.status, lead.converted_at = LeadStatus.CONVERTED, uow.now()
-            lead.customer_id, lead.contact_id = customer.id, contact.id
-            lead.opportunity_id = deal.id if deal else None
-            self._save(uow, lead, before, ChangeAction.UPDATE)
-            return LeadConversion(lead, customer, contact, deal)
-
-
-@frozen
-class LeadConversion:
-    """What a lead became."""
-
-    lead: Lead
-    customer: Customer
-    contact: Contact
-    opportunity: Opportunity | None

@@ -98,7 +98,7 @@ class CustomFields(FieldRegistry):
         with self._crm.unit_of_work(tenant=tenant, user=SYSTEM_USER) as uow:
             while True:
                 query = Query(limit=_CHECK_BATCH, after=after, deleted=None)
-                batch = uow.tx.find(cls, uow.tenant, query)
+                batch = uow.tx.find(cls, uow.scope, query)
                 for record in batch:
                     problems += self._problems(entity, record.id, record.custom)
                 if len(batch) < _CHECK_BATCH:

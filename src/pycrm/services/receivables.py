@@ -1,401 +1,208 @@
-"""Services for payment plans and payments."""
+"""Receivables for the order assistant: lists of installments due, and dunning.
+
+Due lists ask the storage's receivables capability for open installments
+(:mod:`pycrm.storage.capabilities.receivables`: SQL on the SQL backend, a fallback on the
+record store elsewhere), within the unit of work's scope, narrowed to one rep or one
+department subtree when asked.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
-
-from typing_extensions import Unpack
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Literal
 
 from pycrm.core import messages as msg
-from pycrm.core.audit import ChangeAction
+from pycrm.core.activities import Activity, ActivityKind
+from pycrm.core.customers import Customer
+from pycrm.core.events import InstallmentOverdue
 from pycrm.core.money import Money
-from pycrm.core.orders import Order, OrderStatus
-from pycrm.core.payments import Every, Payment, PaymentPlan, SplitBy, schedule, split_amount
-from pycrm.core.records import Record
+from pycrm.core.payments import Installment
 from pycrm.core.snapshot import plain
-from pycrm.errors import CurrencyMismatch, RuleViolation, ValidationError
-from pycrm.schemas import PaymentFields, PaymentPlanFields, checked_call
-from pycrm.services.auditing import audited
-from pycrm.services.base import RecordService, _as_id, _check_version, _raise_problems
-from pycrm.storage.base import Filter, Op, Query
+from pycrm.errors import ValidationError
+from pycrm.schemas import checked_call
+from pycrm.services.auditing import creations
+from pycrm.services.batching import chunks
+from pycrm.services.lookups import names, subtree
+from pycrm.services.reports.models import DueInstallment
+from pycrm.storage.base import Filter, Op, Query, Related, Scope
+from pycrm.storage.capabilities.receivables import OpenInstallment, receivables_queries
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import UnitOfWork
 
-__all__ = ["PaymentPlanService", "PaymentService"]
+__all__ = ["ReceivablesService"]
+
+Window = Literal["today", "week", "month", "overdue"]
 
 
-class PaymentPlanService(RecordService[PaymentPlan]):
-    """Payment plans and their installments.
+class ReceivablesService:
+    """``uow.receivables``: due lists and dunning (the reports are ``uow.reports``)."""
 
-    A plan follows its order: its owner is the order's owner and its customer the order's
-    customer (kept in step when the order changes), and both are copied onto every
-    installment. Once money came in, installments change only through :meth:`replan`.
-    """
+    def __init__(self, step: Callable[[], AbstractContextManager[UnitOfWork]]) -> None:
+        self._step = step
 
-    entity = PaymentPlan
-    fields = PaymentPlanFields
-    required = ("order_id", "customer_id", "total")
-
-    def create(self, **fields: Unpack[PaymentPlanFields]) -> PaymentPlan:
-        """Create a payment plan; see :class:`pycrm.schemas.PaymentPlanFields` for the fields."""
-        return self._create(fields)
-
-    def update(
-        self,
-        record_id: uuid.UUID | str,
-        *,
-        version: int | None = None,
-        **changes: Unpack[PaymentPlanFields],
-    ) -> PaymentPlan:
-        """Change some fields; pass ``version`` to refuse if someone changed it since."""
-        return self._update(record_id, version, changes)
-
+    # -- lists ----------------------------------------------------------------------------
     @checked_call
-    def plan_for_order(
+    def due(
         self,
-        order_id: uuid.UUID | str,
+        window: Window,
         *,
-        by: SplitBy = "equal",
-        percents: Sequence[Decimal | int | str] | None = None,
-        amounts: Sequence[Money | str] | None = None,
-        parts: int | None = None,
-        first_due: dt.date | None = None,
-        every: Every = "monthly",
-        due_dates: Sequence[dt.date] | None = None,
-    ) -> PaymentPlan:
-        """A payment plan for the whole order total, in one call.
-
-        ``by="percent"`` with ``percents`` (adding up to 100), ``by="amount"`` with
-        ``amounts`` (adding up to the total), or ``by="equal"`` with ``parts`` (or as many
-        parts as ``due_dates``). Due dates are ``due_dates`` (custom) or start at
-        ``first_due`` and follow ``every`` month or quarter. The installments add up to the
-        total exactly; see :func:`pycrm.core.payments.split_amount` for which installment
-        takes the rounding remainder. An order has at most one (undeleted) plan.
-        """
+        on: dt.date | None = None,
+        owner_id: uuid.UUID | None = None,
+        department_id: uuid.UUID | None = None,
+    ) -> list[DueInstallment]:
+        """Installments with money left due ``"today"``, this ``"week"`` (Monday to
+        Sunday), this ``"month"``, or ``"overdue"`` (due before today), seen on ``on``
+        (default today), optionally of one rep or of the reps of one department and the
+        departments under it (a branch and its teams); by due date, then customer name."""
         with self._step() as uow:
-            order = uow.orders.get(order_id)
-            _check_plannable(order)
-            assert order.total is not None
-            if not order.total.is_positive():
-                raise ValidationError.single("order_id", "the order's total is zero: add lines")
-            shares = _split(order.total, by, percents, amounts, parts, due_dates)
-            dates = schedule(len(shares), first=first_due, every=every, dates=due_dates)
-            return uow.payment_plans._create(
-                {
-                    "order_id": order.id,
-                    "customer_id": order.customer_id,
-                    "owner_id": order.owner_id,
-                    "total": order.total,
-                    "installments": [
-                        {"due_on": d, "amount": a} for a, d in zip(shares, dates, strict=True)
-                    ],
-                }
+            day = on or uow.now().date()
+            start, end = _window(window, day)
+            scope = _narrowed(uow, owner_id, department_id)
+            found = receivables_queries(uow.tx).open_installments(scope, due_from=start, due_to=end)
+            customers = names(uow, Customer, (row.customer_id for row in found))
+        rows = [_due(row, day, customers.get(row.customer_id)) for row in found]
+        return sorted(rows, key=lambda r: (r.due_on, r.customer_name or "", r.installment_id))
+
+    # -- dunning --------------------------------------------------------------------------
+    @checked_call
+    def run_dunning(self, *, on: dt.date | None = None) -> list[Activity]:
+        """Create one dunning to-do (催款) per installment overdue on ``on`` (default today)
+        or due within ``Settings.dunning_days_ahead`` days (today counting as the first;
+        0 means overdue ones only), for the order's owner, linked
+        to the order and customer. An installment gets one to-do per due date, never two
+        (a unique key in storage), so running this daily is safe. Emits
+        ``installment.overdue`` for each overdue installment a to-do was created for.
+        Returns the to-dos created by this run."""
+        with self._step() as uow:
+            day = on or uow.now().date()
+            # N days ahead counts today as the first: 0 = overdue only, 1 = also due today.
+            ahead = dt.timedelta(days=uow.crm.settings.dunning_days_ahead - 1)
+            rows = receivables_queries(uow.tx).open_installments(
+                uow.scope, due_from=None, due_to=day + ahead
             )
-
-    @checked_call
-    def replan(
-        self,
-        plan_id: uuid.UUID | str,
-        *,
-        by: SplitBy = "equal",
-        percents: Sequence[Decimal | int | str] | None = None,
-        amounts: Sequence[Money | str] | None = None,
-        parts: int | None = None,
-        first_due: dt.date | None = None,
-        every: Every = "monthly",
-        due_dates: Sequence[dt.date] | None = None,
-        version: int | None = None,
-    ) -> PaymentPlan:
-        """Plan again what is still unpaid, split as :meth:`plan_for_order` splits a total.
-
-        Paid installments stay; a partly paid one keeps what was paid (its amount becomes
-        the paid amount) and its payments; unpaid ones are replaced. Audited like any
-        update. Refused when nothing is left to pay or the order is cancelled.
-        """
-        with self._step() as uow:
-            plan = self._load(uow, _as_id(plan_id))
-            _check_version(plan, version)
-            order = uow.orders.get(plan.order_id)
-            _check_plannable(order)
-            left = plan.outstanding
-            if not left.is_positive():
-                raise msg.violation(msg.PLAN_NOTHING_LEFT, rule="plan.nothing_left", plan=plan.id)
-            shares = _split(left, by, percents, amounts, parts, due_dates)
-            dates = schedule(len(shares), first=first_due, every=every, dates=due_dates)
-            before = audited(plan)
-            plan.replan(shares, dates)
-            _raise_problems(plan)
-            return self._save(uow, plan, before, ChangeAction.UPDATE)
-
-    # -- rules ----------------------------------------------------------------------------
-    def _before_write(self, uow: UnitOfWork, record: PaymentPlan, old: PaymentPlan | None) -> None:
-        order = uow.tx.get(Order, uow.tenant, record.order_id)
-        if order is not None:
-            if record.customer_id != order.customer_id:
-                raise ValidationError.single(
-                    "customer_id", f"must be the order's customer {order.customer_id}"
-                )
-            record.owner_id = order.owner_id
-        record.derive()
-        if old is None:
-            _check_new_plan(uow, record, order)
-            if record.paid.is_positive():
-                raise ValidationError.single(
-                    "installments", "a new plan has nothing paid: record payments instead"
-                )
-            return
-        if _parts_key(old) != _parts_key(record):
-            if old.paid.is_positive():
-                raise msg.violation(msg.PLAN_PAID_CHANGED, rule="plan.paid_changed", plan=old.id)
-            if record.paid.is_positive():
-                raise ValidationError.single(
-                    "installments", "paid amounts change only by recording payments"
-                )
-
-    def _follow_order(self, uow: UnitOfWork, plan: PaymentPlan, order: Order) -> None:
-        """Keep a plan's (and its installments') owner and customer those of its order."""
-        before = audited(plan)
-        plan.owner_id, plan.customer_id = order.owner_id, order.customer_id
-        plan.derive()
-        self._save(uow, plan, before, ChangeAction.UPDATE)
+            done = _dunned(uow, [r.installment_id for r in rows])
+            fresh = [r for r in rows if (r.installment_id, r.due_on) not in done]
+            customers = names(uow, Customer, (row.customer_id for row in fresh))
+            tasks = [_dunning_task(uow, row, day, customers.get(row.customer_id)) for row in fresh]
+            if tasks:
+                uow.tx.insert(tasks)
+                uow.activities._audit(uow, creations(tasks))
+            if uow.wants_events:
+                for row in fresh:
+                    if row.due_on < day:
+                        uow.emit(_overdue_event(uow, row, day))
+            return tasks
 
 
-def _check_new_plan(uow: UnitOfWork, plan: PaymentPlan, order: Order | None) -> None:
-    """What any new plan (made by hand or by :meth:`plan_for_order`) must respect: one
-    plan per order, an order that is not cancelled, and the order's total and currency."""
-    if order is None or order.deleted:
-        return  # the reference check reports the missing order
-    _check_plannable(order)
-    existing = _plans_of(uow, order.id)
-    if existing:
-        raise msg.violation(
-            msg.PLAN_EXISTS, rule="plan.exists", order=order.id, plan=existing[0].id
-        )
-    if plan.total != order.total:
-        raise ValidationError.single(
-            "total", f"must be the order's total {order.total}, not {plan.total}"
-        )
+def _window(window: Window, day: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    if window == "today":
+        return day, day
+    if window == "week":
+        monday = day - dt.timedelta(days=day.weekday())
+        return monday, monday + dt.timedelta(days=6)
+    if window == "month":
+        first = day.replace(day=1)
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        return first, following - dt.timedelta(days=1)
+    if window == "overdue":
+        return None, day - dt.timedelta(days=1)
+    raise ValidationError.single("window", f"{window!r} is not one of: today, week, month, overdue")
 
 
-def _parts_key(plan: PaymentPlan) -> list[tuple[Any, ...]]:
-    return [(p.id, p.due_on, p.amount, p.paid) for p in plan.installments]
+def _narrowed(
+    uow: UnitOfWork, owner_id: uuid.UUID | None, department_id: uuid.UUID | None
+) -> Scope:
+    """The unit of work's scope, with plans of one rep and/or of the reps of a department
+    and the departments under it."""
+    scope = uow.scope
+    if owner_id is not None:
+        scope = scope.narrowed("payment_plan", Filter("owner_id", Op.EQ, owner_id))
+    if department_id is not None:
+        departments = Filter("department_id", Op.IN, subtree(uow, department_id))
+        scope = scope.narrowed("payment_plan", Related("owner_id", "user", departments))
+    return scope
 
 
-def _check_plannable(order: Order) -> None:
-    if order.status is OrderStatus.CANCELLED:
-        raise msg.violation(
-            msg.PLAN_ORDER_CLOSED, rule="plan.order_closed", order=order.id, status=order.status
-        )
-
-
-def _split(
-    total: Money,
-    by: SplitBy,
-    percents: Sequence[Decimal | int | str] | None,
-    amounts: Sequence[Money | str] | None,
-    parts: int | None,
-    due_dates: Sequence[dt.date] | None,
-) -> list[Money]:
-    if by == "equal" and parts is None and due_dates is not None:
-        parts = len(due_dates)
-    money = (
-        None if amounts is None else [_as_money(a, f"amounts.{i}") for i, a in enumerate(amounts)]
+def _due(row: OpenInstallment, day: dt.date, customer_name: str | None) -> DueInstallment:
+    amount = Money.from_minor(row.amount_minor, row.currency)
+    paid = Money.from_minor(row.paid_minor, row.currency)
+    # The domain's rule, so the list and Installment.state can never disagree.
+    state = Installment(id=row.installment_id, due_on=row.due_on, amount=amount, paid=paid).state(
+        day
     )
-    return split_amount(total, by=by, percents=percents, amounts=money, parts=parts)
+    return DueInstallment(
+        installment_id=row.installment_id,
+        plan_id=row.plan_id,
+        order_id=row.order_id,
+        customer_id=row.customer_id,
+        customer_name=customer_name,
+        owner_id=row.owner_id,
+        department_id=row.department_id,
+        due_on=row.due_on,
+        amount=amount,
+        paid=paid,
+        left=amount - paid,
+        state=state,
+        days_overdue=max(0, (day - row.due_on).days),
+    )
 
 
-def _as_money(value: object, field: str) -> Money:
-    try:
-        return Money.parse(value)
-    except ValidationError as error:
-        raise ValidationError.single(field, error.errors[0][1]) from None
+def _dunned(uow: UnitOfWork, ids: Sequence[uuid.UUID]) -> set[tuple[uuid.UUID, dt.date]]:
+    """(installment, due date) pairs that already have a dunning to-do (even deleted)."""
+    found: set[tuple[uuid.UUID, dt.date]] = set()
+    for chunk in chunks(sorted(set(ids)), 500):
+        where = Filter("dunning_installment_id", Op.IN, frozenset(chunk))
+        for task in uow.tx.find(Activity, uow.scope, Query(filters=(where,), deleted=None)):
+            if task.dunning_installment_id and task.dunning_due_on:
+                found.add((task.dunning_installment_id, task.dunning_due_on))
+    return found
 
 
-def _plans_of(uow: UnitOfWork, order_id: uuid.UUID) -> list[PaymentPlan]:
-    query = Query(filters=(Filter("order_id", Op.EQ, order_id),))
-    return uow.tx.find(PaymentPlan, uow.tenant, query)
+def _dunning_task(
+    uow: UnitOfWork, row: OpenInstallment, day: dt.date, customer_name: str | None
+) -> Activity:
+    from pycrm.i18n import translate
+
+    locale = uow.crm.settings.locale
+    left = Money.from_minor(row.amount_minor - row.paid_minor, row.currency)
+    subject = translate(
+        msg.DUNNING_SUBJECT,
+        locale,
+        amount=left.format(locale),
+        customer=customer_name or "?",
+        due_on=row.due_on.isoformat(),
+    )
+    task = Activity(
+        tenant=uow.tenant,
+        owner_id=row.owner_id,
+        type=ActivityKind.TASK,
+        subject=subject,
+        due_at=dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC),
+        customer_id=row.customer_id,
+        order_id=row.order_id,
+        dunning_installment_id=row.installment_id,
+        dunning_due_on=row.due_on,
+    )
+    task.stamp(uow.user, uow.now(), created=True)
+    return task
 
 
-class PaymentService(RecordService[Payment]):
-    """Payments received against installments."""
-
-    entity = Payment
-    fields = PaymentFields
-    required = ("plan_id", "installment_id", "amount", "received_on")
-
-    def create(self, **fields: Unpack[PaymentFields]) -> Payment:
-        """Create a payment; see :class:`pycrm.schemas.PaymentFields` for the fields."""
-        return self._create(fields)
-
-    @checked_call
-    def record(
-        self,
-        plan_id: uuid.UUID | str,
-        amount: Money | str,
-        *,
-        installment_id: uuid.UUID | str | None = None,
-        received_on: dt.date | None = None,
-        apply_excess: bool = False,
-        method: str | None = None,
-        reference: str | None = None,
-    ) -> list[Payment]:
-        """Record money received for a plan; returns the payments written.
-
-        The money goes to ``installment_id`` (default: the first installment not fully
-        paid). More than that installment's outstanding amount is refused, unless
-        ``apply_excess=True``: then the excess is spread over the next installments in due
-        order, one payment per installment touched, all in one unit of work. More than the
-        whole plan has outstanding from there on is always refused. ``received_on``
-        defaults to today.
-        """
-        with self._step() as uow:
-            plan = uow.payment_plans.get(plan_id)
-            money = _as_money(amount, "amount")
-            if not money.is_positive():
-                raise ValidationError.single("amount", "a payment must be positive")
-            if money.currency != plan.total.currency:
-                raise CurrencyMismatch(plan.total.currency, money.currency)
-            targets = _targets(plan, installment_id, apply_excess)
-            left = Money.total((t.outstanding for t in targets), money.currency)
-            if apply_excess and money > left:
-                raise msg.violation(
-                    msg.PAYMENT_EXCEEDS_PLAN,
-                    rule="payment.exceeds_plan",
-                    amount=money,
-                    plan=plan.id,
-                    left=left,
-                )
-            day = received_on or uow.now().date()
-            written: list[Payment] = []
-            rest = money
-            for part in targets:
-                share = rest if not apply_excess else min(rest, part.outstanding, key=_amount)
-                if not share.is_positive():
-                    break
-                extra: dict[str, Any] = {"method": method, "reference": reference}
-                written.append(
-                    uow.payments._create(
-                        {
-                            "plan_id": plan.id,
-                            "installment_id": part.id,
-                            "amount": share,
-                            "received_on": day,
-                            **{k: v for k, v in extra.items() if v is not None},
-                        }
-                    )
-                )
-                rest = rest - share
-            return written
-
-    def update(
-        self,
-        record_id: uuid.UUID | str,
-        *,
-        version: int | None = None,
-        **changes: Unpack[PaymentFields],
-    ) -> Payment:
-        """Change some fields; pass ``version`` to refuse if someone changed it since."""
-        return self._update(record_id, version, changes)
-
-    def _domain_events(
-        self, record: Record, action: ChangeAction, changes: Mapping[str, tuple[Any, Any]]
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """A new payment is also ``payment.received``."""
-        events = super()._domain_events(record, action, changes)
-        if action is ChangeAction.CREATE:
-            assert isinstance(record, Payment)
-            events.append(("payment.received", _payment_data(record)))
-        return events
-
-    def _before_write(self, uow: UnitOfWork, record: Payment, old: Payment | None) -> None:
-        if old is not None:
-            moved = {
-                name
-                for name in ("plan_id", "installment_id", "amount")
-                if getattr(old, name) != getattr(record, name)
-            }
-            if moved:
-                raise RuleViolation(
-                    f"payment {record.id}: {', '.join(sorted(moved))} cannot change once "
-                    "recorded; delete the payment and record it again",
-                    rule="payment.immutable",
-                )
-            return
-        self._apply(uow, record, +1)
-
-    def delete(self, record_id: uuid.UUID | str, *, version: int | None = None) -> Payment:
-        """Cancel a payment: it no longer counts against its installment."""
-        with self._step() as uow:
-            self._apply(uow, self._load(uow, _as_id(record_id)), -1)
-            return RecordService.delete(uow.payments, record_id, version=version)
-
-    def restore(self, record_id: uuid.UUID | str) -> Payment:
-        """Bring a cancelled payment back: it counts against its installment again."""
-        with self._step() as uow:
-            restored = RecordService.restore(uow.payments, record_id)
-            self._apply(uow, restored, +1)
-            return restored
-
-    def _apply(self, uow: UnitOfWork, payment: Payment, sign: int) -> None:
-        """Add (or take back) the payment on its installment, in the same unit of work."""
-        plans = uow.payment_plans
-        plan = plans._load(uow, payment.plan_id)
-        part = plan.installment(payment.installment_id)
-        if part is None:
-            raise ValidationError.single(
-                "installment_id", f"plan {plan.id} has no installment {payment.installment_id}"
-            )
-        if payment.amount.currency != part.amount.currency:
-            raise CurrencyMismatch(part.amount.currency, payment.amount.currency)
-        assert part.paid is not None
-        paid = part.paid + payment.amount if sign > 0 else part.paid - payment.amount
-        if paid > part.amount:
-            raise msg.violation(
-                msg.PAYMENT_OVERPAID,
-                rule="payment.overpaid",
-                amount=payment.amount,
-                installment=part.id,
-                left=part.outstanding,
-            )
-        before = audited(plan)
-        part.paid = paid
-        plans._save(uow, plan, before, ChangeAction.UPDATE)
-        if sign > 0 and paid == part.amount and uow.wants_events:
-            data = {"installment_id": str(part.id), "amount": plain(part.amount)}
-            uow.emit(plans._event(uow, "installment.settled", plan, data=data))
-
-
-def _amount(money: Money) -> Decimal:
-    return money.amount
-
-
-def _targets(plan: PaymentPlan, installment_id: uuid.UUID | str | None, spread: bool) -> list[Any]:
-    """The installment paid first, then (when spreading) the later ones in due order."""
-    ordered = sorted(enumerate(plan.installments), key=lambda pair: (pair[1].due_on, pair[0]))
-    parts = [part for _, part in ordered]
-    if installment_id is None:
-        start = next((i for i, p in enumerate(parts) if p.outstanding.is_positive()), None)
-        if start is None:
-            raise msg.violation(msg.PLAN_NOTHING_LEFT, rule="plan.nothing_left", plan=plan.id)
-    else:
-        wanted = _as_id(installment_id)
-        start = next((i for i, p in enumerate(parts) if p.id == wanted), None)
-        if start is None:
-            raise ValidationError.single(
-                "installment_id", f"plan {plan.id} has no installment {wanted}"
-            )
-    return parts[start:] if spread else [parts[start]]
-
-
-def _payment_data(payment: Payment) -> dict[str, Any]:
-    return {
-        "plan_id": str(payment.plan_id),
-        "installment_id": str(payment.installment_id),
-        "amount": plain(payment.amount),
-        "received_on": payment.received_on.isoformat(),
-    }
+def _overdue_event(uow: UnitOfWork, row: OpenInstallment, day: dt.date) -> InstallmentOverdue:
+    left = Money.from_minor(row.amount_minor - row.paid_minor, row.currency)
+    return InstallmentOverdue(
+        record_id=row.installment_id,
+        tenant=uow.tenant,
+        user_id=uow.user,
+        at=uow.now(),
+        changes={
+            "due_on": (None, row.due_on.isoformat()),
+            "outstanding": (None, plain(left)),
+            "days_overdue": (None, (day - row.due_on).days),
+            "order_id": (None, plain(row.order_id)),
+            "customer_id": (None, plain(row.customer_id)),
+        },
+    )

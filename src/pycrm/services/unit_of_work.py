@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from pycrm.core.events import Event
 from pycrm.errors import StorageError, ValidationError
 from pycrm.services.catalogue import Services
-from pycrm.storage.base import Transaction
+from pycrm.storage.base import Scope, Transaction
 
 if TYPE_CHECKING:
     from pycrm.crm import CRM
@@ -49,6 +49,8 @@ class UnitOfWork(Services):
         self.crm = crm
         self.tenant = check_tenant(tenant)
         self.user = check_user(user)
+        #: What this unit of work may read: its tenant (and, within it, what is visible).
+        self.scope = Scope(self.tenant)
         self._tx: Transaction | None = None
         self._events: list[Event] = []
         self._done = False

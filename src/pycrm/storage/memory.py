@@ -10,65 +10,24 @@ import copy
 import functools
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import attrs
+
 from pycrm.core.audit import Change
-from pycrm.core.fields import StorageType
-from pycrm.core.opportunities import Opportunity
-from pycrm.core.pipeline import StageTransition
-from pycrm.core.records import Record
 from pycrm.errors import ConflictError, StorageError
-from pycrm.storage.base import (
-    UNIQUE_KEYS,
-    Query,
-    sort_value,
-)
-from pycrm.storage.computed import ComputedQueries
-from pycrm.storage.matching import matches
+from pycrm.storage.base import UNIQUE_KEYS, Group, Query, Related, Scope, Stored
+from pycrm.storage.matching import Lookup, matches, select, tally
 
-__all__ = ["MemoryBackend", "matches", "order_key"]
+__all__ = ["MemoryBackend"]
 
-R = TypeVar("R", bound=Record)
+S = TypeVar("S", bound=Stored)
 
 #: Seconds a transaction waits for another thread's to end (SQLite's busy timeout too).
 LOCK_TIMEOUT = 5.0
-Table = dict[uuid.UUID, Record]
-
-
-def _cmp_values(a: Any, b: Any, descending: bool) -> int:
-    if a == b:
-        return 0
-    # Empty sorts first ascending, last descending, as the SQL adapter orders it.
-    if a is None:
-        result = -1
-    elif b is None:
-        result = 1
-    else:
-        result = -1 if a < b else 1
-    return -result if descending else result
-
-
-def order_key(
-    order: Sequence[tuple[str, bool]], types: Mapping[str, StorageType] | None = None
-) -> Callable[[Record], Any]:
-    """A sort key for records by ``order`` then id."""
-    query = Query(custom_types=dict(types or {}))
-
-    def values(record: Record) -> list[Any]:
-        return [sort_value(record, name, query) for name, _ in order] + [record.id]
-
-    directions = [desc for _, desc in order] + [False]
-
-    def compare(a: list[Any], b: list[Any]) -> int:
-        for x, y, desc in zip(a, b, directions, strict=True):
-            if c := _cmp_values(x, y, desc):
-                return c
-        return 0
-
-    key = functools.cmp_to_key(compare)
-    return lambda record: key(values(record))
+Table = dict[uuid.UUID, Any]
 
 
 def _discard(table: Table, record_id: uuid.UUID) -> None:
@@ -83,7 +42,6 @@ class MemoryBackend:
     def __init__(self) -> None:
         self._tables: dict[tuple[str, str], Table] = {}
         self._changes: list[Change] = []
-        self._transitions: dict[str, list[StageTransition]] = {}
         self._lock = threading.Lock()
         self._holder: int | None = None  # the thread whose transaction is open
         self._closed = False
@@ -120,7 +78,7 @@ class MemoryBackend:
         return self._tables.setdefault((kind, tenant), {})
 
 
-class MemoryTransaction(ComputedQueries):
+class MemoryTransaction:
     """A transaction of :class:`MemoryBackend`; holds the backend's lock until it ends."""
 
     def __init__(self, backend: MemoryBackend) -> None:
@@ -133,18 +91,33 @@ class MemoryTransaction(ComputedQueries):
         if not self._open:
             raise StorageError("this transaction has already ended")
 
-    def _table(self, kind: str, tenant: str) -> Table:
-        return self._backend.table(kind, tenant)
+    def _visible(self, kind: str, scope: Scope) -> list[Any]:
+        """The records of ``kind`` in the scope (deleted ones too)."""
+        rows = self._backend.table(kind, scope.tenant).values()
+        condition = scope.condition(kind)
+        if condition is None:
+            return list(rows)
+        lookup = self._lookup(scope.tenant)
+        return [r for r in rows if matches(r, (condition,), None, lookup)]
 
-    def _stored_transitions(self, tenant: str) -> list[StageTransition]:
-        return self._backend._transitions.get(tenant, [])
+    def _lookup(self, tenant: str) -> Lookup:
+        def related(condition: Related) -> frozenset[Any]:
+            rows = self._backend.table(condition.kind, tenant).values()
+            return frozenset(
+                getattr(r, condition.target)
+                for r in rows
+                if matches(r, (condition.condition,), None, related)
+            )
 
-    def get(self, kind: type[R], tenant: str, record_id: uuid.UUID) -> R | None:
+        return related
+
+    def get(self, kind: type[S], scope: Scope, record_id: uuid.UUID) -> S | None:
         self._check_open()
-        found = self._backend.table(kind.kind, tenant).get(record_id)
-        return copy.deepcopy(found) if found is not None else None  # type: ignore[return-value]
+        query = Query(ids=frozenset([record_id]), deleted=None)
+        found = select(self._visible(kind.kind, scope), query, self._lookup(scope.tenant))
+        return copy.deepcopy(found[0]) if found else None
 
-    def insert(self, records: Sequence[Record]) -> None:
+    def insert(self, records: Sequence[Stored]) -> None:
         self._check_open()
         for record in records:
             table = self._backend.table(record.kind, record.tenant)
@@ -154,11 +127,11 @@ class MemoryTransaction(ComputedQueries):
             table[record.id] = copy.deepcopy(record)
             self._undo.append(functools.partial(_discard, table, record.id))
 
-    def update(self, record: Record, expected_version: int) -> None:
+    def update(self, record: Stored, expected_version: int) -> None:
         self._check_open()
         table = self._backend.table(record.kind, record.tenant)
         stored = table.get(record.id)
-        if stored is None or stored.version != expected_version:
+        if stored is None or getattr(stored, "version", None) != expected_version:
             raise ConflictError(
                 f"{record.kind} {record.id} was changed by someone else (expected version "
                 f"{expected_version}); read it again and retry"
@@ -167,20 +140,28 @@ class MemoryTransaction(ComputedQueries):
         table[record.id] = copy.deepcopy(record)
         self._undo.append(functools.partial(table.__setitem__, record.id, stored))
 
-    def find(self, kind: type[R], tenant: str, query: Query) -> list[R]:
+    def find(self, kind: type[S], scope: Scope, query: Query) -> list[S]:
         self._check_open()
-        key = order_key(query.order, query.custom_types)
-        rows = sorted(self._select(kind, tenant, query), key=key)
-        if query.after is not None:
-            marker = _Marker(query.order, query.after)
-            rows = [r for r in rows if key(r) > key(marker)]  # type: ignore[arg-type]
-        if query.limit is not None:
-            rows = rows[: query.limit]
-        return [copy.deepcopy(r) for r in rows]  # type: ignore[misc]
+        rows = select(self._visible(kind.kind, scope), query, self._lookup(scope.tenant))
+        return [copy.deepcopy(r) for r in rows]
 
-    def count(self, kind: type[Record], tenant: str, query: Query) -> int:
+    def count(self, kind: type[Stored], scope: Scope, query: Query) -> int:
         self._check_open()
-        return len(self._select(kind, tenant, query))
+        return len(
+            select(self._visible(kind.kind, scope), _unpaged(query), self._lookup(scope.tenant))
+        )
+
+    def group(
+        self,
+        kind: type[Stored],
+        scope: Scope,
+        query: Query,
+        by: tuple[str, ...],
+        total: str | None = None,
+    ) -> list[Group]:
+        self._check_open()
+        rows = select(self._visible(kind.kind, scope), _unpaged(query), self._lookup(scope.tenant))
+        return tally(rows, by, total)
 
     def record_changes(self, changes: Sequence[Change]) -> None:
         self._check_open()
@@ -188,31 +169,14 @@ class MemoryTransaction(ComputedQueries):
         self._backend._changes.extend(changes)
         self._undo.append(lambda: self._backend._changes.__delitem__(slice(start, None)))
 
-    def changes(self, tenant: str, entity: str, record_id: uuid.UUID) -> list[Change]:
+    def changes(self, scope: Scope, entity: str, record_id: uuid.UUID) -> list[Change]:
         self._check_open()
         found = [
             c
             for c in self._backend._changes
-            if c.tenant == tenant and c.entity == entity and c.record_id == record_id
+            if c.tenant == scope.tenant and c.entity == entity and c.record_id == record_id
         ]
         return sorted(found, key=lambda c: (c.version, c.at, c.id))
-
-    # -- pipelines ----------------------------------------------------------------------
-    def add_transitions(self, transitions: Sequence[StageTransition]) -> None:
-        self._check_open()
-        for item in transitions:
-            if self._backend.table(Opportunity.kind, item.tenant).get(item.opportunity_id) is None:
-                raise ConflictError(f"no opportunity {item.opportunity_id} in {item.tenant!r}")
-            rows = self._backend._transitions.setdefault(item.tenant, [])
-            rows.append(item)
-            self._undo.append(functools.partial(rows.remove, item))
-
-    def transitions(self, tenant: str, opportunity_id: uuid.UUID) -> list[StageTransition]:
-        self._check_open()
-        rows = self._backend._transitions.get(tenant, [])
-        return sorted(
-            (t for t in rows if t.opportunity_id == opportunity_id), key=lambda t: (t.at, t.id)
-        )
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -241,30 +205,25 @@ class MemoryTransaction(ComputedQueries):
             self._backend.release()
 
 
-def _check_unique(table: Table, record: Record) -> None:
+def _deleted(record: Any) -> bool:
+    return getattr(record, "deleted_at", None) is not None
+
+
+def _unpaged(query: Query) -> Query:
+    return attrs.evolve(query, order=(), after=None, limit=None)
+
+
+def _check_unique(table: Table, record: Any) -> None:
     """The memory backend's unique keys (:data:`pycrm.storage.base.UNIQUE_KEYS`)."""
     for key in UNIQUE_KEYS.get(record.kind, ()):
-        values = [getattr(record, name) for name in key]
-        if any(v is None for v in values):
+        values = [getattr(record, name) for name in key.fields]
+        if any(v is None for v in values) or (key.live_only and _deleted(record)):
             continue
         for other in table.values():
-            if other.id != record.id and [getattr(other, n) for n in key] == values:
+            if other.id == record.id or (key.live_only and _deleted(other)):
+                continue
+            if [getattr(other, n) for n in key.fields] == values:
                 raise ConflictError(
-                    f"{record.kind} {other.id} already has {', '.join(key)} = "
+                    f"{record.kind} {other.id} already has {', '.join(key.fields)} = "
                     f"{', '.join(map(str, values))}"
                 )
-
-
-class _Marker:
-    """Stands in for the last record of the previous page when comparing positions."""
-
-    def __init__(self, order: Sequence[tuple[str, bool]], after: tuple[Any, ...]) -> None:
-        self._values = dict(zip([name for name, _ in order], after, strict=False))
-        self.id = after[-1]
-        self.custom = {k.removeprefix("custom."): v for k, v in self._values.items()}
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None

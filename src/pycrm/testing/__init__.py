@@ -9,8 +9,8 @@
         def backend(self):
             return MyBackend(...)
 
-Needs pytest (and hypothesis is not required). Each failing test names the behaviour the
-adapter lacks.
+Needs pytest and hypothesis (`pip install "pycrm-embedded[testing]"`). Each failing test names
+the behaviour the adapter lacks.
 """
 
 from pycrm.testing.contract import StorageContract

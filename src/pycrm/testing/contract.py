@@ -21,7 +21,8 @@ from pycrm.core.snapshot import snapshot
 from pycrm.crm import CRM
 from pycrm.errors import ConflictError, NotFound, RuleViolation, ValidationError
 from pycrm.services.base import RecordService
-from pycrm.storage.base import StorageBackend
+from pycrm.storage.base import Scope, StorageBackend
+from pycrm.testing.parity import ParityContract
 from pycrm.testing.pipeline_contract import PipelineContract
 from pycrm.testing.receivables import ReceivablesContract
 from pycrm.testing.samples import SAMPLES, Sample, make_world
@@ -52,7 +53,7 @@ def _service(uow: Any, sample: Sample) -> RecordService[Record]:
     return service
 
 
-class StorageContract(ReceivablesContract, PipelineContract):
+class StorageContract(ReceivablesContract, PipelineContract, ParityContract):
     """Subclass it and override the ``backend`` fixture to run the whole contract."""
 
     @pytest.fixture
@@ -653,7 +654,7 @@ class StorageContract(ReceivablesContract, PipelineContract):
         tx.rollback()
         tx = backend.begin()
         try:
-            found = tx.changes(tenant, "customer", record_id)
+            found = tx.changes(Scope(tenant), "customer", record_id)
         finally:
             tx.rollback()
         assert [c.version for c in found] == [1, 2]

@@ -18,8 +18,8 @@ from pycrm.core.ids import new_id
 from pycrm.core.money import Money
 from pycrm.core.pipeline import StageTransition
 from pycrm.crm import CRM
-from pycrm.errors import CRMError
-from pycrm.storage.base import Filter, Op, Query, StaleRule
+from pycrm.storage.base import Filter, Op, Query, Scope
+from pycrm.storage.capabilities.pipeline import pipeline_queries
 
 __all__ = ["PipelineContract"]
 
@@ -57,36 +57,20 @@ class PipelineContract:
             for source, target in (("qualification", "proposal"), ("proposal", "won"))
         ]
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
-            uow.tx.add_transitions(later)
+            uow.tx.insert(later)
         with pytest.raises(RuntimeError), crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
-            uow.tx.add_transitions([attrs.evolve(later[0], id=new_id())])
+            uow.tx.insert([attrs.evolve(later[0], id=new_id())])
             raise RuntimeError("roll back")
+        of_deal = Query(filters=(Filter("opportunity_id", Op.EQ, deal),), order=(("at", False),))
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
-            stored = uow.tx.transitions(tenant, deal)
-            assert uow.tx.transitions(f"{tenant}-other", deal) == []
+            stored = uow.tx.find(StageTransition, Scope(tenant), of_deal)
+            assert uow.tx.find(StageTransition, Scope(f"{tenant}-other"), of_deal) == []
         assert [(t.from_stage, t.to_stage) for t in stored] == [
             (None, "qualification"),
             ("qualification", "proposal"),
             ("proposal", "won"),
         ]
         assert stored[1:] == later and stored[1].at.tzinfo is not None
-
-    def test_a_transition_of_an_unknown_opportunity_is_refused(
-        self, crm: CRM, tenant: str, clock: FixedClock
-    ) -> None:
-        orphan = StageTransition(
-            id=new_id(),
-            tenant=tenant,
-            opportunity_id=new_id(),
-            pipeline="b2b",
-            from_stage=None,
-            to_stage="qualification",
-            user_id=ACTOR,
-            owner_id=None,
-            at=clock.now(),
-        )
-        with pytest.raises(CRMError), crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
-            uow.tx.add_transitions([orphan])
 
     def test_opportunity_totals_group_by_fields_and_currency(
         self, crm: CRM, tenant: str, world: dict[str, Any], clock: FixedClock
@@ -100,13 +84,16 @@ class PipelineContract:
         clock.advance(days=2, seconds=30)
         crm.as_user(ACTOR, tenant=tenant).opportunities.win(won)
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
+            queries = pipeline_queries(uow.tx)
+            scope = Scope(tenant)
             mine = Query(filters=(Filter("owner_id", Op.EQ, rep.id),))
-            by_department = uow.tx.opportunity_totals(tenant, mine, ["department_id"])
+            by_department = queries.opportunity_totals(scope, mine, ["department_id"])
             closed = Query(filters=(Filter("status", Op.EQ, "won"),))
-            by_status = uow.tx.opportunity_totals(
-                tenant, closed, ["status", "owner_id"], cycle=True
+            by_status = queries.opportunity_totals(
+                scope, closed, ["status", "owner_id"], cycle=True
             )
-            without = uow.tx.opportunity_totals(tenant, closed, ["status"])
+            without = queries.opportunity_totals(scope, closed, ["status"])
+            others = queries.opportunity_totals(Scope(f"{tenant}-other"), closed, ["status"])
         got = {
             (t.keys, t.currency): (t.count, t.amount_units, t.weighted_units) for t in by_department
         }
@@ -124,8 +111,9 @@ class PipelineContract:
             2 * 86_400 + 30,
         )
         assert [(t.count, t.closed, t.cycle_seconds) for t in without] == [(1, 0, 0)]
+        assert others == []
 
-    def test_stale_rules_find_open_deals_at_the_boundary(
+    def test_stale_deals_are_found_at_the_boundary(
         self, crm: CRM, tenant: str, world: dict[str, Any], clock: FixedClock
     ) -> None:
         quiet = _deal(crm, tenant, world)
@@ -133,16 +121,11 @@ class PipelineContract:
         _deal(crm, tenant, world)  # one second younger
         closed = _deal(crm, tenant, world)
         crm.as_user(ACTOR, tenant=tenant).opportunities.lose(closed, reason="price")
-        start = clock.now() - dt.timedelta(seconds=1)
-        rule = StaleRule(pipeline="b2b", stage="qualification", contact_before=start)
-        entered = StaleRule(pipeline="b2b", stage="qualification", entered_before=start)
-        other = StaleRule(pipeline="eight_step", stage="visit", contact_before=clock.now())
-        with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
-            found = [o.id for o in uow.tx.find_stale(tenant, [rule, other])]
-            assert world["opportunity"].id in found and quiet in found and closed not in found
-            assert len(found) == 2
-            assert [o.id for o in uow.tx.find_stale(tenant, [entered])] == []
-            assert uow.tx.find_stale(tenant, []) == []
+        # b2b's qualification stage takes 14 days: deals in it for longer are stale (the
+        # younger one entered exactly 14 days ago, which is not longer).
+        clock.advance(days=14)
+        found = [o.id for o in crm.as_user(ACTOR, tenant=tenant).opportunities.stale()]
+        assert found == sorted([world["opportunity"].id, quiet])
 
     def test_dwell_totals_and_furthest_stages(
         self, crm: CRM, tenant: str, world: dict[str, Any], clock: FixedClock
@@ -155,15 +138,20 @@ class PipelineContract:
         clock.advance(days=2)
         flow.move(first, to="qualification")
         flow.lose(second, reason="price")
+        stays = [Filter("pipeline", Op.EQ, "b2b"), Filter("from_stage", Op.IS_NULL, False)]
+        recent = Query(filters=(*stays, Filter("at", Op.GTE, clock.now())))
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
-            totals = uow.tx.dwell_totals(tenant, "b2b", ["from_stage"])
-            recent = uow.tx.dwell_totals(tenant, "b2b", ["from_stage"], since=clock.now())
+            scope = Scope(tenant)
+            totals = uow.tx.group(
+                StageTransition, scope, Query(filters=tuple(stays)), ("from_stage",), "dwell_ms"
+            )
+            latest = uow.tx.group(StageTransition, scope, recent, ("from_stage",))
             mine = Query(filters=(Filter("id", Op.IN, [first, second]),))
             ranks = {"qualification": 0, "proposal": 1, "won": 2}
-            furthest = uow.tx.furthest_stages(tenant, mine, ranks)
-        assert {t.keys: (t.stays, t.dwell_ms) for t in totals} == {
+            furthest = pipeline_queries(uow.tx).furthest_stages(scope, mine, ranks)
+        assert {t.key: (t.count, t.total) for t in totals} == {
             ("qualification",): (2, 4 * 86_400_000),
             ("proposal",): (1, 2 * 86_400_000),
         }
-        assert {t.keys: t.stays for t in recent} == {("qualification",): 1, ("proposal",): 1}
+        assert {t.key: t.count for t in latest} == {("qualification",): 1, ("proposal",): 1}
         assert furthest == {1: 1, 0: 1}

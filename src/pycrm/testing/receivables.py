@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from pycrm.core.activities import Activity, ActivityKind
 from pycrm.core.clock import FixedClock
 from pycrm.core.money import Money
-from pycrm.core.service import Activity, ActivityKind
 from pycrm.crm import CRM
 from pycrm.errors import ConflictError, ExchangeRateMissing
 from pycrm.settings import Settings
@@ -143,7 +143,7 @@ class ReceivablesContract:
     def test_aging_per_customer_matches_the_hand_computed_buckets(
         self, money_crm: CRM, tenant: str, books: dict[str, Any]
     ) -> None:
-        report = money_crm.as_user(ACTOR, tenant=tenant).receivables.aging(on=ON)
+        report = money_crm.as_user(ACTOR, tenant=tenant).reports.aging(on=ON)
         got = [
             (r.name, [str(b.amount) for b in r.buckets], str(r.total.amount)) for r in report.rows
         ]
@@ -156,7 +156,7 @@ class ReceivablesContract:
         assert report.totals.total == Money("13600.00", "CNY")
 
     def test_aging_per_rep(self, money_crm: CRM, tenant: str, books: dict[str, Any]) -> None:
-        report = money_crm.as_user(ACTOR, tenant=tenant).receivables.aging(on=ON, by="owner")
+        report = money_crm.as_user(ACTOR, tenant=tenant).reports.aging(on=ON, by="owner")
         assert [(r.key, r.name, str(r.total.amount)) for r in report.rows] == [
             (books["ann"].id, "Ann", "8000.00"),
             (books["bo"].id, "Bo", "5600.00"),
@@ -165,7 +165,7 @@ class ReceivablesContract:
     def test_sales_collected_and_outstanding_by_month_department_and_rep(
         self, money_crm: CRM, tenant: str, books: dict[str, Any]
     ) -> None:
-        desk = money_crm.as_user(ACTOR, tenant=tenant).receivables
+        desk = money_crm.as_user(ACTOR, tenant=tenant).reports
         ann, bo = books["ann"].id, books["bo"].id
         north, south = books["north"].id, books["south"].id
 
@@ -273,7 +273,7 @@ class ReceivablesContract:
         self, crm: CRM, tenant: str, books: dict[str, Any]
     ) -> None:
         with pytest.raises(ExchangeRateMissing) as caught:
-            crm.as_user(ACTOR, tenant=tenant).receivables.sales(
+            crm.as_user(ACTOR, tenant=tenant).reports.sales(
                 dt.date(2025, 12, 1), dt.date(2025, 12, 31)
             )
         error = caught.value

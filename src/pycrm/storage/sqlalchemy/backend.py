@@ -13,20 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 
 from pycrm.core.audit import Change, ChangeAction, FieldChange
-from pycrm.core.opportunities import Opportunity
-from pycrm.core.pipeline import StageTransition
-from pycrm.core.records import Record
 from pycrm.errors import ConflictError, StorageError
-from pycrm.storage.base import (
-    AgingSum,
-    DatedSum,
-    DwellTotals,
-    Group,
-    OpenInstallment,
-    OpportunityTotals,
-    Query,
-    StaleRule,
-)
+from pycrm.storage.base import Group, Query, Scope, Stored
+from pycrm.storage.capabilities.pipeline import OpportunityTotals
+from pycrm.storage.capabilities.receivables import AgingSum, DatedSum, OpenInstallment
 from pycrm.storage.sqlalchemy import pipeline_queries, receivables, schema
 from pycrm.storage.sqlalchemy.bulk import bulk_insert
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
@@ -36,18 +26,11 @@ from pycrm.storage.sqlalchemy.queries import (
     order_clause,
     where_clause,
 )
-from pycrm.storage.sqlalchemy.tables import (
-    CHILDREN,
-    changes,
-    child_table,
-    stage_transitions,
-    table_for,
-)
+from pycrm.storage.sqlalchemy.tables import CHILDREN, changes, child_table, table_for
 
 __all__ = ["SqlBackend", "SqlTransaction"]
 
-R = TypeVar("R", bound=Record)
-T = TypeVar("T")
+S = TypeVar("S", bound=Stored)
 
 #: Rows per INSERT statement batch: bounded memory and statement size on bulk paths.
 BATCH_ROWS = 2000
@@ -150,40 +133,46 @@ class SqlTransaction:
         self.conn, self._trans, self._translate = conn, trans, translate
 
     # -- reads ------------------------------------------------------------------------
-    def get(self, kind: type[R], tenant: str, record_id: uuid.UUID) -> R | None:
-        found = self.find(kind, tenant, Query(ids=frozenset([record_id]), deleted=None))
+    def get(self, kind: type[S], scope: Scope, record_id: uuid.UUID) -> S | None:
+        found = self.find(kind, scope, Query(ids=frozenset([record_id]), deleted=None))
         return found[0] if found else None
 
-    def find(self, kind: type[R], tenant: str, query: Query) -> list[R]:
+    def find(self, kind: type[S], scope: Scope, query: Query) -> list[S]:
         table = table_for(kind.kind)
-        stmt = sa.select(table).where(where_clause(table, tenant, query))
+        stmt = sa.select(table).where(where_clause(table, scope, query, kind.kind))
         if (after := after_clause(table, query)) is not None:
             stmt = stmt.where(after)
         stmt = stmt.order_by(*order_clause(table, query)).limit(query.limit)
         with self._translate(f"cannot read {kind.kind} records"):
             rows = self.conn.execute(stmt).mappings().all()
-            return self._load(kind, tenant, rows)
+            return self._load(kind, scope.tenant, rows)
 
-    def count(self, kind: type[Record], tenant: str, query: Query) -> int:
+    def count(self, kind: type[Stored], scope: Scope, query: Query) -> int:
         table = table_for(kind.kind)
         stmt = sa.select(sa.func.count()).select_from(table)
-        stmt = stmt.where(where_clause(table, tenant, query))
+        stmt = stmt.where(where_clause(table, scope, query, kind.kind))
         with self._translate(f"cannot count {kind.kind} records"):
             return int(self.conn.execute(stmt).scalar_one())
 
     def group(
-        self, kind: type[Record], tenant: str, query: Query, by: tuple[str, ...], money: str | None
+        self,
+        kind: type[Stored],
+        scope: Scope,
+        query: Query,
+        by: tuple[str, ...],
+        total: str | None = None,
     ) -> list[Group]:
         table = table_for(kind.kind)
         keys = [column(table, name) for name in by]
+        money = total is not None and f"{total}_currency" in table.c
         if money:
-            keys.append(table.c[f"{money}_currency"])
+            keys.append(table.c[f"{total}_currency"])
         measures: list[sa.ColumnElement[Any]] = [sa.func.count()]
-        if money:
-            measures.append(sa.func.sum(table.c[f"{money}_minor"]))
+        if total is not None:
+            measures.append(sa.func.sum(column(table, total)))
         stmt = (
             sa.select(*keys, *measures)
-            .where(where_clause(table, tenant, query))
+            .where(where_clause(table, scope, query, kind.kind))
             .group_by(*keys)
             .order_by(*(key.asc().nulls_first() for key in keys))
         )
@@ -195,12 +184,12 @@ class SqlTransaction:
                 tuple(row[:n]),
                 int(row[len(keys)]),
                 row[n] if money else None,
-                int(row[-1]) if money and row[n] is not None else None,
+                None if total is None or row[-1] is None else int(row[-1]),
             )
             for row in rows
         ]
 
-    def _load(self, kind: type[R], tenant: str, rows: Sequence[sa.RowMapping]) -> list[R]:
+    def _load(self, kind: type[S], tenant: str, rows: Sequence[sa.RowMapping]) -> list[S]:
         mapper = entity_mapper(kind)
         children = {name: self._children(kind.kind, name, tenant, rows) for name in mapper.children}
         return [
@@ -227,7 +216,7 @@ class SqlTransaction:
         return found
 
     # -- writes -----------------------------------------------------------------------
-    def insert(self, records: Sequence[Record]) -> None:
+    def insert(self, records: Sequence[Stored]) -> None:
         if not records:
             return
         kind = records[0].kind
@@ -240,7 +229,7 @@ class SqlTransaction:
                 for name in mapper.children:
                     self._insert_children(kind, name, batch)
 
-    def _insert_children(self, kind: str, name: str, parents: Sequence[Record]) -> None:
+    def _insert_children(self, kind: str, name: str, parents: Sequence[Stored]) -> None:
         _, cls, parent_key, _ = CHILDREN[(kind, name)]
         mapper = mapper_for(cls)
         owners = [(p, i) for p in parents for i in range(len(getattr(p, name)))]
@@ -255,7 +244,7 @@ class SqlTransaction:
         columns = ["tenant", parent_key, "position", *mapper.columns]
         bulk_insert(self.conn, child_table(kind, name), columns, values)
 
-    def update(self, record: Record, expected_version: int) -> None:
+    def update(self, record: Stored, expected_version: int) -> None:
         table = table_for(record.kind)
         mapper = entity_mapper(type(record))
         stmt = (
@@ -276,7 +265,7 @@ class SqlTransaction:
             for name in mapper.children:
                 self._replace_children(record, name)
 
-    def _replace_children(self, record: Record, name: str) -> None:
+    def _replace_children(self, record: Stored, name: str) -> None:
         _, cls, parent_key, keyed = CHILDREN[(record.kind, name)]
         table = child_table(record.kind, name)
         items = getattr(record, name)
@@ -311,11 +300,11 @@ class SqlTransaction:
                 ]
                 bulk_insert(self.conn, changes, (*_CHANGE_COLUMNS, "action", "fields"), values)
 
-    def changes(self, tenant: str, entity: str, record_id: uuid.UUID) -> list[Change]:
+    def changes(self, scope: Scope, entity: str, record_id: uuid.UUID) -> list[Change]:
         stmt = (
             sa.select(changes)
             .where(
-                changes.c.tenant == tenant,
+                changes.c.tenant == scope.tenant,
                 changes.c.entity == entity,
                 changes.c.record_id == record_id,
             )
@@ -337,89 +326,45 @@ class SqlTransaction:
                 for row in self.conn.execute(stmt)
             ]
 
-    # -- receivables (see pycrm.storage.base.Transaction) ---------------------------------
+    # -- receivables capability (pycrm.storage.capabilities.receivables) ----------------
     def open_installments(
-        self,
-        tenant: str,
-        *,
-        due_from: dt.date | None,
-        due_to: dt.date | None,
-        owner_id: uuid.UUID | None = None,
-        department_ids: frozenset[uuid.UUID] | None = None,
+        self, scope: Scope, *, due_from: dt.date | None, due_to: dt.date | None
     ) -> list[OpenInstallment]:
         with self._translate("cannot list installments"):
-            return receivables.open_installments(
-                self.conn,
-                tenant,
-                due_from=due_from,
-                due_to=due_to,
-                owner_id=owner_id,
-                department_ids=department_ids,
-            )
+            return receivables.open_installments(self.conn, scope, due_from=due_from, due_to=due_to)
 
-    def sales_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+    def sales_by_day(self, scope: Scope, start: dt.date, end: dt.date) -> list[DatedSum]:
         with self._translate("cannot sum sales"):
-            return receivables.sales_by_day(self.conn, tenant, start, end)
+            return receivables.sales_by_day(self.conn, scope, start, end)
 
-    def collected_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+    def collected_by_day(self, scope: Scope, start: dt.date, end: dt.date) -> list[DatedSum]:
         with self._translate("cannot sum payments"):
-            return receivables.collected_by_day(self.conn, tenant, start, end)
+            return receivables.collected_by_day(self.conn, scope, start, end)
 
-    def outstanding_by_day(self, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+    def outstanding_by_day(self, scope: Scope, start: dt.date, end: dt.date) -> list[DatedSum]:
         with self._translate("cannot sum outstanding installments"):
-            return receivables.outstanding_by_day(self.conn, tenant, start, end)
+            return receivables.outstanding_by_day(self.conn, scope, start, end)
 
     def aging_sums(
-        self, tenant: str, on: dt.date, by: Literal["customer", "owner"]
+        self, scope: Scope, on: dt.date, by: Literal["customer", "owner"]
     ) -> list[AgingSum]:
         with self._translate("cannot compute the receivables aging"):
-            return receivables.aging_sums(self.conn, tenant, on, by)
+            return receivables.aging_sums(self.conn, scope, on, by)
 
-    # -- pipelines ----------------------------------------------------------------------
-    def add_transitions(self, transitions: Sequence[StageTransition]) -> None:
-        rows = pipeline_queries.transition_rows(transitions)
-        with self._translate("cannot record stage transitions"):
-            for start in range(0, len(rows), BATCH_ROWS):
-                self.conn.execute(stage_transitions.insert(), rows[start : start + BATCH_ROWS])
-
-    def transitions(self, tenant: str, opportunity_id: uuid.UUID) -> list[StageTransition]:
-        stmt = pipeline_queries.transitions(tenant, opportunity_id)
-        with self._translate("cannot read stage transitions"):
-            return [StageTransition(**row) for row in self.conn.execute(stmt).mappings()]
-
+    # -- pipeline capability (pycrm.storage.capabilities.pipeline) ------------------------
     def opportunity_totals(
-        self, tenant: str, query: Query, group_by: Sequence[str], *, cycle: bool = False
+        self, scope: Scope, query: Query, group_by: Sequence[str], *, cycle: bool = False
     ) -> list[OpportunityTotals]:
         with self._translate("cannot total opportunities"):
             return pipeline_queries.opportunity_totals(
-                self.conn, tenant, query, group_by, cycle=cycle
+                self.conn, scope, query, group_by, cycle=cycle
             )
 
     def furthest_stages(
-        self, tenant: str, query: Query, ranks: Mapping[str, int]
+        self, scope: Scope, query: Query, ranks: Mapping[str, int]
     ) -> dict[int, int]:
         with self._translate("cannot count stages reached"):
-            return pipeline_queries.furthest_stages(self.conn, tenant, query, ranks)
-
-    def dwell_totals(
-        self,
-        tenant: str,
-        pipeline: str,
-        group_by: Sequence[str],
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-    ) -> list[DwellTotals]:
-        with self._translate("cannot total dwell times"):
-            return pipeline_queries.dwell_totals(
-                self.conn, tenant, pipeline, group_by, since, until
-            )
-
-    def find_stale(self, tenant: str, rules: Sequence[StaleRule]) -> list[Opportunity]:
-        stmt = pipeline_queries.find_stale(tenant, rules)
-        if stmt is None:
-            return []
-        with self._translate("cannot find stale opportunities"):
-            return self._load(Opportunity, tenant, self.conn.execute(stmt).mappings().all())
+            return pipeline_queries.furthest_stages(self.conn, scope, query, ranks)
 
     # -- ending -------------------------------------------------------------------------
     @contextmanager

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -20,13 +20,15 @@ from sqlalchemy.sql.functions import FunctionElement
 from pycrm.core.fields import StorageType
 from pycrm.core.money import Money
 from pycrm.errors import ValidationError
-from pycrm.storage.base import Filter, Op, Query
+from pycrm.storage.base import AllOf, AnyOf, Condition, Filter, Op, Query, Related, Scope
+from pycrm.storage.sqlalchemy.tables import table_for
 
 __all__ = [
     "after_clause",
     "custom_expression",
     "custom_index",
     "order_clause",
+    "scope_clause",
     "where_clause",
 ]
 
@@ -169,14 +171,48 @@ def _compare(col: sa.ColumnElement[Any], op: Op, value: Any) -> sa.ColumnElement
     raise ValidationError.single("op", f"operator {op} does not apply to money")
 
 
-def where_clause(table: sa.Table, tenant: str, query: Query) -> sa.ColumnElement[bool]:
-    conditions = [table.c.tenant == tenant]
-    if query.deleted is not None:
+def _compile(
+    table: sa.Table, condition: Condition, query: Query, tenant: str
+) -> sa.ColumnElement[bool]:
+    if isinstance(condition, Filter):
+        return _condition(table, condition, query)
+    if isinstance(condition, AllOf):
+        return sa.and_(
+            sa.true(), *(_compile(table, c, query, tenant) for c in condition.conditions)
+        )
+    if isinstance(condition, AnyOf):
+        return sa.or_(
+            sa.false(), *(_compile(table, c, query, tenant) for c in condition.conditions)
+        )
+    return _related(table, condition, tenant)
+
+
+def _related(table: sa.Table, condition: Related, tenant: str) -> sa.ColumnElement[bool]:
+    # An alias, so a condition on the same kind (a parent customer) is its own subquery.
+    other = cast(sa.Table, table_for(condition.kind).alias())
+    inner = sa.select(column(other, condition.target)).where(
+        other.c.tenant == tenant, _compile(other, condition.condition, Query(), tenant)
+    )
+    return column(table, condition.field).in_(inner)
+
+
+def scope_clause(table: sa.Table, scope: Scope, kind: str) -> sa.ColumnElement[bool]:
+    """The tenant and the scope's condition for records of ``kind`` in ``table``."""
+    conditions = [table.c.tenant == scope.tenant]
+    if (visible := scope.condition(kind)) is not None:
+        conditions.append(_compile(table, visible, Query(), scope.tenant))
+    return sa.and_(*conditions)
+
+
+def where_clause(table: sa.Table, scope: Scope, query: Query, kind: str) -> sa.ColumnElement[bool]:
+    """The WHERE of a read of ``kind``: the scope, soft deletion, ids and the filters."""
+    conditions = [scope_clause(table, scope, kind)]
+    if query.deleted is not None and "deleted_at" in table.c:
         deleted = table.c.deleted_at
         conditions.append(deleted.is_not(None) if query.deleted else deleted.is_(None))
     if query.ids is not None:
         conditions.append(table.c.id.in_(list(query.ids)))
-    conditions += [_condition(table, f, query) for f in query.filters]
+    conditions += [_compile(table, f, query, scope.tenant) for f in query.filters]
     return sa.and_(*conditions)
 
 

@@ -8,13 +8,19 @@ department comes from a LEFT JOIN on ``users``.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from pycrm.core.orders import OrderStatus
-from pycrm.storage.base import AGING_BUCKETS, AgingSum, DatedSum, OpenInstallment
+from pycrm.storage.base import Scope
+from pycrm.storage.capabilities.receivables import (
+    AGING_BUCKETS,
+    AgingSum,
+    DatedSum,
+    OpenInstallment,
+)
+from pycrm.storage.sqlalchemy.queries import scope_clause
 from pycrm.storage.sqlalchemy.tables import child_table, table_for
 
 __all__ = [
@@ -28,7 +34,6 @@ __all__ = [
 _parts = child_table("payment_plan", "installments")
 _plans = table_for("payment_plan")
 _users = table_for("user")
-_customers = table_for("customer")
 _orders = table_for("order")
 _payments = table_for("payment")
 
@@ -37,12 +42,18 @@ def _left() -> sa.ColumnElement[int]:
     return _parts.c.amount_minor - sa.func.coalesce(_parts.c.paid_minor, 0)
 
 
-def _live_parts(tenant: str) -> tuple[sa.FromClause, list[sa.ColumnElement[bool]]]:
-    """Installments joined to their undeleted plan, with what every question asks."""
+def _live_parts(scope: Scope) -> tuple[sa.FromClause, list[sa.ColumnElement[bool]]]:
+    """Installments joined to their undeleted plan in the scope, with what every question
+    asks."""
     joined = _parts.join(
         _plans, sa.and_(_plans.c.tenant == _parts.c.tenant, _plans.c.id == _parts.c.plan_id)
     )
-    return joined, [_parts.c.tenant == tenant, _plans.c.deleted_at.is_(None), _left() > 0]
+    return joined, [
+        _parts.c.tenant == scope.tenant,
+        scope_clause(_plans, scope, "payment_plan"),
+        _plans.c.deleted_at.is_(None),
+        _left() > 0,
+    ]
 
 
 def _with_department(
@@ -53,34 +64,20 @@ def _with_department(
 
 
 def open_installments(
-    conn: sa.Connection,
-    tenant: str,
-    *,
-    due_from: dt.date | None,
-    due_to: dt.date | None,
-    owner_id: uuid.UUID | None,
-    department_ids: frozenset[uuid.UUID] | None,
+    conn: sa.Connection, scope: Scope, *, due_from: dt.date | None, due_to: dt.date | None
 ) -> list[OpenInstallment]:
-    source, where = _live_parts(tenant)
-    source = _with_department(source, tenant, _parts.c.owner_id).outerjoin(
-        _customers,
-        sa.and_(_customers.c.tenant == _parts.c.tenant, _customers.c.id == _parts.c.customer_id),
-    )
+    source, where = _live_parts(scope)
+    source = _with_department(source, scope.tenant, _parts.c.owner_id)
     if due_from is not None:
         where.append(_parts.c.due_on >= due_from)
     if due_to is not None:
         where.append(_parts.c.due_on <= due_to)
-    if owner_id is not None:
-        where.append(_parts.c.owner_id == owner_id)
-    if department_ids is not None:
-        where.append(_users.c.department_id.in_(sorted(department_ids)))
     stmt = (
         sa.select(
             _parts.c.id,
             _parts.c.plan_id,
             _parts.c.order_id,
             _parts.c.customer_id,
-            _customers.c.name,
             _parts.c.owner_id,
             _users.c.department_id,
             _parts.c.due_on,
@@ -98,13 +95,12 @@ def open_installments(
             plan_id=row[1],
             order_id=row[2],
             customer_id=row[3],
-            customer_name=row[4],
-            owner_id=row[5],
-            department_id=row[6],
-            due_on=row[7],
-            amount_minor=int(row[8]),
-            paid_minor=int(row[9]),
-            currency=row[10],
+            owner_id=row[4],
+            department_id=row[5],
+            due_on=row[6],
+            amount_minor=int(row[7]),
+            paid_minor=int(row[8]),
+            currency=row[9],
         )
         for row in conn.execute(stmt)
     ]
@@ -133,34 +129,42 @@ def _dated(
     ]
 
 
-def sales_by_day(conn: sa.Connection, tenant: str, start: dt.date, end: dt.date) -> list[DatedSum]:
+def sales_by_day(conn: sa.Connection, scope: Scope, start: dt.date, end: dt.date) -> list[DatedSum]:
     o = _orders.c
     where = [
-        o.tenant == tenant,
+        scope_clause(_orders, scope, "order"),
         o.deleted_at.is_(None),
         o.status.in_([OrderStatus.CONFIRMED.value, OrderStatus.COMPLETED.value]),
         o.confirmed_on.between(start, end),
         o.total_minor.is_not(None),
     ]
     return _dated(
-        conn, tenant, _orders, where, o.confirmed_on, o.owner_id, o.total_currency, o.total_minor
+        conn,
+        scope.tenant,
+        _orders,
+        where,
+        o.confirmed_on,
+        o.owner_id,
+        o.total_currency,
+        o.total_minor,
     )
 
 
 def collected_by_day(
-    conn: sa.Connection, tenant: str, start: dt.date, end: dt.date
+    conn: sa.Connection, scope: Scope, start: dt.date, end: dt.date
 ) -> list[DatedSum]:
     p = _payments.c
     source = _payments.join(_plans, sa.and_(_plans.c.tenant == p.tenant, _plans.c.id == p.plan_id))
     where = [
-        p.tenant == tenant,
+        scope_clause(_payments, scope, "payment"),
+        scope_clause(_plans, scope, "payment_plan"),
         p.deleted_at.is_(None),
         _plans.c.deleted_at.is_(None),
         p.received_on.between(start, end),
     ]
     return _dated(
         conn,
-        tenant,
+        scope.tenant,
         source,
         where,
         p.received_on,
@@ -171,12 +175,14 @@ def collected_by_day(
 
 
 def outstanding_by_day(
-    conn: sa.Connection, tenant: str, start: dt.date, end: dt.date
+    conn: sa.Connection, scope: Scope, start: dt.date, end: dt.date
 ) -> list[DatedSum]:
-    source, where = _live_parts(tenant)
+    source, where = _live_parts(scope)
     where.append(_parts.c.due_on.between(start, end))
     c = _parts.c
-    return _dated(conn, tenant, source, where, c.due_on, c.owner_id, c.amount_currency, _left())
+    return _dated(
+        conn, scope.tenant, source, where, c.due_on, c.owner_id, c.amount_currency, _left()
+    )
 
 
 def aging_bucket_sql(on: dt.date) -> sa.ColumnElement[int]:
@@ -189,9 +195,9 @@ def aging_bucket_sql(on: dt.date) -> sa.ColumnElement[int]:
 
 
 def aging_sums(
-    conn: sa.Connection, tenant: str, on: dt.date, by: Literal["customer", "owner"]
+    conn: sa.Connection, scope: Scope, on: dt.date, by: Literal["customer", "owner"]
 ) -> list[AgingSum]:
-    source, where = _live_parts(tenant)
+    source, where = _live_parts(scope)
     key = _parts.c.customer_id if by == "customer" else _parts.c.owner_id
     bucket = aging_bucket_sql(on).label("bucket")
     stmt = (

@@ -24,8 +24,9 @@ from pycrm.core.kinds import ENTITY_TYPES, REFERENCES
 from pycrm.core.money import Money
 from pycrm.core.orders import OrderLine, ProductPrice
 from pycrm.core.payments import Installment
+from pycrm.core.pipeline import StageTransition
 from pycrm.core.records import Record
-from pycrm.storage.base import UNIQUE_KEYS
+from pycrm.storage.base import UNIQUE_KEYS, UniqueKey
 from pycrm.storage.sqlalchemy.types import ExactDecimal, JSONData, UTCDateTime
 
 __all__ = [
@@ -141,6 +142,17 @@ def _indexes(table_name: str, names: list[str], kind: str) -> list[sa.Index]:
     ]
 
 
+def _unique(name: str, key: UniqueKey) -> sa.UniqueConstraint | sa.Index:
+    label = f"uq_{name}_{'_'.join(key.fields)}"
+    if not key.live_only:
+        return sa.UniqueConstraint("tenant", *key.fields, name=label)
+    # A partial unique index: soft-deleted rows make room (SQLite and PostgreSQL alike).
+    live = sa.text("deleted_at IS NULL")
+    return sa.Index(
+        label, "tenant", *key.fields, unique=True, sqlite_where=live, postgresql_where=live
+    )
+
+
 def _build_entity_table(cls: type[Record]) -> sa.Table:
     name = TABLE_NAMES[cls.kind]
     columns: list[sa.Column[Any]] = []
@@ -155,10 +167,7 @@ def _build_entity_table(cls: type[Record]) -> sa.Table:
         sa.PrimaryKeyConstraint("tenant", "id", name=f"pk_{name}"),
         *_foreign_keys(name, col_names, cls.kind),
         *_indexes(name, col_names, cls.kind),
-        *(
-            sa.UniqueConstraint("tenant", *key, name=f"uq_{name}_{'_'.join(key)}")
-            for key in UNIQUE_KEYS.get(cls.kind, ())
-        ),
+        *(_unique(name, key) for key in UNIQUE_KEYS.get(cls.kind, ())),
     )
 
 
@@ -239,7 +248,11 @@ stage_transitions = sa.Table(
 )
 
 
+_TABLES[StageTransition.kind] = stage_transitions
+
+
 def table_for(kind: str) -> sa.Table:
+    """The table records of ``kind`` are stored in."""
     return _TABLES[kind]
 
 

@@ -1,4 +1,4 @@
-"""Services for tickets and activities."""
+"""Activities (行动/待办): calls, visits, emails, meetings and to-dos."""
 
 from __future__ import annotations
 
@@ -8,36 +8,14 @@ from typing import TYPE_CHECKING
 
 from typing_extensions import Unpack
 
-from pycrm.core.service import Activity, Ticket
-from pycrm.schemas import ActivityFields, TicketFields
+from pycrm.core.activities import Activity
+from pycrm.schemas import ActivityFields
 from pycrm.services.base import RecordService
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import UnitOfWork
 
-__all__ = ["ActivityService", "TicketService"]
-
-
-class TicketService(RecordService[Ticket]):
-    """Service tickets."""
-
-    entity = Ticket
-    fields = TicketFields
-    required = ("customer_id", "subject")
-
-    def create(self, **fields: Unpack[TicketFields]) -> Ticket:
-        """Create a ticket; see :class:`pycrm.schemas.TicketFields` for the fields."""
-        return self._create(fields)
-
-    def update(
-        self,
-        record_id: uuid.UUID | str,
-        *,
-        version: int | None = None,
-        **changes: Unpack[TicketFields],
-    ) -> Ticket:
-        """Change some fields; pass ``version`` to refuse if someone changed it since."""
-        return self._update(record_id, version, changes)
+__all__ = ["ActivityService"]
 
 
 class ActivityService(RecordService[Activity]):

@@ -1,6 +1,7 @@
-"""The typed results of the pipeline reports: frozen pydantic models, JSON-ready.
+"""Every report's typed result, and the due list's rows: frozen pydantic models.
 
 ``report.model_dump(mode="json")`` gives plain data; money is ``{"amount", "currency"}``.
+Schemas are built on first use, not at import.
 """
 
 from __future__ import annotations
@@ -8,13 +9,24 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from pycrm.core import messages as msg
+from pycrm.core.money import Money
+from pycrm.core.payments import InstallmentState
 from pycrm.core.pipeline import ForecastCategory
 from pycrm.schemas import MoneyValue
 
 __all__ = [
+    "AGING_HEADINGS",
+    "AgingReport",
+    "AgingRow",
+    "AmountPeriod",
+    "AmountReport",
+    "AmountRow",
+    "DueInstallment",
     "DwellRow",
     "DwellTimes",
     "Forecast",
@@ -32,10 +44,15 @@ __all__ = [
 
 #: ``(first_day, last_day)``, both included.
 Period = tuple[dt.date, dt.date]
+#: How sales, collected and outstanding amounts are added up: per month, quarter or year.
+AmountPeriod = Literal["month", "quarter", "year"]
+
+# Schemas are built when a report is first made, which keeps ``import pycrm`` quick.
+_FROZEN = ConfigDict(frozen=True, defer_build=True)
 
 
 class _Report(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _FROZEN
 
 
 class _Group(_Report):
@@ -174,3 +191,98 @@ class DwellTimes(_Report):
     period: Period | None
     by: tuple[str, ...]
     rows: list[DwellRow]
+
+
+# -- receivables -------------------------------------------------------------------------
+
+
+class DueInstallment(BaseModel):
+    """One installment with money left, as the order assistant's lists show it."""
+
+    model_config = _FROZEN
+
+    installment_id: uuid.UUID
+    plan_id: uuid.UUID
+    order_id: uuid.UUID | None
+    customer_id: uuid.UUID | None
+    customer_name: str | None
+    owner_id: uuid.UUID | None
+    department_id: uuid.UUID | None
+    due_on: dt.date
+    amount: MoneyValue
+    paid: MoneyValue
+    left: MoneyValue
+    state: InstallmentState
+    days_overdue: int
+
+
+class AmountRow(BaseModel):
+    """One period, department and rep of a sales, collected or outstanding report."""
+
+    model_config = _FROZEN
+
+    period: str
+    department_id: uuid.UUID | None
+    owner_id: uuid.UUID | None
+    amount: MoneyValue
+
+
+class AmountReport(BaseModel):
+    """Sales, collected or outstanding amounts in the reporting currency."""
+
+    model_config = _FROZEN
+
+    kind: Literal["sales", "collected", "outstanding"]
+    start: dt.date
+    end: dt.date
+    period: AmountPeriod
+    currency: str
+    rows: list[AmountRow]
+    total: MoneyValue
+
+
+class AgingRow(BaseModel):
+    """Outstanding money of one customer (or rep) by how long it is overdue."""
+
+    model_config = _FROZEN
+
+    key: uuid.UUID | None
+    name: str | None
+    current: MoneyValue
+    days_1_30: MoneyValue
+    days_31_60: MoneyValue
+    days_61_90: MoneyValue
+    over_90: MoneyValue
+    total: MoneyValue
+
+    @property
+    def buckets(self) -> list[Money]:
+        """The five buckets in order: current, 1–30, 31–60, 61–90, over 90 days."""
+        return [self.current, self.days_1_30, self.days_31_60, self.days_61_90, self.over_90]
+
+
+class AgingReport(BaseModel):
+    """Receivables aging on a date, per customer or per rep, in the reporting currency.
+
+    Amounts are converted with the rate of the report date (an aging is a position on that
+    day). Each row's ``total`` is the sum of its buckets and ``totals`` sums the rows, so
+    the buckets partition the outstanding amount exactly.
+    """
+
+    model_config = _FROZEN
+
+    on: dt.date
+    by: Literal["customer", "owner"]
+    currency: str
+    rows: list[AgingRow]
+    totals: AgingRow
+
+
+#: Bucket headings, in bucket order (message ids of the translation catalogues).
+AGING_HEADINGS = (
+    msg.BUCKET_CURRENT,
+    msg.BUCKET_1_30,
+    msg.BUCKET_31_60,
+    msg.BUCKET_61_90,
+    msg.BUCKET_OVER_90,
+)

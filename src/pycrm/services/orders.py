@@ -1,7 +1,9 @@
-"""Services for opportunities, products and orders."""
+"""Orders (订单/合同): lines priced from the catalogue, and the draft → confirmed →
+completed (or cancelled) workflow, which the order itself enforces."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -13,83 +15,18 @@ from pycrm.core import messages as msg
 from pycrm.core.audit import ChangeAction
 from pycrm.core.events import Event
 from pycrm.core.money import Money
-from pycrm.core.opportunities import Opportunity, OpportunityStatus
-from pycrm.core.orders import Order, OrderStatus, Product, ProductPrice
-from pycrm.core.payments import PaymentPlan
+from pycrm.core.opportunities import OpportunityStatus
+from pycrm.core.orders import Order, OrderStatus, Product
 from pycrm.errors import ValidationError
-from pycrm.schemas import (
-    OpportunityFields,
-    OrderFields,
-    OrderLineFields,
-    ProductFields,
-    checked_call,
-)
+from pycrm.schemas import OrderFields, OrderLineFields, checked_call
 from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id, _check_version
-from pycrm.services.opportunity_flow import OpportunityFlow
-from pycrm.storage.base import Filter, Op, Query
+from pycrm.services.payment_plans import plans_of
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import UnitOfWork
 
-__all__ = ["OpportunityService", "OrderService", "ProductService"]
-
-
-class OpportunityService(OpportunityFlow):
-    """Opportunities (deals), and moving them through their pipeline."""
-
-    entity = Opportunity
-    fields = OpportunityFields
-    required = ("customer_id", "name")
-
-    def create(self, **fields: Unpack[OpportunityFields]) -> Opportunity:
-        """Create an opportunity; see :class:`pycrm.schemas.OpportunityFields` for the fields."""
-        return self._create(fields)
-
-    def update(
-        self,
-        record_id: uuid.UUID | str,
-        *,
-        version: int | None = None,
-        **changes: Unpack[OpportunityFields],
-    ) -> Opportunity:
-        """Change some fields; pass ``version`` to refuse if someone changed it since.
-
-        The stage, pipeline and lost reason change only through :meth:`move`,
-        :meth:`win`, :meth:`lose` and :meth:`reopen` (RuleViolation otherwise).
-        """
-        self._refuse_guarded(changes)
-        return self._update(record_id, version, changes)
-
-
-class ProductService(RecordService[Product]):
-    """Products and their catalogue prices."""
-
-    entity = Product
-    fields = ProductFields
-    required = ("name",)
-
-    def create(self, **fields: Unpack[ProductFields]) -> Product:
-        """Create a product; see :class:`pycrm.schemas.ProductFields` for the fields."""
-        return self._create(fields)
-
-    def update(
-        self,
-        record_id: uuid.UUID | str,
-        *,
-        version: int | None = None,
-        **changes: Unpack[ProductFields],
-    ) -> Product:
-        """Change some fields; pass ``version`` to refuse if someone changed it since."""
-        return self._update(record_id, version, changes)
-
-    def _values(self, clean: Any) -> dict[str, Any]:
-        # The price list is given as plain Money; stored as ProductPrice entries.
-        rest = {name: value for name, value in clean.items() if name != "prices"}
-        values = super()._values(rest)
-        if "prices" in clean:
-            values["prices"] = [ProductPrice(price=price) for price in clean["prices"]]
-        return values
+__all__ = ["OrderService"]
 
 
 class OrderService(RecordService[Order]):
@@ -152,12 +89,12 @@ class OrderService(RecordService[Order]):
     @checked_call
     def confirm(self, order_id: uuid.UUID | str, *, version: int | None = None) -> Order:
         """draft → confirmed, dated today; an order without lines is refused."""
-        return self._transition(order_id, version, "confirmed", lambda o, u: o.confirm(_today(u)))
+        return self._transition(order_id, version, lambda o, u: o.confirm(_today(u), **_how(u)))
 
     @checked_call
     def complete(self, order_id: uuid.UUID | str, *, version: int | None = None) -> Order:
         """confirmed → completed, dated today."""
-        return self._transition(order_id, version, "completed", lambda o, u: o.complete(_today(u)))
+        return self._transition(order_id, version, lambda o, u: o.complete(_today(u), **_how(u)))
 
     @checked_call
     def cancel(
@@ -170,44 +107,34 @@ class OrderService(RecordService[Order]):
         """draft or confirmed → cancelled. Refused once any payment was received; the
         order's payment plans are deleted with it (restorable) so nothing stays due."""
 
-        def cancel(order: Order, uow: UnitOfWork) -> None:
-            plans = _plans_of(uow, order.id)
+        def cancel(order: Order, uow: UnitOfWork) -> Event:
+            plans = plans_of(uow, order.id)
             paid = Money.total((p.paid for p in plans), order.currency) if plans else None
             if paid is not None and paid.is_positive():
                 raise msg.violation(
                     msg.ORDER_HAS_PAYMENTS, rule="order.has_payments", order=order.id, paid=paid
                 )
-            order.cancel(_today(uow), reason)
+            event = order.cancel(_today(uow), reason, **_how(uow))
             for plan in plans:
                 uow.payment_plans.delete(plan.id)
+            return event
 
-        return self._transition(order_id, version, "cancelled", cancel)
+        return self._transition(order_id, version, cancel)
 
     def _transition(
         self,
         order_id: uuid.UUID | str,
         version: int | None,
-        action: str,
-        change: Callable[[Order, UnitOfWork], None],
+        change: Callable[[Order, UnitOfWork], Event],
     ) -> Order:
         with self._step() as uow:
             order = self._load(uow, _as_id(order_id))
             _check_version(order, version)
             before = audited(order)
-            change(order, uow)
+            event = change(order, uow)
             saved = self._save(uow, order, before, ChangeAction.UPDATE)
             if uow.wants_events:
-                uow.emit(
-                    Event(
-                        name=f"order.{action}",
-                        entity="order",
-                        record_id=order.id,
-                        tenant=uow.tenant,
-                        user_id=uow.user,
-                        at=uow.now(),
-                        changes={"status": (before["status"], order.status.value)},
-                    )
-                )
+                uow.emit(event)
             return saved
 
     # -- rules ----------------------------------------------------------------------------
@@ -231,12 +158,17 @@ class OrderService(RecordService[Order]):
             return
         record.check_edit(old)
         if (record.owner_id, record.customer_id) != (old.owner_id, old.customer_id):
-            for plan in _plans_of(uow, record.id):
+            for plan in plans_of(uow, record.id):
                 uow.payment_plans._follow_order(uow, plan, record)
 
 
-def _today(uow: UnitOfWork) -> Any:
+def _today(uow: UnitOfWork) -> dt.date:
     return uow.now().date()
+
+
+def _how(uow: UnitOfWork) -> dict[str, Any]:
+    """When and by whom a workflow step happens."""
+    return {"at": uow.now(), "by": uow.user}
 
 
 def _line(description: str, amount: Money) -> OrderLineFields:
@@ -251,7 +183,7 @@ def _priced(uow: UnitOfWork, line: dict[str, Any], currency: str | None, i: int)
     if product_id is None:
         missing = [n for n in ("description", "unit_price") if line.get(n) is None]
         raise ValidationError([(f"lines.{i}.{n}", "required") for n in missing], entity="order")
-    product = uow.tx.get(Product, uow.tenant, product_id)
+    product = uow.tx.get(Product, uow.scope, product_id)
     if product is None or product.deleted:
         raise ValidationError.single(
             f"lines.{i}.product_id", f"no product {product_id} in this tenant", entity="order"
@@ -274,8 +206,3 @@ def _priced(uow: UnitOfWork, line: dict[str, Any], currency: str | None, i: int)
             )
         filled["unit_price"] = price
     return filled
-
-
-def _plans_of(uow: UnitOfWork, order_id: uuid.UUID) -> list[PaymentPlan]:
-    query = Query(filters=(Filter("order_id", Op.EQ, order_id),))
-    return uow.tx.find(PaymentPlan, uow.tenant, query)

@@ -15,18 +15,17 @@ both included.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from pycrm.core.money import Money, minor_digits
 from pycrm.core.opportunities import OpportunityStatus
-from pycrm.core.pipeline import WON, ForecastCategory, Pipeline
-from pycrm.core.records import SYSTEM_USER
+from pycrm.core.pipeline import WON, ForecastCategory, Pipeline, StageTransition
 from pycrm.errors import ValidationError
 from pycrm.schemas import checked_call
-from pycrm.services.pipeline_report_models import (
+from pycrm.services.reports.models import (
     DwellRow,
     DwellTimes,
     Forecast,
@@ -41,7 +40,8 @@ from pycrm.services.pipeline_report_models import (
     WinRate,
     WinRateRow,
 )
-from pycrm.storage.base import Filter, Op, OpportunityTotals, Query
+from pycrm.storage.base import Filter, Op, Query
+from pycrm.storage.capabilities.pipeline import OpportunityTotals, pipeline_queries
 
 if TYPE_CHECKING:
     from pycrm.crm import CRM
@@ -61,18 +61,15 @@ _MS_PER_DAY = Decimal(86_400_000)
 
 
 class PipelineReports:
-    """``crm.reports``: each method reads in its own unit of work of ``tenant``."""
+    """The pipeline part of ``uow.reports``."""
 
-    def __init__(self, crm: CRM) -> None:
-        self._crm = crm
+    _step: Callable[[], AbstractContextManager[UnitOfWork]]
 
     # -- weighted pipeline and forecast ---------------------------------------------------
     @checked_call
     def weighted_pipeline(
         self,
         *,
-        tenant: str | None = None,
-        user: uuid.UUID | str = SYSTEM_USER,
         by: Sequence[str] = ("owner",),
         period: Period | None = None,
         pipeline: str | None = None,
@@ -80,31 +77,32 @@ class PipelineReports:
     ) -> WeightedPipeline:
         """Open opportunities by group, amount and probability-weighted amount."""
         by = _check_by(by, _FIELDS)
-        with self._crm.unit_of_work(tenant=tenant, user=user) as uow:
+        with self._step() as uow:
             on = on or uow.now().date()
+            money = _Converter(uow.crm, on)
             filters = [_eq("status", OpportunityStatus.OPEN), *_close_filters(period)]
             filters += _pipeline_filter(uow, pipeline)
             totals = _totals(uow, filters, _storage_fields(by))
             rows: dict[tuple[Any, ...], list[Any]] = {}
             for item in totals:
                 key = _group_key(uow, by, item)
-                acc = rows.setdefault(key, [0, self._zero, self._zero])
+                acc = rows.setdefault(key, [0, money.zero, money.zero])
                 acc[0] += item.count
-                acc[1] += self._amount(item, on)
-                acc[2] += self._weighted(item, on)
+                acc[1] += money.amount(item)
+                acc[2] += money.weighted(item)
         result = [
             WeightedPipelineRow(**_group_fields(by, k), count=n, amount=a, weighted=w)
             for k, (n, a, w) in sorted(rows.items(), key=_order)
         ]
         return WeightedPipeline(
-            currency=self._currency,
+            currency=money.currency,
             on=on,
             period=period,
             by=by,
             rows=result,
             count=sum(r.count for r in result),
-            total=Money.total((r.amount for r in result), self._currency),
-            weighted=Money.total((r.weighted for r in result), self._currency),
+            total=Money.total((r.amount for r in result), money.currency),
+            weighted=Money.total((r.weighted for r in result), money.currency),
         )
 
     @checked_call
@@ -112,8 +110,6 @@ class PipelineReports:
         self,
         *,
         period: Period,
-        tenant: str | None = None,
-        user: uuid.UUID | str = SYSTEM_USER,
         by: Sequence[str] = ("owner",),
         pipeline: str | None = None,
         on: dt.date | None = None,
@@ -121,28 +117,29 @@ class PipelineReports:
         """Won in ``period``, and open deals expected to close in it by forecast category."""
         by = _check_by(by, {k: v for k, v in _FIELDS.items() if k in ("owner", "department")})
         _check_period(period)
-        with self._crm.unit_of_work(tenant=tenant, user=user) as uow:
+        with self._step() as uow:
             on = on or uow.now().date()
+            money = _Converter(uow.crm, on)
             chosen = _pipeline_filter(uow, pipeline)
             open_filters = [_eq("status", OpportunityStatus.OPEN), *_close_filters(period)]
             won_filters = [_eq("status", OpportunityStatus.WON), *_closed_at_filters(period)]
             fields = _storage_fields((*by, "forecast"))
             groups: dict[tuple[Any, ...], dict[str, Money]] = {}
             for item in _totals(uow, [*open_filters, *chosen], fields):
-                bucket = self._bucket(groups, _group_key(uow, by, item))
+                bucket = _bucket(money, groups, _group_key(uow, by, item))
                 category = _forecast_of(uow, item.keys[-2], item.keys[-1])
                 name = "closed" if category is ForecastCategory.CLOSED else category.value
-                bucket[name] += self._amount(item, on)
-                bucket["weighted"] += self._weighted(item, on)
+                bucket[name] += money.amount(item)
+                bucket["weighted"] += money.weighted(item)
             for item in _totals(uow, [*won_filters, *chosen], _storage_fields(by)):
-                self._bucket(groups, _group_key(uow, by, item))["closed"] += self._amount(item, on)
+                _bucket(money, groups, _group_key(uow, by, item))["closed"] += money.amount(item)
         rows = [_forecast_row(by, k, v) for k, v in sorted(groups.items(), key=_order)]
         total = {
-            name: Money.total((getattr(r, _ROW_NAMES[name]) for r in rows), self._currency)
+            name: Money.total((getattr(r, _ROW_NAMES[name]) for r in rows), money.currency)
             for name in _BUCKETS
         }
         return Forecast(
-            currency=self._currency,
+            currency=money.currency,
             on=on,
             period=period,
             by=by,
@@ -155,28 +152,25 @@ class PipelineReports:
     def funnel(
         self,
         *,
-        tenant: str | None = None,
-        user: uuid.UUID | str = SYSTEM_USER,
         pipeline: str | None = None,
         period: Period | None = None,
         on: dt.date | None = None,
     ) -> Funnel:
         """Count and amount per stage now, how far deals got, and the conversion between
         consecutive stages, for one pipeline (the default one if not named)."""
-        with self._crm.unit_of_work(tenant=tenant, user=user) as uow:
+        with self._step() as uow:
             on = on or uow.now().date()
+            money = _Converter(uow.crm, on)
             chosen = _pipeline(uow, pipeline)
             filters = [_eq("pipeline", chosen.key), *_created_filters(period)]
             ranks = {key: i for i, key in enumerate([*chosen.keys(), WON])}
-            furthest = uow.tx.furthest_stages(uow.tenant, _query(filters), ranks)
+            furthest = pipeline_queries(uow.tx).furthest_stages(uow.scope, _query(filters), ranks)
             now_open = _totals(uow, [*filters, _eq("status", OpportunityStatus.OPEN)], ["stage"])
             counts: dict[str, int] = {}
             amounts: dict[str, Money] = {}
             for item in now_open:
                 counts[item.keys[0]] = counts.get(item.keys[0], 0) + item.count
-                amounts[item.keys[0]] = amounts.get(item.keys[0], self._zero) + self._amount(
-                    item, on
-                )
+                amounts[item.keys[0]] = amounts.get(item.keys[0], money.zero) + money.amount(item)
         stages = [*chosen.stages, chosen.won]
         reached = [sum(n for r, n in furthest.items() if r >= i) for i in range(len(stages))]
         rows = [
@@ -185,14 +179,14 @@ class PipelineReports:
                 name=stage.title,
                 probability=stage.probability,
                 open_count=counts.get(stage.key, 0),
-                open_amount=amounts.get(stage.key, self._zero),
+                open_amount=amounts.get(stage.key, money.zero),
                 reached=reached[i],
                 conversion=_ratio(reached[i + 1], reached[i]) if i + 1 < len(stages) else None,
             )
             for i, stage in enumerate(stages)
         ]
         return Funnel(
-            pipeline=chosen.key, currency=self._currency, on=on, period=period, stages=rows
+            pipeline=chosen.key, currency=money.currency, on=on, period=period, stages=rows
         )
 
     # -- win rate and lost reasons --------------------------------------------------------
@@ -201,8 +195,6 @@ class PipelineReports:
         self,
         *,
         period: Period,
-        tenant: str | None = None,
-        user: uuid.UUID | str = SYSTEM_USER,
         by: Sequence[str] = ("owner",),
         pipeline: str | None = None,
     ) -> WinRate:
@@ -210,11 +202,13 @@ class PipelineReports:
         by = _check_by(by, {k: v for k, v in _FIELDS.items() if k in ("owner", "department")})
         _check_period(period)
         closed = [OpportunityStatus.WON.value, OpportunityStatus.LOST.value]
-        with self._crm.unit_of_work(tenant=tenant, user=user) as uow:
+        with self._step() as uow:
             filters = [Filter("status", Op.IN, closed), *_closed_at_filters(period)]
             filters += _pipeline_filter(uow, pipeline)
             fields = [*_storage_fields(by), "status"]
-            totals = uow.tx.opportunity_totals(uow.tenant, _query(filters), fields, cycle=True)
+            totals = pipeline_queries(uow.tx).opportunity_totals(
+                uow.scope, _query(filters), fields, cycle=True
+            )
             groups: dict[tuple[Any, ...], list[int]] = {}
             for item in totals:
                 acc = groups.setdefault(_group_key(uow, by, item), [0, 0, 0])
@@ -231,22 +225,21 @@ class PipelineReports:
     def lost_reasons(
         self,
         *,
-        tenant: str | None = None,
-        user: uuid.UUID | str = SYSTEM_USER,
         period: Period | None = None,
         pipeline: str | None = None,
         on: dt.date | None = None,
     ) -> LostReasons:
         """Deals lost (closed in ``period`` if given) by reason, most frequent first."""
-        with self._crm.unit_of_work(tenant=tenant, user=user) as uow:
+        with self._step() as uow:
             on = on or uow.now().date()
+            money = _Converter(uow.crm, on)
             filters = [_eq("status", OpportunityStatus.LOST), *_closed_at_filters(period)]
             filters += _pipeline_filter(uow, pipeline)
             groups: dict[str | None, list[Any]] = {}
             for item in _totals(uow, filters, ["lost_reason"]):
-                acc = groups.setdefault(item.keys[0], [0, self._zero])
+                acc = groups.setdefault(item.keys[0], [0, money.zero])
                 acc[0] += item.count
-                acc[1] += self._amount(item, on)
+                acc[1] += money.amount(item)
         count = sum(n for n, _ in groups.values())
         rows = [
             LostReasonRow(reason=reason, count=n, amount=amount, share=_ratio(n, count) or 0)
@@ -254,15 +247,13 @@ class PipelineReports:
                 groups.items(), key=lambda kv: (-kv[1][0], kv[0] or "")
             )
         ]
-        return LostReasons(currency=self._currency, on=on, period=period, rows=rows, count=count)
+        return LostReasons(currency=money.currency, on=on, period=period, rows=rows, count=count)
 
     # -- dwell times ----------------------------------------------------------------------
     @checked_call
     def dwell_times(
         self,
         *,
-        tenant: str | None = None,
-        user: uuid.UUID | str = SYSTEM_USER,
         pipeline: str | None = None,
         by: Sequence[str] = ("stage",),
         period: Period | None = None,
@@ -272,58 +263,64 @@ class PipelineReports:
         by = _check_by(by, {"stage": ("from_stage",), "owner": ("owner_id",)})
         if "stage" not in by:
             by = ("stage", *by)
-        since, until = _instants(period)
-        with self._crm.unit_of_work(tenant=tenant, user=user) as uow:
+        _check_period(period)
+        with self._step() as uow:
             chosen = _pipeline(uow, pipeline)
-            fields = ["from_stage", *(["owner_id"] if "owner" in by else [])]
-            totals = uow.tx.dwell_totals(uow.tenant, chosen.key, fields, since, until)
+            fields = ("from_stage", *(("owner_id",) if "owner" in by else ()))
+            stays = [
+                _eq("pipeline", chosen.key),
+                Filter("from_stage", Op.IS_NULL, False),
+                *_range("at", period),
+            ]
+            totals = uow.tx.group(StageTransition, uow.scope, _query(stays), fields, "dwell_ms")
         rows = []
-        for item in sorted(totals, key=lambda t: (_rank(chosen, t.keys[0]), str(t.keys[1:]))):
-            if not chosen.has_stage(item.keys[0]):
+        for item in sorted(totals, key=lambda t: (_rank(chosen, t.key[0]), str(t.key[1:]))):
+            if not chosen.has_stage(item.key[0]):
                 continue  # stays in won or lost before a reopen
-            stage = chosen.stage(item.keys[0])
-            actual = (Decimal(item.dwell_ms) / item.stays / _MS_PER_DAY).quantize(
+            stage = chosen.stage(item.key[0])
+            actual = (Decimal(item.total or 0) / item.count / _MS_PER_DAY).quantize(
                 Decimal("0.01"), ROUND_HALF_UP
             )
             rows.append(
                 DwellRow(
                     stage=stage.key,
-                    owner_id=item.keys[1] if len(item.keys) > 1 else None,
+                    owner_id=item.key[1] if len(item.key) > 1 else None,
                     standard_days=stage.dwell_days,
-                    stays=item.stays,
+                    stays=item.count,
                     actual_days=actual,
                     over_days=actual - stage.dwell_days if stage.dwell_days else None,
                 )
             )
         return DwellTimes(pipeline=chosen.key, period=period, by=by, rows=rows)
 
-    # -- money ----------------------------------------------------------------------------
-    @property
-    def _currency(self) -> str:
-        return self._crm.settings.reporting_currency
 
-    @property
-    def _zero(self) -> Money:
-        return Money.zero(self._currency)
+class _Converter:
+    """Sums of one currency turned into the reporting currency at the rate of day ``on``."""
 
-    def _convert(self, amount: Money, on: dt.date) -> Money:
-        return amount.convert(self._currency, self._crm.exchange_rates, on)
+    def __init__(self, crm: CRM, on: dt.date) -> None:
+        self.currency = crm.settings.reporting_currency
+        self.zero = Money.zero(self.currency)
+        self._rates, self._on = crm.exchange_rates, on
 
-    def _amount(self, item: OpportunityTotals, on: dt.date) -> Money:
+    def _convert(self, amount: Money) -> Money:
+        return amount.convert(self.currency, self._rates, self._on)
+
+    def amount(self, item: OpportunityTotals) -> Money:
         if item.currency is None:
-            return self._zero
-        return self._convert(Money.from_minor(item.amount_units, item.currency), on)
+            return self.zero
+        return self._convert(Money.from_minor(item.amount_units, item.currency))
 
-    def _weighted(self, item: OpportunityTotals, on: dt.date) -> Money:
+    def weighted(self, item: OpportunityTotals) -> Money:
         if item.currency is None:
-            return self._zero
+            return self.zero
         exact = Decimal(item.weighted_units).scaleb(-2 - minor_digits(item.currency))
-        return self._convert(Money.rounded(exact, item.currency), on)
+        return self._convert(Money.rounded(exact, item.currency))
 
-    def _bucket(
-        self, groups: dict[tuple[Any, ...], dict[str, Money]], key: tuple[Any, ...]
-    ) -> dict[str, Money]:
-        return groups.setdefault(key, {name: self._zero for name in _BUCKETS})
+
+def _bucket(
+    money: _Converter, groups: dict[tuple[Any, ...], dict[str, Money]], key: tuple[Any, ...]
+) -> dict[str, Money]:
+    return groups.setdefault(key, {name: money.zero for name in _BUCKETS})
 
 
 _BUCKETS = ("closed", "commit", "best_case", "pipeline", "weighted")
@@ -398,7 +395,7 @@ def _query(filters: Iterable[Filter]) -> Query:
 def _totals(
     uow: UnitOfWork, filters: Sequence[Filter], fields: Sequence[str]
 ) -> list[OpportunityTotals]:
-    return uow.tx.opportunity_totals(uow.tenant, _query(filters), fields)
+    return pipeline_queries(uow.tx).opportunity_totals(uow.scope, _query(filters), fields)
 
 
 def _storage_fields(by: Sequence[str]) -> list[str]:

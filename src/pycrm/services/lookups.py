@@ -1,0 +1,46 @@
+"""Small reads services share: names of records by id, a department's subtree."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from pycrm.core.org import Department
+from pycrm.core.records import Record
+from pycrm.services.batching import chunks
+from pycrm.storage.base import Query
+
+if TYPE_CHECKING:
+    from pycrm.services.unit_of_work import UnitOfWork
+
+__all__ = ["names", "subtree"]
+
+
+def names(
+    uow: UnitOfWork, kind: type[Record], keys: Iterable[uuid.UUID | None]
+) -> dict[uuid.UUID | None, str]:
+    """The ``name`` of each record of ``kind`` among ``keys`` (deleted ones too), read a
+    few hundred ids per query."""
+    ids = sorted({k for k in keys if k is not None})
+    found: dict[uuid.UUID | None, str] = {}
+    for chunk in chunks(ids, 500):
+        query = Query(ids=frozenset(chunk), deleted=None)
+        for record in uow.tx.find(kind, uow.scope, query):
+            found[record.id] = str(getattr(record, "name", ""))
+    return found
+
+
+def subtree(uow: UnitOfWork, root: uuid.UUID) -> frozenset[uuid.UUID]:
+    """A department and every department under it (the tree is small: one query)."""
+    children: dict[uuid.UUID | None, list[uuid.UUID]] = defaultdict(list)
+    for department in uow.tx.find(Department, uow.scope, Query()):
+        children[department.parent_id].append(department.id)
+    found, pending = {root}, [root]
+    while pending:
+        for child in children[pending.pop()]:
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return frozenset(found)

@@ -1,0 +1,29 @@
+"""``uow.reports``: every report, run inside a unit of work (or, through
+``crm.as_user(...)``, in one of its own) and limited to what the unit of work may see.
+
+Pipeline reports (:mod:`.pipeline`) and receivables reports (:mod:`.receivables`) ask the
+storage's optional capabilities for their aggregates; their results are the frozen models
+of :mod:`.models`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+from pycrm.services.reports.pipeline import PipelineReports
+from pycrm.services.reports.receivables import ReceivablesReports
+
+if TYPE_CHECKING:
+    from pycrm.services.unit_of_work import UnitOfWork
+
+__all__ = ["Reports"]
+
+
+class Reports(PipelineReports, ReceivablesReports):
+    """Pipeline analysis (weighted pipeline, forecast, funnel, win rate, lost reasons,
+    dwell times) and receivables (sales, collected, outstanding, aging)."""
+
+    def __init__(self, step: Callable[[], AbstractContextManager[UnitOfWork]]) -> None:
+        self._step = step
