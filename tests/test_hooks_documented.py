@@ -1,4 +1,5 @@
-"""Every hook is documented in docs/hooks.md (generated, never stale) and has a test."""
+"""Every hook is documented in docs/hooks.md (generated, never stale) and has a test of its
+own, named ``test_hook_<hook>`` (a mention elsewhere does not count)."""
 
 from __future__ import annotations
 
@@ -28,4 +29,4 @@ def _test_sources() -> str:
 @pytest.mark.parametrize("hook", hook_names())
 def test_every_hook_has_a_docs_section_and_a_test(hook):
     assert f"\n## {hook}\n" in PAGE.read_text(encoding="utf-8"), f"{hook} has no docs section"
-    assert hook in _test_sources(), f"no test implements or mentions {hook}"
+    assert f"def test_hook_{hook}(" in _test_sources(), f"no test is named test_hook_{hook}"

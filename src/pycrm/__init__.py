@@ -5,51 +5,17 @@ Start with :class:`CRM`::
     crm = pycrm.CRM.connect("sqlite:///sales.db")
     with crm.unit_of_work(tenant="acme", user=user_id) as uow:
         customer = uow.customers.create(name="ACME", level="A")
+
+Importing :mod:`pycrm` is quick: the errors are loaded at once, everything else on first
+use (``pycrm.CRM`` loads the CRM and its services; report models and schemas are built
+when first needed).
 """
 
-from pycrm.core.activities import Activity, ActivityKind
-from pycrm.core.audit import Change, ChangeAction, FieldChange
-from pycrm.core.clock import Clock, FixedClock, SystemClock
-from pycrm.core.customers import (
-    Contact,
-    ContactRole,
-    Customer,
-    CustomerSource,
-    CustomerStatus,
-    CustomerType,
-    Lead,
-    LeadStatus,
-)
-from pycrm.core.events import (
-    Event,
-    InstallmentOverdue,
-    InstallmentSettled,
-    OpportunityLost,
-    OpportunityMoved,
-    OpportunityReopened,
-    OpportunityTransition,
-    OpportunityWon,
-    OrderCancelled,
-    OrderCompleted,
-    OrderConfirmed,
-    PaymentReceived,
-    RecordCreated,
-    RecordDeleted,
-    RecordRestored,
-    RecordUpdated,
-    StatusChanged,
-)
-from pycrm.core.fields import FieldDefinition, FieldProblem, FieldType
-from pycrm.core.ids import new_id
-from pycrm.core.money import DatedRates, ExchangeRates, FixedRates, Money
-from pycrm.core.opportunities import Opportunity, OpportunityStatus
-from pycrm.core.orders import Order, OrderLine, OrderStatus, Product, ProductPrice
-from pycrm.core.org import Department, Role, User
-from pycrm.core.payments import Installment, InstallmentState, Payment, PaymentPlan
-from pycrm.core.pipeline import ForecastCategory, Pipeline, Pipelines, Stage, StageTransition
-from pycrm.core.records import SYSTEM_USER, Record
-from pycrm.core.tickets import Ticket, TicketChannel, TicketPriority, TicketStatus, TicketType
-from pycrm.crm import CRM
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from pycrm.errors import (
     ConfigurationError,
     ConflictError,
@@ -63,28 +29,208 @@ from pycrm.errors import (
     StorageError,
     ValidationError,
 )
-from pycrm.plugins.hookspecs import hookimpl
-from pycrm.schemas import view
-from pycrm.services.fields import CustomFields
-from pycrm.services.listing import Page
-from pycrm.services.reports import Reports
-from pycrm.services.reports.models import (
-    AgingReport,
-    AgingRow,
-    AmountReport,
-    AmountRow,
-    DueInstallment,
-    DwellTimes,
-    Forecast,
-    Funnel,
-    LostReasons,
-    WeightedPipeline,
-    WinRate,
-)
-from pycrm.services.unit_of_work import UnitOfWork
-from pycrm.settings import Settings
+
+if TYPE_CHECKING:
+    from pycrm.core.activities import Activity, ActivityKind
+    from pycrm.core.audit import Change, ChangeAction, FieldChange
+    from pycrm.core.clock import Clock, FixedClock, SystemClock
+    from pycrm.core.customers import (
+        Contact,
+        ContactRole,
+        Customer,
+        CustomerSource,
+        CustomerStatus,
+        CustomerType,
+        Lead,
+        LeadStatus,
+    )
+    from pycrm.core.events import (
+        Event,
+        InstallmentOverdue,
+        InstallmentSettled,
+        OpportunityLost,
+        OpportunityMoved,
+        OpportunityReopened,
+        OpportunityTransition,
+        OpportunityWon,
+        OrderCancelled,
+        OrderCompleted,
+        OrderConfirmed,
+        PaymentReceived,
+        RecordCreated,
+        RecordDeleted,
+        RecordRestored,
+        RecordUpdated,
+        StatusChanged,
+    )
+    from pycrm.core.fields import FieldDefinition, FieldProblem, FieldType
+    from pycrm.core.ids import new_id
+    from pycrm.core.money import DatedRates, ExchangeRates, FixedRates, Money
+    from pycrm.core.opportunities import Opportunity, OpportunityStatus
+    from pycrm.core.orders import Order, OrderLine, OrderStatus, Product, ProductPrice
+    from pycrm.core.org import Department, Role, User
+    from pycrm.core.payments import Installment, InstallmentState, Payment, PaymentPlan
+    from pycrm.core.pipeline import ForecastCategory, Pipeline, Pipelines, Stage, StageTransition
+    from pycrm.core.records import SYSTEM_USER, Record
+    from pycrm.core.tickets import Ticket, TicketChannel, TicketPriority, TicketStatus, TicketType
+    from pycrm.crm import CRM
+    from pycrm.plugins.hookspecs import hookimpl
+    from pycrm.schemas import view
+    from pycrm.services.fields import CustomFields
+    from pycrm.services.listing import Page
+    from pycrm.services.receivables import DueInstallment
+    from pycrm.services.reports import Reports
+    from pycrm.services.reports.models import (
+        AgingReport,
+        AgingRow,
+        AmountReport,
+        AmountRow,
+        DwellTimes,
+        Forecast,
+        Funnel,
+        LostReasons,
+        WeightedPipeline,
+        WinRate,
+    )
+    from pycrm.services.unit_of_work import UnitOfWork
+    from pycrm.settings import Settings
 
 __version__ = "0.1.0"
+
+#: Where each public name lives; loaded on first access (PEP 562).
+_LAZY: dict[str, tuple[str, ...]] = {
+    "pycrm.core.activities": (
+        "Activity",
+        "ActivityKind",
+    ),
+    "pycrm.core.audit": (
+        "Change",
+        "ChangeAction",
+        "FieldChange",
+    ),
+    "pycrm.core.clock": (
+        "Clock",
+        "FixedClock",
+        "SystemClock",
+    ),
+    "pycrm.core.customers": (
+        "Contact",
+        "ContactRole",
+        "Customer",
+        "CustomerSource",
+        "CustomerStatus",
+        "CustomerType",
+        "Lead",
+        "LeadStatus",
+    ),
+    "pycrm.core.events": (
+        "Event",
+        "InstallmentOverdue",
+        "InstallmentSettled",
+        "OpportunityLost",
+        "OpportunityMoved",
+        "OpportunityReopened",
+        "OpportunityTransition",
+        "OpportunityWon",
+        "OrderCancelled",
+        "OrderCompleted",
+        "OrderConfirmed",
+        "PaymentReceived",
+        "RecordCreated",
+        "RecordDeleted",
+        "RecordRestored",
+        "RecordUpdated",
+        "StatusChanged",
+    ),
+    "pycrm.core.fields": (
+        "FieldDefinition",
+        "FieldProblem",
+        "FieldType",
+    ),
+    "pycrm.core.ids": ("new_id",),
+    "pycrm.core.money": (
+        "DatedRates",
+        "ExchangeRates",
+        "FixedRates",
+        "Money",
+    ),
+    "pycrm.core.opportunities": (
+        "Opportunity",
+        "OpportunityStatus",
+    ),
+    "pycrm.core.orders": (
+        "Order",
+        "OrderLine",
+        "OrderStatus",
+        "Product",
+        "ProductPrice",
+    ),
+    "pycrm.core.org": (
+        "Department",
+        "Role",
+        "User",
+    ),
+    "pycrm.core.payments": (
+        "Installment",
+        "InstallmentState",
+        "Payment",
+        "PaymentPlan",
+    ),
+    "pycrm.core.pipeline": (
+        "ForecastCategory",
+        "Pipeline",
+        "Pipelines",
+        "Stage",
+        "StageTransition",
+    ),
+    "pycrm.core.records": (
+        "SYSTEM_USER",
+        "Record",
+    ),
+    "pycrm.core.tickets": (
+        "Ticket",
+        "TicketChannel",
+        "TicketPriority",
+        "TicketStatus",
+        "TicketType",
+    ),
+    "pycrm.crm": ("CRM",),
+    "pycrm.plugins.hookspecs": ("hookimpl",),
+    "pycrm.schemas": ("view",),
+    "pycrm.services.fields": ("CustomFields",),
+    "pycrm.services.listing": ("Page",),
+    "pycrm.services.receivables": ("DueInstallment",),
+    "pycrm.services.reports": ("Reports",),
+    "pycrm.services.reports.models": (
+        "AgingReport",
+        "AgingRow",
+        "AmountReport",
+        "AmountRow",
+        "DwellTimes",
+        "Forecast",
+        "Funnel",
+        "LostReasons",
+        "WeightedPipeline",
+        "WinRate",
+    ),
+    "pycrm.services.unit_of_work": ("UnitOfWork",),
+    "pycrm.settings": ("Settings",),
+}
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pycrm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "CRM",

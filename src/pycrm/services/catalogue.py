@@ -16,10 +16,10 @@ from pycrm.services.org import DepartmentService, UserService
 from pycrm.services.payment_plans import PaymentPlanService, PaymentService
 from pycrm.services.products import ProductService
 from pycrm.services.receivables import ReceivablesService
-from pycrm.services.reports import Reports
 from pycrm.services.tickets import TicketService
 
 if TYPE_CHECKING:
+    from pycrm.services.reports import Reports
     from pycrm.services.unit_of_work import UnitOfWork
 
 __all__ = ["Services"]
@@ -43,4 +43,15 @@ class Services:
         self.tickets = TicketService(step)
         self.activities = ActivityService(step)
         self.receivables = ReceivablesService(step)
-        self.reports = Reports(step)
+        self._step = step
+        self._reports: Reports | None = None
+
+    @property
+    def reports(self) -> Reports:
+        """Every report (pipeline and receivables), limited to what may be seen."""
+        if self._reports is None:
+            # Loaded on first use: report models are not needed to record a sale.
+            from pycrm.services.reports import Reports
+
+            self._reports = Reports(self._step)
+        return self._reports

@@ -14,28 +14,49 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import BaseModel, ConfigDict
+
 from pycrm.core import messages as msg
 from pycrm.core.activities import Activity, ActivityKind
 from pycrm.core.customers import Customer
 from pycrm.core.events import InstallmentOverdue
 from pycrm.core.money import Money
-from pycrm.core.payments import Installment
+from pycrm.core.payments import Installment, InstallmentState
 from pycrm.core.snapshot import plain
 from pycrm.errors import ValidationError
-from pycrm.schemas import checked_call
+from pycrm.schemas import MoneyValue, checked_call
 from pycrm.services.auditing import creations
 from pycrm.services.batching import chunks
 from pycrm.services.lookups import names, subtree
-from pycrm.services.reports.models import DueInstallment
 from pycrm.storage.base import Filter, Op, Query, Related, Scope
 from pycrm.storage.capabilities.receivables import OpenInstallment, receivables_queries
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import UnitOfWork
 
-__all__ = ["ReceivablesService"]
+__all__ = ["DueInstallment", "ReceivablesService"]
 
 Window = Literal["today", "week", "month", "overdue"]
+
+
+class DueInstallment(BaseModel):
+    """One installment with money left, as the order assistant's lists show it."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    installment_id: uuid.UUID
+    plan_id: uuid.UUID
+    order_id: uuid.UUID | None
+    customer_id: uuid.UUID | None
+    customer_name: str | None
+    owner_id: uuid.UUID | None
+    department_id: uuid.UUID | None
+    due_on: dt.date
+    amount: MoneyValue
+    paid: MoneyValue
+    left: MoneyValue
+    state: InstallmentState
+    days_overdue: int
 
 
 class ReceivablesService:

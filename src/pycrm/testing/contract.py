@@ -26,6 +26,7 @@ from pycrm.testing.parity import ParityContract
 from pycrm.testing.pipeline_contract import PipelineContract
 from pycrm.testing.receivables import ReceivablesContract
 from pycrm.testing.samples import SAMPLES, Sample, make_world
+from pycrm.testing.scopes import ScopeContract
 
 __all__ = ["StorageContract"]
 
@@ -53,7 +54,7 @@ def _service(uow: Any, sample: Sample) -> RecordService[Record]:
     return service
 
 
-class StorageContract(ReceivablesContract, PipelineContract, ParityContract):
+class StorageContract(ReceivablesContract, PipelineContract, ScopeContract, ParityContract):
     """Subclass it and override the ``backend`` fixture to run the whole contract."""
 
     @pytest.fixture

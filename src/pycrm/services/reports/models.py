@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict
 
 from pycrm.core import messages as msg
 from pycrm.core.money import Money
-from pycrm.core.payments import InstallmentState
 from pycrm.core.pipeline import ForecastCategory
 from pycrm.schemas import MoneyValue
 
@@ -26,7 +25,6 @@ __all__ = [
     "AmountPeriod",
     "AmountReport",
     "AmountRow",
-    "DueInstallment",
     "DwellRow",
     "DwellTimes",
     "Forecast",
@@ -194,26 +192,6 @@ class DwellTimes(_Report):
 
 
 # -- receivables -------------------------------------------------------------------------
-
-
-class DueInstallment(BaseModel):
-    """One installment with money left, as the order assistant's lists show it."""
-
-    model_config = _FROZEN
-
-    installment_id: uuid.UUID
-    plan_id: uuid.UUID
-    order_id: uuid.UUID | None
-    customer_id: uuid.UUID | None
-    customer_name: str | None
-    owner_id: uuid.UUID | None
-    department_id: uuid.UUID | None
-    due_on: dt.date
-    amount: MoneyValue
-    paid: MoneyValue
-    left: MoneyValue
-    state: InstallmentState
-    days_overdue: int
 
 
 class AmountRow(BaseModel):

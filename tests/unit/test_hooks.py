@@ -1,0 +1,208 @@
+"""One test per hook, named ``test_hook_<hook>``: each hook is called through pluggy, so
+wrappers, ``tryfirst``/``trylast`` and ``firstresult`` behave as pluggy documents, and a
+failing implementation is a PluginError naming its plugin."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Generator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import pycrm
+from pycrm.storage.memory import MemoryBackend
+
+DAY = dt.date(2026, 1, 15)
+
+
+def connect(*plugins: object, clock: pycrm.FixedClock | None = None) -> pycrm.CRM:
+    return pycrm.CRM.connect("memory://", plugins=plugins, clock=clock, load_entry_points=False)
+
+
+def test_hook_pycrm_make_storage() -> None:
+    seen: list[str] = []
+
+    class Tracing:
+        name = "tracing"
+
+        @pycrm.hookimpl(wrapper=True)
+        def pycrm_make_storage(self, url: str) -> Generator[None, Any, Any]:
+            seen.append(f"before {url}")
+            backend = yield
+            seen.append(f"after {backend.name}")
+            return backend
+
+    class Mine:
+        name = "mine"
+
+        @pycrm.hookimpl(tryfirst=True)
+        def pycrm_make_storage(self, url: str) -> Any:
+            return MemoryBackend() if url == "mine://" else None
+
+    crm = pycrm.CRM.connect("mine://", plugins=[Tracing(), Mine()], load_entry_points=False)
+    assert crm.storage.name == "memory"
+    assert seen == ["before mine://", "after memory"]  # the wrapper wrapped the call
+
+
+def test_hook_pycrm_register_currencies() -> None:
+    class Wrapping:
+        name = "wrapping"
+
+        @pycrm.hookimpl(wrapper=True)
+        def pycrm_register_currencies(self) -> Generator[None, Any, Any]:
+            lists = yield
+            return [*lists, ["CHF"]]  # a wrapper may add to (or change) the results
+
+    class Bad:
+        name = "bad"
+
+        @pycrm.hookimpl
+        def pycrm_register_currencies(self) -> list[str]:
+            return ["XXQ"]
+
+    assert "CHF" in connect(Wrapping()).currencies
+    with pytest.raises(pycrm.PluginError, match="plugin 'bad' registered a bad currency"):
+        connect(Bad())
+
+
+def test_hook_pycrm_make_exchange_rates() -> None:
+    class Feed:
+        name = "feed"
+
+        @pycrm.hookimpl(trylast=True)
+        def pycrm_make_exchange_rates(self) -> Any:
+            raise AssertionError("never asked: the built-in plugin answers first")
+
+    class Bank:
+        name = "bank"
+
+        @pycrm.hookimpl
+        def pycrm_make_exchange_rates(self) -> pycrm.ExchangeRates:
+            return pycrm.FixedRates({"USD/CNY": Decimal("7.20")})
+
+    crm = connect(Feed(), Bank())
+    assert crm.exchange_rates.rate("USD", "CNY", DAY) == Decimal("7.20")
+
+
+def test_hook_pycrm_register_fields() -> None:
+    tier = pycrm.FieldDefinition(entity="customer", key="tier", type="integer", label="Tier")
+
+    class Fields:
+        name = "fields"
+
+        @pycrm.hookimpl
+        def pycrm_register_fields(self) -> list[pycrm.FieldDefinition]:
+            return [tier]
+
+    class Broken:
+        name = "broken"
+
+        @pycrm.hookimpl
+        def pycrm_register_fields(self) -> list[Any]:
+            raise KeyError("tier")
+
+    crm = connect(Fields())
+    assert crm.fields.get("customer", "tier") == tier
+    with pytest.raises(pycrm.PluginError, match="plugin 'broken' failed in pycrm_register_fields"):
+        connect(Broken())
+
+
+def test_hook_pycrm_on_event() -> None:
+    order: list[str] = []
+
+    class Early:
+        name = "early"
+
+        @pycrm.hookimpl(tryfirst=True)
+        def pycrm_on_event(self, event: pycrm.Event) -> None:
+            order.append(f"early {event.name}")
+
+    class Failing:
+        name = "failing"
+
+        @pycrm.hookimpl
+        def pycrm_on_event(self, event: pycrm.Event) -> None:
+            raise ConnectionError("webhook down")
+
+    class Late:
+        name = "late"
+
+        @pycrm.hookimpl(trylast=True)
+        def pycrm_on_event(self, event: pycrm.Event, crm: pycrm.CRM) -> None:
+            order.append(f"late {event.name}")
+
+    crm = connect(Late(), Failing(), Early())
+    with crm.unit_of_work(tenant="t") as uow:
+        uow.customers.create(name="ACME")
+    assert order == ["early customer.created", "late customer.created"]
+    [(event, error)] = crm.event_errors
+    assert isinstance(event, pycrm.RecordCreated) and isinstance(error, ConnectionError)
+
+
+def test_hook_pycrm_register_pipelines() -> None:
+    ads = pycrm.Pipeline(key="ads", name="Ads", stages=[pycrm.Stage("lead", probability=10)])
+
+    class Ads:
+        name = "ads"
+
+        @pycrm.hookimpl
+        def pycrm_register_pipelines(self) -> list[pycrm.Pipeline]:
+            return [ads]
+
+    class Odd:
+        name = "odd"
+
+        @pycrm.hookimpl
+        def pycrm_register_pipelines(self) -> list[Any]:
+            return ["not a pipeline"]
+
+    assert connect(Ads()).pipelines["ads"] is ads
+    with pytest.raises(pycrm.PluginError, match="plugin 'odd' registered 'not a pipeline'"):
+        connect(Odd())
+
+
+def test_hook_pycrm_check_transition() -> None:
+    calls: list[str] = []
+
+    class Director:
+        name = "director"
+
+        @pycrm.hookimpl
+        def pycrm_check_transition(self, target: pycrm.Stage, user: uuid.UUID) -> str | None:
+            return "a director must approve" if target.key == "won" else None
+
+    class Audit:
+        name = "audit"
+
+        @pycrm.hookimpl(wrapper=True)
+        def pycrm_check_transition(self, source: pycrm.Stage) -> Generator[None, Any, Any]:
+            answers = yield
+            calls.append(f"{source.key}: {answers}")
+            return answers
+
+    crm = connect(Director(), Audit())
+    api = crm.as_user(pycrm.SYSTEM_USER, tenant="t")
+    customer = api.customers.create(name="ACME")
+    deal = api.opportunities.create(
+        customer_id=customer.id, name="Ads", amount=pycrm.Money("10.00", "CNY")
+    )
+    api.opportunities.move(deal.id, to="proposal")
+    with pytest.raises(pycrm.RuleViolation, match="a director must approve"):
+        api.opportunities.win(deal.id)
+    assert calls == ["qualification: []", "proposal: ['a director must approve']"]
+
+
+def test_a_wrapper_that_fails_is_named_and_the_call_fails_cleanly() -> None:
+    class Flaky:
+        name = "flaky"
+
+        @pycrm.hookimpl(wrapper=True)
+        def pycrm_register_pipelines(self) -> Generator[None, Any, Any]:
+            yield
+            raise ValueError("lost my list")
+
+    with pytest.raises(pycrm.PluginError, match="plugin 'flaky' failed in pycrm_register_pip"):
+        connect(Flaky())
