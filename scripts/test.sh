@@ -59,4 +59,5 @@ if [ -z "${PYCRM_TEST_POSTGRES_URL:-}" ]; then
   fi
 fi
 
-.venv/bin/python -m pytest "$@"
+# One worker per core (PYCRM_TEST_WORKERS=0 runs everything in this process).
+.venv/bin/python -m pytest -n "${PYCRM_TEST_WORKERS:-auto}" "$@"
