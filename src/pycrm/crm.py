@@ -221,8 +221,8 @@ class CRM:
         user_id = check_user(user)
 
         @contextmanager
-        def step() -> Iterator[UnitOfWork]:
-            with self.unit_of_work(tenant=tenant, user=user_id) as uow:
+        def step(*, read_only: bool = False) -> Iterator[UnitOfWork]:
+            with UnitOfWork(self, tenant, user_id, read_only=read_only) as uow:
                 yield uow
 
         return Services(step)

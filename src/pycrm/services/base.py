@@ -6,7 +6,6 @@ import builtins
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
@@ -41,7 +40,7 @@ from pycrm.services.listing import (
 from pycrm.storage.base import Query
 
 if TYPE_CHECKING:
-    from pycrm.services.unit_of_work import UnitOfWork
+    from pycrm.services.unit_of_work import Step, UnitOfWork
 
 __all__ = ["RecordService"]
 
@@ -60,7 +59,7 @@ class RecordService(Generic[E]):
     required: ClassVar[tuple[str, ...]] = ()
     _validators: ClassVar[dict[type[Any], Validator]] = {}
 
-    def __init__(self, step: Callable[[], AbstractContextManager[UnitOfWork]]) -> None:
+    def __init__(self, step: Step) -> None:
         self._step = step
 
     @property
@@ -77,7 +76,7 @@ class RecordService(Generic[E]):
     # -- reading ------------------------------------------------------------------------
     def get(self, record_id: uuid.UUID | str, *, include_deleted: bool = False) -> E:
         """The record with this id; :class:`NotFound` if absent (or deleted)."""
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             return self._load(uow, _as_id(record_id), include_deleted=include_deleted)
 
     @checked_call
@@ -97,7 +96,7 @@ class RecordService(Generic[E]):
         ``-field`` for descending. ``after`` is the previous page's ``next_cursor``.
         ``deleted=True`` lists only deleted records, ``None`` lists all.
         """
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             query = build_query(
                 self.entity, where, order_by, limit, after, deleted, fields=uow.crm.fields
             )
@@ -111,7 +110,7 @@ class RecordService(Generic[E]):
     @checked_call
     def count(self, where: Mapping[str, Any] | None = None, *, deleted: bool | None = False) -> int:
         """How many records match ``where`` (same keys as :meth:`list`)."""
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             query = build_query(self.entity, where, (), None, None, deleted, fields=uow.crm.fields)
             return uow.tx.count(self.entity, uow.scope, query)
 
@@ -131,7 +130,7 @@ class RecordService(Generic[E]):
         check_fields(self.entity, by, "by")
         if total is not None:
             check_money_field(self.entity, total)
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             query = build_query(self.entity, where, (), None, None, False, fields=uow.crm.fields)
             groups = uow.tx.group(self.entity, uow.scope, query, tuple(by), total)
         return [
@@ -148,7 +147,7 @@ class RecordService(Generic[E]):
     def history(self, record_id: uuid.UUID | str) -> builtins.list[Change]:
         """Every recorded change of one record, oldest first."""
         rid = _as_id(record_id)
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             self._load(uow, rid, include_deleted=True)
             return uow.tx.changes(uow.scope, self.entity.kind, rid)
 
@@ -217,34 +216,44 @@ class RecordService(Generic[E]):
     ) -> E:
         with self._step() as uow:
             clean = self._clean(uow, changes, partial=True)
-            record = self._load(uow, _as_id(record_id))
-            _check_version(record, version)
-            clean = self._prepare(uow, clean, record)
-            before = audited(record)
-            old = attrs.evolve(record, custom=dict(record.custom))
-            for name, value in self._values(clean).items():
-                if name == "custom":
-                    value = {k: v for k, v in {**record.custom, **value}.items() if v is not None}
-                setattr(record, name, value)
-            record.derive()
-            _raise_problems(record)
-            self._check_references(uow, [record], only=set(clean))
-            self._before_write(uow, record, old)
-            return self._save(uow, record, before, ChangeAction.UPDATE)
+            return _last_writer_wins(
+                uow, version, lambda: self._apply_update(uow, _as_id(record_id), version, clean)
+            )
+
+    def _apply_update(
+        self, uow: UnitOfWork, record_id: uuid.UUID, version: int | None, clean: dict[str, Any]
+    ) -> E:
+        record = self._load(uow, record_id, for_update=True)
+        _check_version(record, version)
+        clean = self._prepare(uow, clean, record)
+        before = audited(record)
+        old = attrs.evolve(record, custom=dict(record.custom))
+        for name, value in self._values(clean).items():
+            if name == "custom":
+                value = {k: v for k, v in {**record.custom, **value}.items() if v is not None}
+            setattr(record, name, value)
+        record.derive()
+        _raise_problems(record)
+        self._check_references(uow, [record], only=set(clean))
+        self._before_write(uow, record, old)
+        return self._save(uow, record, before, ChangeAction.UPDATE)
 
     def delete(self, record_id: uuid.UUID | str, *, version: int | None = None) -> E:
         """Soft-delete: the record disappears from lists and can be restored."""
         with self._step() as uow:
-            record = self._load(uow, _as_id(record_id))
-            _check_version(record, version)
-            before = audited(record)
-            record.deleted_at = uow.now()
-            return self._save(uow, record, before, ChangeAction.DELETE)
+            return _last_writer_wins(uow, version, lambda: self._delete(uow, record_id, version))
+
+    def _delete(self, uow: UnitOfWork, record_id: uuid.UUID | str, version: int | None) -> E:
+        record = self._load(uow, _as_id(record_id), for_update=True)
+        _check_version(record, version)
+        before = audited(record)
+        record.deleted_at = uow.now()
+        return self._save(uow, record, before, ChangeAction.DELETE)
 
     def restore(self, record_id: uuid.UUID | str) -> E:
         """Bring a soft-deleted record back."""
         with self._step() as uow:
-            record = self._load(uow, _as_id(record_id), include_deleted=True)
+            record = self._load(uow, _as_id(record_id), include_deleted=True, for_update=True)
             if not record.deleted:
                 raise ConflictError(f"{self.entity.kind} {record.id} is not deleted")
             before = audited(record)
@@ -263,8 +272,22 @@ class RecordService(Generic[E]):
     def _after_insert(self, uow: UnitOfWork, records: Sequence[E]) -> None:
         """What a subclass writes once new records are stored (rows that refer to them)."""
 
-    def _load(self, uow: UnitOfWork, rid: uuid.UUID, *, include_deleted: bool = False) -> E:
-        record = uow.tx.get(self.entity, uow.scope, rid)
+    def _load(
+        self,
+        uow: UnitOfWork,
+        rid: uuid.UUID,
+        *,
+        include_deleted: bool = False,
+        for_update: bool = False,
+    ) -> E:
+        """The record, typed; ``for_update`` locks it until the unit of work ends (where
+        the database has row locks), so a concurrent writer waits instead of conflicting."""
+        if for_update:
+            query = Query(ids=frozenset([rid]), deleted=None, lock=True)
+            found = uow.tx.find(self.entity, uow.scope, query)
+            record = found[0] if found else None
+        else:
+            record = uow.tx.get(self.entity, uow.scope, rid)
         if record is None or (record.deleted and not include_deleted):
             raise NotFound(self.entity.kind, rid)
         return self._typed(uow, record)  # type: ignore[return-value]
@@ -506,6 +529,25 @@ def _as_id(value: uuid.UUID | str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise ValidationError.single("id", f"{value!r} is not a record id") from None
+
+
+#: How often a write without a version is tried again after someone else's write won.
+RETRIES = 3
+T = TypeVar("T")
+
+
+def _last_writer_wins(uow: UnitOfWork, version: int | None, write: Callable[[], T]) -> T:
+    """Run ``write`` (read, change, save). Without a ``version`` the caller asked for no
+    check, so when another writer saved the record in between, it is read again and the
+    change applied again: the last writer wins. With a version, a conflict is reported."""
+    for attempt in range(RETRIES):
+        try:
+            with uow.tx.savepoint():
+                return write()
+        except ConflictError:
+            if version is not None or attempt == RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _check_version(record: Record, version: int | None) -> None:

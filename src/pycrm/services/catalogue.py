@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from pycrm.services.activities import ActivityService
@@ -20,7 +18,7 @@ from pycrm.services.tickets import TicketService
 
 if TYPE_CHECKING:
     from pycrm.services.reports import Reports
-    from pycrm.services.unit_of_work import UnitOfWork
+    from pycrm.services.unit_of_work import Step
 
 __all__ = ["Services"]
 
@@ -29,7 +27,7 @@ class Services:
     """``.customers``, ``.contacts``, ``.orders``... and ``.reports``, each bound to how
     calls run (inside one unit of work, or each call in its own)."""
 
-    def __init__(self, step: Callable[[], AbstractContextManager[UnitOfWork]]) -> None:
+    def __init__(self, step: Step) -> None:
         self.departments = DepartmentService(step)
         self.users = UserService(step)
         self.customers = CustomerService(step)

@@ -54,7 +54,7 @@ class LeadService(RecordService[Lead]):
         Converting a lead that is already converted or disqualified is a RuleViolation.
         """
         with self._step() as uow:
-            lead = self._load(uow, _as_id(lead_id))
+            lead = self._load(uow, _as_id(lead_id), for_update=True)
             if lead.status in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED):
                 raise RuleViolation(
                     f"lead {lead.id} is {lead.status.value}; only open leads can be converted",

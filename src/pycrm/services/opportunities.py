@@ -151,7 +151,7 @@ class OpportunityService(RecordService[Opportunity]):
     def transitions(self, record_id: uuid.UUID | str) -> builtins.list[StageTransition]:
         """Every stage transition of one opportunity, oldest first (its creation first)."""
         rid = _as_id(record_id)
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             self._load(uow, rid, include_deleted=True)
             query = Query(filters=(Filter("opportunity_id", Op.EQ, rid),), order=_BY_TIME)
             return uow.tx.find(StageTransition, uow.scope, query)
@@ -176,7 +176,7 @@ class OpportunityService(RecordService[Opportunity]):
         """Open opportunities without contact for the stage's (or pipeline's) ``stale_days``
         (at or beyond exactly that many days), or longer in their stage than its
         ``dwell_days``; from one pipeline or all. Ordered by id."""
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             return _stale(uow, pipeline)
 
     @checked_call
@@ -204,7 +204,7 @@ class OpportunityService(RecordService[Opportunity]):
         self, record_id: uuid.UUID | str, version: int | None, change: _Change
     ) -> Opportunity:
         with self._step() as uow:
-            record = self._load(uow, _as_id(record_id))
+            record = self._load(uow, _as_id(record_id), for_update=True)
             _check_version(record, version)
             pipeline = uow.crm.pipelines.get_or_error(record.pipeline)
             before = audited(record)

@@ -128,7 +128,7 @@ class OrderService(RecordService[Order]):
         change: Callable[[Order, UnitOfWork], Event],
     ) -> Order:
         with self._step() as uow:
-            order = self._load(uow, _as_id(order_id))
+            order = self._load(uow, _as_id(order_id), for_update=True)
             _check_version(order, version)
             before = audited(order)
             event = change(order, uow)

@@ -119,7 +119,7 @@ class PaymentPlanService(RecordService[PaymentPlan]):
         update. Refused when nothing is left to pay or the order is cancelled.
         """
         with self._step() as uow:
-            plan = self._load(uow, _as_id(plan_id))
+            plan = self._load(uow, _as_id(plan_id), for_update=True)
             _check_version(plan, version)
             order = uow.orders.get(plan.order_id)
             _check_plannable(order)
@@ -353,7 +353,7 @@ class PaymentService(RecordService[Payment]):
         """Count (or stop counting) the payment on its installment, in the same unit of
         work; the plan decides whether it may."""
         plans = uow.payment_plans
-        plan = plans._load(uow, payment.plan_id)
+        plan = plans._load(uow, payment.plan_id, for_update=True)
         before = audited(plan)
         if sign > 0:
             settled = plan.take(payment, at=uow.now(), by=uow.user)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -32,7 +31,7 @@ from pycrm.storage.base import Filter, Op, Query, Related, Scope
 from pycrm.storage.capabilities.receivables import OpenInstallment, receivables_queries
 
 if TYPE_CHECKING:
-    from pycrm.services.unit_of_work import UnitOfWork
+    from pycrm.services.unit_of_work import Step, UnitOfWork
 
 __all__ = ["DueInstallment", "ReceivablesService"]
 
@@ -62,7 +61,7 @@ class DueInstallment(BaseModel):
 class ReceivablesService:
     """``uow.receivables``: due lists and dunning (the reports are ``uow.reports``)."""
 
-    def __init__(self, step: Callable[[], AbstractContextManager[UnitOfWork]]) -> None:
+    def __init__(self, step: Step) -> None:
         self._step = step
 
     # -- lists ----------------------------------------------------------------------------
@@ -79,7 +78,7 @@ class ReceivablesService:
         Sunday), this ``"month"``, or ``"overdue"`` (due before today), seen on ``on``
         (default today), optionally of one rep or of the reps of one department and the
         departments under it (a branch and its teams); by due date, then customer name."""
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             day = on or uow.now().date()
             start, end = _window(window, day)
             scope = _narrowed(uow, owner_id, department_id)

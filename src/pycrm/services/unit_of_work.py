@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pycrm.core.events import Event
 from pycrm.errors import StorageError, ValidationError
 from pycrm.services.catalogue import Services
-from pycrm.storage.base import Scope, Transaction
+from pycrm.storage.base import Scope, StorageBackend, Transaction
 
 if TYPE_CHECKING:
     from pycrm.crm import CRM
 
-__all__ = ["UnitOfWork", "check_tenant"]
+__all__ = ["Step", "UnitOfWork", "check_tenant"]
+
+
+class Step(Protocol):
+    """How a service runs one call: inside a unit of work the caller holds, or in one of its
+    own. ``read_only=True`` says the call only reads, so a unit of work of its own need not
+    take a write lock (SQLite)."""
+
+    def __call__(self, *, read_only: bool = False) -> AbstractContextManager[UnitOfWork]: ...
 
 
 def check_tenant(tenant: object) -> str:
@@ -45,8 +54,12 @@ class UnitOfWork(Services):
     through the ``pycrm_on_event`` hook only after the commit succeeded.
     """
 
-    def __init__(self, crm: CRM, tenant: str, user: uuid.UUID | str) -> None:
+    def __init__(
+        self, crm: CRM, tenant: str, user: uuid.UUID | str, *, read_only: bool = False
+    ) -> None:
         self.crm = crm
+        #: Whether this unit of work only reads (its transaction takes no write lock).
+        self.read_only = read_only
         self.tenant = check_tenant(tenant)
         self.user = check_user(user)
         #: What this unit of work may read: its tenant (and, within it, what is visible).
@@ -65,7 +78,7 @@ class UnitOfWork(Services):
         if self._tx is None:
             self.crm.claim_thread(self)
             try:
-                self._tx = self.crm.storage.begin()
+                self._tx = begin(self.crm.storage, read_only=self.read_only)
             except BaseException:
                 self.crm.release_thread(self)
                 raise
@@ -125,12 +138,13 @@ class UnitOfWork(Services):
             self.rollback()
 
     @contextmanager
-    def step(self) -> Iterator[UnitOfWork]:
+    def step(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
         """Run one service call inside this unit of work (it commits with the whole).
 
         The call runs in a savepoint: if it raises, its writes and its events are undone
         while the rest of the unit of work stays, so a caller that catches the error can
         go on. Calls a service makes to other services share the outer call's savepoint.
+        ``read_only`` changes nothing here: the unit of work was opened for writing.
         """
         if self._in_call:
             yield self
@@ -145,3 +159,18 @@ class UnitOfWork(Services):
             raise
         finally:
             self._in_call = False
+
+
+def begin(storage: StorageBackend, *, read_only: bool) -> Transaction:
+    """A transaction of ``storage``, read-only when asked and the backend knows the
+    difference (its ``begin`` takes ``read_only``)."""
+    if read_only and _takes_read_only(storage):
+        return storage.begin(read_only=True)  # type: ignore[call-arg]
+    return storage.begin()
+
+
+def _takes_read_only(storage: StorageBackend) -> bool:
+    try:
+        return "read_only" in inspect.signature(storage.begin).parameters
+    except (TypeError, ValueError):
+        return False

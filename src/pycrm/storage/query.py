@@ -126,6 +126,9 @@ class Query:
     previous page (keyset pagination). ``custom_types`` maps every ``custom.<key>`` the
     filters and order name to its :class:`StorageType`. ``deleted``: ``False`` (the
     default) skips soft-deleted records, ``True`` finds only them, ``None`` both.
+    ``lock``: the records are read to be written; an adapter with row locks locks them
+    until the transaction ends (``SELECT … FOR UPDATE``), one whose writers take turns
+    anyway (SQLite, memory) may ignore it.
     """
 
     filters: tuple[Condition, ...] = ()
@@ -134,6 +137,7 @@ class Query:
     after: tuple[Any, ...] | None = None
     deleted: bool | None = False
     ids: frozenset[uuid.UUID] | None = field(default=None)
+    lock: bool = False
     custom_types: dict[str, StorageType] = field(factory=dict, eq=False)
 
 

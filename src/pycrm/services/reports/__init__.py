@@ -8,15 +8,13 @@ of :mod:`.models`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from pycrm.services.reports.pipeline import PipelineReports
 from pycrm.services.reports.receivables import ReceivablesReports
 
 if TYPE_CHECKING:
-    from pycrm.services.unit_of_work import UnitOfWork
+    from pycrm.services.unit_of_work import Step
 
 __all__ = ["Reports"]
 
@@ -25,5 +23,5 @@ class Reports(PipelineReports, ReceivablesReports):
     """Pipeline analysis (weighted pipeline, forecast, funnel, win rate, lost reasons,
     dwell times) and receivables (sales, collected, outstanding, aging)."""
 
-    def __init__(self, step: Callable[[], AbstractContextManager[UnitOfWork]]) -> None:
+    def __init__(self, step: Step) -> None:
         self._step = step

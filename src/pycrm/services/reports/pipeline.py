@@ -15,8 +15,7 @@ both included.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +44,7 @@ from pycrm.storage.capabilities.pipeline import OpportunityTotals, pipeline_quer
 
 if TYPE_CHECKING:
     from pycrm.crm import CRM
-    from pycrm.services.unit_of_work import UnitOfWork
+    from pycrm.services.unit_of_work import Step, UnitOfWork
 
 __all__ = ["PipelineReports"]
 
@@ -63,7 +62,7 @@ _MS_PER_DAY = Decimal(86_400_000)
 class PipelineReports:
     """The pipeline part of ``uow.reports``."""
 
-    _step: Callable[[], AbstractContextManager[UnitOfWork]]
+    _step: Step
 
     # -- weighted pipeline and forecast ---------------------------------------------------
     @checked_call
@@ -77,7 +76,7 @@ class PipelineReports:
     ) -> WeightedPipeline:
         """Open opportunities by group, amount and probability-weighted amount."""
         by = _check_by(by, _FIELDS)
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             on = on or uow.now().date()
             money = _Converter(uow.crm, on)
             filters = [_eq("status", OpportunityStatus.OPEN), *_close_filters(period)]
@@ -117,7 +116,7 @@ class PipelineReports:
         """Won in ``period``, and open deals expected to close in it by forecast category."""
         by = _check_by(by, {k: v for k, v in _FIELDS.items() if k in ("owner", "department")})
         _check_period(period)
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             on = on or uow.now().date()
             money = _Converter(uow.crm, on)
             chosen = _pipeline_filter(uow, pipeline)
@@ -158,7 +157,7 @@ class PipelineReports:
     ) -> Funnel:
         """Count and amount per stage now, how far deals got, and the conversion between
         consecutive stages, for one pipeline (the default one if not named)."""
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             on = on or uow.now().date()
             money = _Converter(uow.crm, on)
             chosen = _pipeline(uow, pipeline)
@@ -202,7 +201,7 @@ class PipelineReports:
         by = _check_by(by, {k: v for k, v in _FIELDS.items() if k in ("owner", "department")})
         _check_period(period)
         closed = [OpportunityStatus.WON.value, OpportunityStatus.LOST.value]
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             filters = [Filter("status", Op.IN, closed), *_closed_at_filters(period)]
             filters += _pipeline_filter(uow, pipeline)
             fields = [*_storage_fields(by), "status"]
@@ -230,7 +229,7 @@ class PipelineReports:
         on: dt.date | None = None,
     ) -> LostReasons:
         """Deals lost (closed in ``period`` if given) by reason, most frequent first."""
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             on = on or uow.now().date()
             money = _Converter(uow.crm, on)
             filters = [_eq("status", OpportunityStatus.LOST), *_closed_at_filters(period)]
@@ -264,7 +263,7 @@ class PipelineReports:
         if "stage" not in by:
             by = ("stage", *by)
         _check_period(period)
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             chosen = _pipeline(uow, pipeline)
             fields = ("from_stage", *(("owner_id",) if "owner" in by else ()))
             stays = [

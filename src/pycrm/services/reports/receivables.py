@@ -11,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
 from pycrm.core.customers import Customer
@@ -31,7 +30,7 @@ from pycrm.services.reports.models import (
 from pycrm.storage.capabilities.receivables import DatedSum, receivables_queries
 
 if TYPE_CHECKING:
-    from pycrm.services.unit_of_work import UnitOfWork
+    from pycrm.services.unit_of_work import Step
 
 __all__ = ["ReceivablesReports"]
 
@@ -41,7 +40,7 @@ Period = AmountPeriod
 class ReceivablesReports:
     """The receivables part of ``uow.reports``."""
 
-    _step: Callable[[], AbstractContextManager[UnitOfWork]]
+    _step: Step
 
     @checked_call
     def sales(self, start: dt.date, end: dt.date, *, period: Period = "month") -> AmountReport:
@@ -68,7 +67,7 @@ class ReceivablesReports:
         more than 90 days overdue, per customer or per rep (``by="owner"``)."""
         if by not in ("customer", "owner"):
             raise ValidationError.single("by", f"{by!r} is not one of: customer, owner")
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             day = on or uow.now().date()
             sums = receivables_queries(uow.tx).aging_sums(uow.scope, day, by)
             currency = uow.crm.settings.reporting_currency
@@ -100,7 +99,7 @@ class ReceivablesReports:
             raise ValidationError.single(
                 "period", f"{period!r} is not one of: month, quarter, year"
             )
-        with self._step() as uow:
+        with self._step(read_only=True) as uow:
             queries = receivables_queries(uow.tx)
             ask = {
                 "sales": queries.sales_by_day,

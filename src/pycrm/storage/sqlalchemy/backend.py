@@ -32,6 +32,9 @@ __all__ = ["SqlBackend", "SqlTransaction"]
 
 S = TypeVar("S", bound=Stored)
 
+#: Connection info key: whether the connection's current transaction only reads.
+READ_ONLY = "pycrm_read_only"
+
 #: Rows per INSERT statement batch: bounded memory and statement size on bulk paths.
 BATCH_ROWS = 2000
 
@@ -59,7 +62,10 @@ def _lower(value: object) -> object:
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # A writer takes the write lock at once (waiting up to the busy timeout for another
+    # writer), so it never fails later when a deferred read lock cannot be upgraded.
+    # Read-only units stay deferred and never wait for writers (WAL).
+    conn.exec_driver_sql("BEGIN" if conn.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _in_memory_sqlite(url: str | sa.URL) -> bool:
@@ -97,10 +103,16 @@ class SqlBackend:
                 event.listen(self.engine, "begin", _sqlite_begin)
             schema.check(self.engine, migrate=migrate)
 
-    def begin(self) -> SqlTransaction:
+    def begin(self, *, read_only: bool = False) -> SqlTransaction:
+        """Open a transaction; ``read_only`` ones take no write lock (SQLite) and refuse
+        writes (PostgreSQL)."""
         with self._translate("cannot start a transaction"):
             conn = self.engine.connect()
-            return SqlTransaction(conn, conn.begin(), self._translate)
+            conn.info[READ_ONLY] = read_only
+            trans = conn.begin()
+            if read_only and self.name == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            return SqlTransaction(conn, trans, self._translate)
 
     def migrate(self) -> None:
         """Apply every pending migration (core and plugins) up to the heads."""
@@ -143,6 +155,8 @@ class SqlTransaction:
         if (after := after_clause(table, query)) is not None:
             stmt = stmt.where(after)
         stmt = stmt.order_by(*order_clause(table, query)).limit(query.limit)
+        if query.lock and self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=table)
         with self._translate(f"cannot read {kind.kind} records"):
             rows = self.conn.execute(stmt).mappings().all()
             return self._load(kind, scope.tenant, rows)
