@@ -166,6 +166,19 @@ def migrate(url: Annotated[str, typer.Argument(help="Database URL, e.g. postgres
         console.print(f"{crm.storage.name} schema is up to date")
 
 
+@app.command("deliver-events")
+def deliver_events(
+    url: Annotated[str, typer.Argument(help="Database URL, e.g. postgresql://…")],
+    tenant: Annotated[list[str], typer.Option(help="Tenant whose pending events to deliver.")],
+) -> None:
+    """Hand events that a process committed but did not deliver (it stopped) to the
+    installed event handlers; safe to run from cron, several at once."""
+    with CRM(url) as crm:
+        for name in tenant:
+            count = crm.deliver_pending_events(tenant=name)
+            console.print(f"{name}: {count} events delivered")
+
+
 @app.command()
 def version() -> None:
     """Print pycrm's version."""

@@ -18,6 +18,7 @@ from pycrm.core.pipeline import Pipeline, Pipelines
 from pycrm.core.records import SYSTEM_USER
 from pycrm.errors import ConfigurationError, PluginError, StorageError, ValidationError
 from pycrm.plugins.manager import PluginInfo, make_plugin_manager
+from pycrm.services import outbox
 from pycrm.services.catalogue import Services
 from pycrm.services.fields import CustomFields
 from pycrm.services.unit_of_work import UnitOfWork, check_tenant, check_user
@@ -252,6 +253,13 @@ class CRM:
     def has_event_handlers(self) -> bool:
         """Whether any plugin implements ``pycrm_on_event`` (if none does, no event is built)."""
         return bool(self._pm.hook.pycrm_on_event.get_hookimpls())
+
+    def deliver_pending_events(self, *, tenant: str) -> int:
+        """Deliver ``tenant``'s events that were committed but never handed to the handlers
+        (the process stopped right after its commit); returns how many. Events are
+        delivered at least once: a handler that must not act twice ignores an
+        ``event.id`` it has seen. Safe to run from several processes at once."""
+        return outbox.deliver_pending(self, check_tenant(tenant))
 
     def dispatch(self, events: Iterable[Event]) -> None:
         """Hand committed events to every ``pycrm_on_event`` handler, in order.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
-from attrs import field, frozen
+from attrs import define, field, frozen
 
 __all__ = [
     "EVENT_TYPES",
@@ -26,6 +26,7 @@ __all__ = [
     "OrderCancelled",
     "OrderCompleted",
     "OrderConfirmed",
+    "OutboxEntry",
     "PaymentReceived",
     "RecordCreated",
     "RecordDeleted",
@@ -202,3 +203,24 @@ EVENT_TYPES: dict[str, type[Event]] = {
         InstallmentOverdue,
     )
 }
+
+
+@define(kw_only=True)
+class OutboxEntry:
+    """An event written in the same transaction as the change it reports, until every
+    handler has had it (the transactional outbox).
+
+    ``event`` is the event as a JSON document (its class under ``"type"``). ``claimed_at``
+    marks an entry a delivery run has taken (another run takes it again once the claim is
+    old); ``delivered_at`` is set once every handler was called.
+    """
+
+    kind: ClassVar[str] = "outbox_entry"
+
+    id: uuid.UUID
+    tenant: str
+    event: dict[str, Any]
+    created_at: dt.datetime
+    claimed_at: dt.datetime | None = None
+    delivered_at: dt.datetime | None = None
+    version: int = 1

@@ -94,8 +94,11 @@ def pycrm_on_event(event: Event, crm: Any) -> None:
     events, their details in ``data``. ``crm`` is the :class:`pycrm.CRM` that emitted it; a
     handler may start its own unit of work on it. Return values are ignored.
 
-    Events of a unit of work that rolled back are never emitted. Each handler is called on
-    its own: one that raises does not undo the committed data and does not stop the other
+    Events of a unit of work that rolled back are never emitted. Events are written in the
+    transaction of the change they report (an outbox) and delivered **at least once**: if
+    the process stops between its commit and the delivery, ``crm.deliver_pending_events``
+    (or ``pycrm deliver-events``) delivers them later, so a handler that must not act twice
+    ignores an ``event.id`` it has seen. Each handler is called on its own: one that raises does not undo the committed data and does not stop the other
     handlers or later events; the exception is logged (logger ``"pycrm"``) and kept as
     ``(event, error)`` in ``crm.event_errors``. The events pycrm emits are listed in
     ``docs/reacting-to-events.md``.

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pycrm.core.events import Event
 from pycrm.errors import StorageError, ValidationError
+from pycrm.services import outbox
 from pycrm.services.catalogue import Services
 from pycrm.storage.base import Scope, StorageBackend, Transaction
 
@@ -99,17 +100,29 @@ class UnitOfWork(Services):
 
     # -- ending -------------------------------------------------------------------------
     def commit(self) -> None:
-        """Write everything done so far, then hand its events to the event hook."""
+        """Write everything done so far — with its events, in the same transaction — then
+        hand the events to the event hook (:mod:`pycrm.services.outbox`)."""
         if self._done:
             return
         self._done = True
+        events, self._events = self._events, []
         if self._tx is not None:
             try:
+                self._write_events(self._tx, events)
                 self._tx.commit()
             finally:
                 self.crm.release_thread(self)
-        events, self._events = self._events, []
-        self.crm.dispatch(events)
+        if events:
+            outbox.deliver(self.crm, events)
+
+    def _write_events(self, tx: Transaction, events: list[Event]) -> None:
+        if not events:
+            return
+        try:
+            events[:] = outbox.record(tx, events, self.now())
+        except BaseException:
+            tx.rollback()  # the change and its events commit together or not at all
+            raise
 
     def rollback(self) -> None:
         """Undo everything done so far; no event is emitted."""

@@ -60,7 +60,8 @@ def from_document(kind: type[T], document: dict[str, Any]) -> T:
     """A record of class ``kind`` back from :func:`to_document`'s data."""
     cls: Any = kind
     hints = _hints(cls)
-    return kind(**{f.name: _value(hints[f.name], document.get(f.name)) for f in attrs.fields(cls)})
+    fields = [f for f in attrs.fields(cls) if f.init]  # fixed values are the class's own
+    return kind(**{f.name: _value(hints[f.name], document.get(f.name)) for f in fields})
 
 
 @functools.cache

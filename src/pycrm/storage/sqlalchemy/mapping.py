@@ -75,6 +75,7 @@ class Mapper:
         self._sources: list[tuple[int, Convert]] = []  # per column: (field index, conversion)
         self._readers: list[tuple[str, FromRow]] = []
         names: list[str] = []
+        attrs.resolve_types(cls)  # classes written with postponed annotations
         for field in attrs.fields(cls):
             if kind is not None and (kind, field.name) in CHILDREN:
                 self.children.append(field.name)

@@ -19,13 +19,13 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
+from pycrm.core.events import OutboxEntry
 from pycrm.core.introspect import unwrap
 from pycrm.core.kinds import ENTITY_TYPES, REFERENCES
 from pycrm.core.money import Money
 from pycrm.core.orders import OrderLine, ProductPrice
 from pycrm.core.payments import Installment
 from pycrm.core.pipeline import StageTransition
-from pycrm.core.records import Record
 from pycrm.storage.base import UNIQUE_KEYS, UniqueKey
 from pycrm.storage.sqlalchemy.types import ExactDecimal, JSONData, UTCDateTime
 
@@ -35,6 +35,7 @@ __all__ = [
     "changes",
     "child_table",
     "metadata",
+    "outbox",
     "stage_transitions",
     "table_for",
 ]
@@ -54,6 +55,7 @@ TABLE_NAMES: dict[str, str] = {
     "payment": "payments",
     "ticket": "tickets",
     "activity": "activities",
+    "outbox_entry": "outbox",
 }
 
 #: Child collections: (parent kind, field) -> (table, child class, parent key column, keyed
@@ -82,6 +84,8 @@ _INDEXED: dict[str, tuple[tuple[str, ...], ...]] = {
     "activity": (("due_at",), ("done",)),
     "user": (("email",),),
     "installments": (("due_on",),),
+    # Pending deliveries, oldest first.
+    "outbox_entry": (("delivered_at", "created_at"),),
 }
 
 
@@ -153,7 +157,8 @@ def _unique(name: str, key: UniqueKey) -> sa.UniqueConstraint | sa.Index:
     )
 
 
-def _build_entity_table(cls: type[Record]) -> sa.Table:
+def _build_entity_table(cls: type[Any]) -> sa.Table:
+    attrs.resolve_types(cls)  # classes written with postponed annotations
     name = TABLE_NAMES[cls.kind]
     columns: list[sa.Column[Any]] = []
     for field in attrs.fields(cls):
@@ -249,6 +254,10 @@ stage_transitions = sa.Table(
 
 
 _TABLES[StageTransition.kind] = stage_transitions
+
+#: Events awaiting delivery (the transactional outbox): written with the change they report.
+outbox = _build_entity_table(OutboxEntry)
+_TABLES[OutboxEntry.kind] = outbox
 
 
 def table_for(kind: str) -> sa.Table:
