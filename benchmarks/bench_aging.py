@@ -81,7 +81,7 @@ def load(engine: sa.Engine, tenant: str, rows: int, customers: int) -> None:
         conn.execute(
             users.insert(),
             [
-                _record(users, tenant, id=r, name=f"rep {i}", role="sales_rep", active=True)
+                _record(users, tenant, id=r, name=f"rep {i}", roles=["sales_rep"], active=True)
                 for i, r in enumerate(reps)
             ],
         )

@@ -147,8 +147,14 @@ def _timed(work: Callable[[], Any]) -> float:
 
 
 def _fresh_crm(folder: Path, name: str) -> pycrm.CRM:
-    """A CRM on a new SQLite file, migrated by pycrm (the baselines write to such files too)."""
-    return pycrm.CRM.connect(f"sqlite:///{folder / name}", load_entry_points=False)
+    """A CRM on a new SQLite file, migrated by pycrm (the baselines write to such files too),
+    with the benchmark's acting user: an administrator, whose rights are checked like
+    anyone's."""
+    crm = pycrm.CRM.connect(f"sqlite:///{folder / name}", load_entry_points=False)
+    with crm.unit_of_work(tenant=TENANT, user=pycrm.SYSTEM_USER) as uow:
+        # Stored as it is: the benchmark needs this very id (the baselines use it too).
+        uow.tx.insert([pycrm.User(id=USER, tenant=TENANT, name="importer", roles=["admin"])])
+    return crm
 
 
 def _column_values(record: pycrm.Customer, columns: Sequence[str]) -> dict[str, Any]:

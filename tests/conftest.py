@@ -33,7 +33,8 @@ def crm(clock: pycrm.FixedClock) -> Iterator[pycrm.CRM]:
 
 @pytest.fixture
 def admin() -> uuid.UUID:
-    return uuid.UUID("01900000-0000-7000-8000-000000000001")
+    # Tests of the domain act as the system; tests of rights create their users.
+    return pycrm.SYSTEM_USER
 
 
 @pytest.fixture(scope="session")

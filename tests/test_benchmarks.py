@@ -37,3 +37,32 @@ def test_bulk_create_benchmark_rows_are_valid_and_varied() -> None:
     assert len({r["name"] for r in rows}) == 200
     assert {r["level"] for r in rows} == {"VIP", "A", "B", "C"}
     assert all(r["name"].endswith(f"（{i}）") for i, r in enumerate(rows))
+
+
+def test_import_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load("bench_import")
+    results = bench.main(["--repeat", "3"])
+    out = capsys.readouterr().out
+    assert "x dependencies" in out and "pycrm.CRM" in out
+    names = {"bare python", "dependencies", "import pycrm", "pycrm.CRM", "connect memory"}
+    assert set(results) == names
+    assert results["dependencies"]["x_dependencies"] == 1.0
+    assert all(r["ms"] > 0 and r["x_bare"] > 0 for r in results.values())
+
+
+def test_access_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load("bench_access")
+    # The benchmark itself checks that pycrm and the hand-written SQL give the same answers.
+    results = bench.main(["--rows", "2000", "--reps", "40", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert "first page" in out and "weighted pipeline" in out and "customers read through" in out
+    assert "postgresql" not in results  # no --postgres: skipped
+    sqlite = results["sqlite"]
+    assert len(sqlite["org"].visible) == 1 + 3 + 16  # the director, 3 team leads, 16 reps
+    sizes = sqlite["sizes"]
+    assert list(sizes) == [200, 2000]
+    for measured in sizes.values():
+        for name in ("first page", "weighted pipeline"):
+            assert measured[name]["ratio"] > 0 and measured[name]["peak_kib"] > 0
+        assert "FROM customers" in measured["page_sql"] and measured["page_plan"]
+        assert bench.read_through(measured["page_plan"]) != "not found in the plan"

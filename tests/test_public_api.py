@@ -9,6 +9,20 @@ import pycrm
 
 # Changing this list is a user-visible change: record it in CHANGELOG.md.
 EXPECTED = [
+    "OrderBalance",
+    "HTTP_STATUS",
+    "Action",
+    "DataScope",
+    "FieldAccess",
+    "FieldRule",
+    "Grant",
+    "RoleDefinition",
+    "Share",
+    "ShareAccess",
+    "SharingRule",
+    "UserRight",
+    "current_department",
+    "current_user",
     "InstallmentOverdue",
     "InstallmentSettled",
     "OpportunityLost",

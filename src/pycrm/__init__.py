@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from pycrm.errors import (
+    HTTP_STATUS,
     ConfigurationError,
     ConflictError,
     CRMError,
@@ -31,6 +32,20 @@ from pycrm.errors import (
 )
 
 if TYPE_CHECKING:
+    from pycrm.core.access import (
+        Action,
+        DataScope,
+        FieldAccess,
+        FieldRule,
+        Grant,
+        RoleDefinition,
+        Share,
+        ShareAccess,
+        SharingRule,
+        UserRight,
+        current_department,
+        current_user,
+    )
     from pycrm.core.activities import Activity, ActivityKind
     from pycrm.core.audit import Change, ChangeAction, FieldChange
     from pycrm.core.clock import Clock, FixedClock, SystemClock
@@ -78,6 +93,7 @@ if TYPE_CHECKING:
     from pycrm.schemas import view
     from pycrm.services.fields import CustomFields
     from pycrm.services.listing import Page
+    from pycrm.services.orders import OrderBalance
     from pycrm.services.receivables import DueInstallment
     from pycrm.services.reports import Reports
     from pycrm.services.reports.models import (
@@ -99,6 +115,20 @@ __version__ = "0.1.0"
 
 #: Where each public name lives; loaded on first access (PEP 562).
 _LAZY: dict[str, tuple[str, ...]] = {
+    "pycrm.core.access": (
+        "Action",
+        "DataScope",
+        "FieldAccess",
+        "FieldRule",
+        "Grant",
+        "RoleDefinition",
+        "Share",
+        "ShareAccess",
+        "SharingRule",
+        "UserRight",
+        "current_department",
+        "current_user",
+    ),
     "pycrm.core.activities": (
         "Activity",
         "ActivityKind",
@@ -199,6 +229,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     "pycrm.schemas": ("view",),
     "pycrm.services.fields": ("CustomFields",),
     "pycrm.services.listing": ("Page",),
+    "pycrm.services.orders": ("OrderBalance",),
     "pycrm.services.receivables": ("DueInstallment",),
     "pycrm.services.reports": ("Reports",),
     "pycrm.services.reports.models": (
@@ -234,7 +265,9 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CRM",
+    "HTTP_STATUS",
     "SYSTEM_USER",
+    "Action",
     "Activity",
     "ActivityKind",
     "AgingReport",
@@ -255,6 +288,7 @@ __all__ = [
     "CustomerSource",
     "CustomerStatus",
     "CustomerType",
+    "DataScope",
     "DatedRates",
     "Department",
     "DueInstallment",
@@ -262,15 +296,18 @@ __all__ = [
     "Event",
     "ExchangeRateMissing",
     "ExchangeRates",
+    "FieldAccess",
     "FieldChange",
     "FieldDefinition",
     "FieldProblem",
+    "FieldRule",
     "FieldType",
     "FixedClock",
     "FixedRates",
     "Forecast",
     "ForecastCategory",
     "Funnel",
+    "Grant",
     "Installment",
     "InstallmentOverdue",
     "InstallmentSettled",
@@ -288,6 +325,7 @@ __all__ = [
     "OpportunityTransition",
     "OpportunityWon",
     "Order",
+    "OrderBalance",
     "OrderCancelled",
     "OrderCompleted",
     "OrderConfirmed",
@@ -310,8 +348,12 @@ __all__ = [
     "RecordUpdated",
     "Reports",
     "Role",
+    "RoleDefinition",
     "RuleViolation",
     "Settings",
+    "Share",
+    "ShareAccess",
+    "SharingRule",
     "Stage",
     "StageTransition",
     "StatusChanged",
@@ -324,10 +366,13 @@ __all__ = [
     "TicketType",
     "UnitOfWork",
     "User",
+    "UserRight",
     "ValidationError",
     "WeightedPipeline",
     "WinRate",
     "__version__",
+    "current_department",
+    "current_user",
     "hookimpl",
     "new_id",
     "view",

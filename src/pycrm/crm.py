@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
+from pycrm.core.access import RoleDefinition, SharingRule
 from pycrm.core.clock import Clock, SystemClock
 from pycrm.core.events import Event
 from pycrm.core.fields import FieldDefinition
@@ -28,6 +29,7 @@ from pycrm.storage.base import StorageBackend
 __all__ = ["CRM", "DEFAULT_URL"]
 
 log = logging.getLogger("pycrm")
+T = TypeVar("T")
 
 #: Where ``CRM.connect()`` keeps data when no URL is given: an embedded SQLite file.
 DEFAULT_URL = "sqlite:///pycrm.db"
@@ -89,6 +91,12 @@ class CRM:
         self.currencies: list[str] = self._collect_currencies()
         #: Every registered pipeline by key; ``crm.pipelines.default`` takes new deals.
         self.pipelines: Pipelines = self._collect_pipelines()
+        #: Every registered role by key (``pycrm_register_roles``).
+        self.roles: dict[str, RoleDefinition] = self._collect_roles()
+        #: Rules that share records automatically (``pycrm_register_sharing_rules``).
+        self.sharing_rules: list[SharingRule] = self._collected(
+            self._pm.hook.pycrm_register_sharing_rules(), SharingRule, "pycrm.SharingRule"
+        )
         #: Custom field definitions (plugins' and the host application's).
         self.fields = CustomFields(self, self._collect_fields())
         self._threads = threading.local()  # the unit of work open in each thread
@@ -154,6 +162,33 @@ class CRM:
                     )
                 found.append(pipeline)
         return Pipelines(found, self.settings.default_pipeline)
+
+    def _collected(self, lists: list[Any], cls: type[T], name: str) -> list[T]:
+        """Merge the lists a ``pycrm_register_*`` hook returned, refusing other objects."""
+        found: list[T] = []
+        for items in lists:
+            for item in items:
+                if not isinstance(item, cls):
+                    plugin = self._plugins.origin(items) or "?"
+                    raise PluginError(
+                        f"plugin {plugin!r} registered {item!r}, not a {name}", plugin=plugin
+                    )
+                found.append(item)
+        return found
+
+    def _collect_roles(self) -> dict[str, RoleDefinition]:
+        roles: dict[str, RoleDefinition] = {}
+        for items in self._pm.hook.pycrm_register_roles():
+            plugin = self._plugins.origin(items) or "?"
+            for role in self._collected([items], RoleDefinition, "pycrm.RoleDefinition"):
+                if role.key in roles:
+                    raise PluginError(
+                        f"plugin {plugin!r} registered role {role.key!r}, which another "
+                        "plugin registered too; disable one of them",
+                        plugin=plugin,
+                    )
+                roles[role.key] = role
+        return roles
 
     def _collect_fields(self) -> list[FieldDefinition]:
         seen: dict[tuple[str, str], tuple[str, FieldDefinition]] = {}

@@ -54,17 +54,17 @@ def _faker(seed: int) -> Any:
 
 def _organisation(uow: UnitOfWork, fake: Any) -> tuple[User, list[User]]:
     head = uow.departments.create(name="总部")
-    ceo = uow.users.create(name=fake.name(), role=Role.EXECUTIVE, department_id=head.id)
+    ceo = uow.users.create(name=fake.name(), roles=[Role.EXECUTIVE], department_id=head.id)
     reps: list[User] = []
     for branch, _city in BRANCHES:
         dept = uow.departments.create(name=branch, parent_id=head.id, manager_id=None)
         director = uow.users.create(
-            name=fake.name(), role=Role.SALES_DIRECTOR, department_id=dept.id, manager_id=ceo.id
+            name=fake.name(), roles=[Role.SALES_DIRECTOR], department_id=dept.id, manager_id=ceo.id
         )
         uow.departments.update(dept.id, manager_id=director.id)
         uow.users.create(
             name=fake.name(),
-            role=Role.ORDER_ASSISTANT,
+            roles=[Role.ORDER_ASSISTANT],
             department_id=dept.id,
             manager_id=director.id,
         )
@@ -73,7 +73,7 @@ def _organisation(uow: UnitOfWork, fake: Any) -> tuple[User, list[User]]:
             reps += [
                 uow.users.create(
                     name=fake.name(),
-                    role=Role.SALES_REP,
+                    roles=[Role.SALES_REP],
                     department_id=team.id,
                     manager_id=director.id,
                     email=fake.company_email(),

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, Required, TypeVar
 
 import attrs
 import pydantic
@@ -31,6 +31,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from pycrm.core.access import DataScope, ShareAccess
 from pycrm.core.activities import ActivityKind
 from pycrm.core.customers import (
     ContactRole,
@@ -40,14 +41,21 @@ from pycrm.core.customers import (
     LeadStatus,
 )
 from pycrm.core.introspect import unwrap
+from pycrm.core.limits import (
+    LONE_SURROGATE,
+    MAX_INSTALLMENTS,
+    NUL_CHARACTER,
+    STORABLE_TEXT,
+    check_decimal,
+    check_int64,
+)
 from pycrm.core.money import Money
 from pycrm.core.opportunities import OpportunityStatus
 from pycrm.core.orders import OrderStatus
-from pycrm.core.org import Role
 from pycrm.core.records import Record
 from pycrm.core.snapshot import plain
 from pycrm.core.tickets import TicketChannel, TicketPriority, TicketStatus, TicketType
-from pycrm.errors import ValidationError
+from pycrm.errors import ValidationError, shown
 
 __all__ = [
     "ActivityFields",
@@ -62,8 +70,10 @@ __all__ = [
     "PaymentFields",
     "PaymentPlanFields",
     "ProductFields",
+    "ShareFields",
     "TicketFields",
     "UserFields",
+    "UserRightFields",
     "Validator",
     "view",
 ]
@@ -85,7 +95,7 @@ def _choice(enum: type[Enum]) -> Callable[[Any], Any]:
         try:
             return enum(value)
         except ValueError:
-            raise ValueError(f"{value!r} is not one of: {allowed}") from None
+            raise ValueError(f"{shown(value)} is not one of: {allowed}") from None
 
     return check
 
@@ -112,15 +122,27 @@ def _exact(value: Any) -> Decimal:
         number = Decimal(value)
     except ArithmeticError:
         raise ValueError(f"{value!r} is not a number") from None
-    if not number.is_finite():
-        raise ValueError("must be a finite number")
-    return number
+    return check_decimal(number)
 
 
-#: An exact number: Decimal, int or numeric string (never a float).
+#: An exact number: Decimal, int or numeric string (never a float), finite and of at most
+#: :data:`pycrm.core.limits.MAX_DECIMAL_DIGITS` digits.
 ExactNumber = Annotated[Decimal | int | str, PlainValidator(_exact)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)]
+
+
+# Every text input is text every backend stores (pycrm.core.limits.check_text); the pattern
+# refuses NUL, pydantic itself refuses lone surrogates, and _reason says why in words.
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=STORABLE_TEXT),
+]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=20_000, pattern=STORABLE_TEXT)
+]
+#: Text as given (not stripped, any length) that every backend stores: filter values.
+PlainText = Annotated[str, StringConstraints(pattern=STORABLE_TEXT)]
+#: A whole number every backend stores: signed 64-bit.
+WholeNumber = Annotated[int, AfterValidator(check_int64)]
 
 
 def _email(value: str) -> str:
@@ -131,7 +153,9 @@ def _email(value: str) -> str:
 
 
 Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=STORABLE_TEXT),
+    AfterValidator(_email),
 ]
 
 
@@ -175,7 +199,10 @@ ContactPart = Annotated[ContactRole | str, _enum_type(ContactRole)]
 LeadState = Annotated[LeadStatus | str, _enum_type(LeadStatus)]
 OpportunityState = Annotated[OpportunityStatus | str, _enum_type(OpportunityStatus)]
 OrderState = Annotated[OrderStatus | str, _enum_type(OrderStatus)]
-UserRole = Annotated[Role | str, _enum_type(Role)]
+#: A role, entity, action or other key: lower-case letters, digits, ``_`` (or ``"*"``).
+Key = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z][a-z0-9_]{0,62})$")]
+Scope = Annotated[DataScope | str, _enum_type(DataScope)]
+Access = Annotated[ShareAccess | str, _enum_type(ShareAccess)]
 TicketKind = Annotated[TicketType | str, _enum_type(TicketType)]
 Channel = Annotated[TicketChannel | str, _enum_type(TicketChannel)]
 Priority = Annotated[TicketPriority | str, _enum_type(TicketPriority)]
@@ -201,13 +228,43 @@ class DepartmentFields(_Common, total=False):
 
 
 @with_config(_STRICT)
+class UserRightFields(TypedDict, total=False):
+    """An exception to a user's roles: ``entity`` (a kind, or ``"*"``), ``action``,
+    ``scope`` (for a grant) and ``allow`` (False takes the action away)."""
+
+    entity: Required[Key]
+    action: Required[Key]
+    scope: Scope
+    allow: bool
+
+
+@with_config(_STRICT)
 class UserFields(_Common, total=False):
+    """A user: ``name``; ``email``; ``department_id``; ``manager_id`` (their direct
+    superior); ``roles`` (keys of registered roles, ``["sales_rep"]`` by default);
+    ``rights`` (their own exceptions, :class:`UserRightFields`); ``active``."""
+
     name: Text
     email: Email | None
     department_id: uuid.UUID | None
     manager_id: uuid.UUID | None
-    role: UserRole
+    roles: list[Key]
+    rights: list[UserRightFields]
     active: bool
+
+
+@with_config(_STRICT)
+class ShareFields(_Common, total=False):
+    """A share: the record (``entity`` kind and ``record_id``), who it is opened to
+    (``user_id`` or ``department_id``), ``access`` (``"view"`` or ``"edit"``) and an
+    optional ``expires_at``."""
+
+    entity: Key
+    record_id: uuid.UUID
+    user_id: uuid.UUID | None
+    department_id: uuid.UUID | None
+    access: Access
+    expires_at: Timestamp | None
 
 
 @with_config(_STRICT)
@@ -283,8 +340,9 @@ class ProductFields(_Common, total=False):
 
 @with_config(_STRICT)
 class OrderLineFields(TypedDict, total=False):
+    # A line may take its description and price from its product, never its quantity.
     description: Text
-    quantity: ExactNumber
+    quantity: Required[ExactNumber]
     unit_price: MoneyInput
     discount: ExactNumber
     product_id: uuid.UUID | None
@@ -305,8 +363,8 @@ class OrderFields(_Common, total=False):
 
 @with_config(_STRICT)
 class InstallmentFields(TypedDict, total=False):
-    due_on: dt.date
-    amount: MoneyInput
+    due_on: Required[dt.date]
+    amount: Required[MoneyInput]
     paid: MoneyInput
 
 
@@ -315,7 +373,7 @@ class PaymentPlanFields(_Common, total=False):
     order_id: uuid.UUID
     customer_id: uuid.UUID
     total: MoneyInput
-    installments: list[InstallmentFields]
+    installments: Annotated[list[InstallmentFields], Field(max_length=MAX_INSTALLMENTS)]
 
 
 @with_config(_STRICT)
@@ -397,6 +455,10 @@ def _reason(error: Any) -> str:
         return "unknown field"
     if error["type"] == "missing":
         return "required"
+    if error["type"] == "string_unicode":
+        return LONE_SURROGATE
+    if error["type"] == "string_pattern_mismatch" and error["ctx"]["pattern"] == STORABLE_TEXT:
+        return NUL_CHARACTER
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
 

@@ -236,12 +236,16 @@ def test_dwell_times_per_stage_and_owner(data: Any) -> None:
     report = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.dwell_times()
     # Stays that ended in qualification: d2 d3 d4 d5 after 1 day, d6 10, d8 20, d7 30,
     # d9 30: 94 days / 8. needs_analysis: d5 from day 1 to 20. proposal: d3 days 1 to 3.
+    # Open now (day 30): d1 in qualification since day 0, d2 and d4 in proposal since
+    # day 1, d3 in negotiation since day 3.
     assert [
-        (r.stage, r.stays, r.standard_days, r.actual_days, r.over_days) for r in report.rows
+        (r.stage, r.stays, r.standard_days, r.actual_days, r.over_days, r.open_stays, r.open_days)
+        for r in report.rows
     ] == [
-        ("qualification", 8, 14, Decimal("11.75"), Decimal("-2.25")),
-        ("needs_analysis", 1, 14, Decimal("19.00"), Decimal("5.00")),
-        ("proposal", 1, 21, Decimal("2.00"), Decimal("-19.00")),
+        ("qualification", 8, 14, Decimal("11.75"), Decimal("-2.25"), 1, Decimal("30.00")),
+        ("needs_analysis", 1, 14, Decimal("19.00"), Decimal("5.00"), 0, None),
+        ("proposal", 1, 21, Decimal("2.00"), Decimal("-19.00"), 2, Decimal("29.00")),
+        ("negotiation", 0, 14, None, None, 1, Decimal("27.00")),
     ]
     by_owner = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports.dwell_times(
         by=("stage", "owner")
@@ -251,7 +255,9 @@ def test_dwell_times_per_stage_and_owner(data: Any) -> None:
         ("qualification", data["A"]): (3, Decimal("7.33")),  # 1 + 1 + 20 days
         ("qualification", data["B"]): (5, Decimal("14.40")),  # 1 + 1 + 10 + 30 + 30
         ("needs_analysis", data["A"]): (1, Decimal("19.00")),
+        ("proposal", data["A"]): (0, None),  # d2 is still there
         ("proposal", data["B"]): (1, Decimal("2.00")),
+        ("negotiation", data["B"]): (0, None),
     }
 
 

@@ -160,12 +160,13 @@ def test_a_failing_handler_never_undoes_the_commit(caplog):
 
 
 def test_as_user_runs_each_call_in_its_own_unit_of_work(crm):
-    acme = crm.as_user(uuid.UUID(int=5), tenant="acme")
+    rep = crm.as_user(pycrm.SYSTEM_USER, tenant="acme").users.create(name="Wang")
+    acme = crm.as_user(rep.id, tenant="acme")
     customer = acme.customers.create(name="甲")
     with pytest.raises(pycrm.ValidationError):
         acme.customers.create(name="")
     assert acme.customers.count() == 1
-    assert acme.customers.history(customer.id)[0].user_id == uuid.UUID(int=5)
+    assert acme.customers.history(customer.id)[0].user_id == rep.id
 
 
 def test_views_serialise_to_json(crm):

@@ -86,7 +86,11 @@ def test_each_type_accepts_and_rejects(type_, options, good, typed, bad):
             definition.check(value)
 
 
-@given(st.decimals(allow_nan=False, allow_infinity=False, places=4))
+#: The largest decimal with 4 places a custom field takes (15 digits in all).
+_LARGEST = Decimal("99999999999.9999")
+
+
+@given(st.decimals(min_value=-_LARGEST, max_value=_LARGEST, places=4))
 def test_decimal_values_survive_storage_exactly(value):
     rate = pycrm.FieldDefinition(entity="customer", key="rate", type="decimal", label="Rate")
     stored = rate.dump(rate.check(value))

@@ -251,3 +251,31 @@ def test_order_events_are_emitted_after_commit(crm: pycrm.CRM, admin: uuid.UUID)
         order = draft(uow, customer)
         uow.orders.confirm(order.id)
     assert "order.confirmed" in seen and seen.index("order.created") < seen.index("order.confirmed")
+
+
+def test_an_order_is_confirmed_on_the_business_day_given_and_shows_its_balance(crm):
+    settings = pycrm.Settings(reporting_currency="CNY", exchange_rates={"USD/CNY": "7.10"})
+    crm = pycrm.CRM.connect("memory://", settings=settings, load_entry_points=False)
+    api = crm.as_user(pycrm.SYSTEM_USER, tenant="t")
+    customer = api.customers.create(name="ACME")
+    order = api.orders.create(
+        customer_id=customer.id,
+        currency="USD",
+        lines=[{"description": "slot", "quantity": 2, "unit_price": "100.00 USD"}],
+    )
+    unplanned = api.orders.balance(order.id)
+    assert (unplanned.outstanding, unplanned.planned) == (pycrm.Money("200.00", "USD"), False)
+    confirmed = api.orders.confirm(order.id, on=dt.date(2026, 1, 5))  # agreed last week
+    assert confirmed.confirmed_on == dt.date(2026, 1, 5)
+    plan = api.payment_plans.plan_for_order(order.id, parts=2, first_due=dt.date(2026, 2, 1))
+    api.payments.record(plan.id, pycrm.Money("50.00", "USD"))
+    balance = api.orders.balance(order.id)
+    assert (balance.paid, balance.outstanding) == (
+        pycrm.Money("50.00", "USD"),
+        pycrm.Money("150.00", "USD"),
+    )
+    assert balance.total_reporting == pycrm.Money("1420.00", "CNY") and balance.on == dt.date(
+        2026, 1, 5
+    )
+    sales = api.reports.sales(dt.date(2026, 1, 1), dt.date(2026, 1, 31))
+    assert sales.total == pycrm.Money("1420.00", "CNY")  # counted on the day given

@@ -185,7 +185,7 @@ def test_move_back_is_allowed_by_default(crm: pycrm.CRM, admin: uuid.UUID) -> No
 def test_moving_to_the_same_stage_is_refused(crm: pycrm.CRM, admin: uuid.UUID) -> None:
     with pytest.raises(RuleViolation) as caught, crm.unit_of_work(user=admin) as uow:
         uow.opportunities.move(_deal(uow).id, to="qualification")
-    assert caught.value.rule == "same_stage"
+    assert caught.value.rule == "opportunity.same_stage"
 
 
 def test_required_fields_block_entering_a_stage(crm: pycrm.CRM, admin: uuid.UUID) -> None:
@@ -193,7 +193,7 @@ def test_required_fields_block_entering_a_stage(crm: pycrm.CRM, admin: uuid.UUID
         deal = _deal(uow)
         with pytest.raises(RuleViolation, match="amount") as caught:
             uow.opportunities.move(deal.id, to="proposal")
-        assert caught.value.rule == "required_fields"
+        assert caught.value.rule == "opportunity.required_fields"
         assert uow.opportunities.get(deal.id).stage == "qualification"
         assert len(uow.opportunities.transitions(deal.id)) == 1
         uow.opportunities.update(deal.id, amount=Money("5.00", "CNY"))
@@ -226,7 +226,7 @@ def test_a_stage_may_name_the_stages_that_follow(strict_crm: pycrm.CRM, admin: u
         deal = _deal(uow, pipeline="strict")
         with pytest.raises(RuleViolation, match="only be followed") as caught:
             uow.opportunities.move(deal.id, to="contract")
-        assert caught.value.rule == "next_stage"
+        assert caught.value.rule == "opportunity.next_stage"
         with pytest.raises(RuleViolation, match="only be followed"):
             uow.opportunities.win(deal.id)
         assert uow.opportunities.move(deal.id, to="visit").stage == "visit"
@@ -238,7 +238,7 @@ def test_a_stage_may_forbid_moving_back(strict_crm: pycrm.CRM, admin: uuid.UUID)
         uow.opportunities.move(deal.id, to="visit")
         with pytest.raises(RuleViolation) as caught:
             uow.opportunities.move(deal.id, to="lead")
-        assert caught.value.rule == "no_backward"
+        assert caught.value.rule == "opportunity.no_backward"
 
 
 def test_moving_to_an_unknown_stage_or_a_terminal_state(crm: pycrm.CRM, admin: uuid.UUID) -> None:
@@ -258,7 +258,7 @@ def test_update_cannot_change_stage_pipeline_or_lost_reason(
         for change in ({"stage": "proposal"}, {"pipeline": "eight_step"}, {"lost_reason": "x"}):
             with pytest.raises(RuleViolation, match="use") as caught:
                 uow.opportunities.update(deal.id, **change)
-            assert caught.value.rule == "use_pipeline_action"
+            assert caught.value.rule == "opportunity.use_pipeline_action"
         assert uow.opportunities.get(deal.id).version == 1
 
 
@@ -288,7 +288,7 @@ def test_win_is_terminal(crm: pycrm.CRM, admin: uuid.UUID, clock: pycrm.FixedClo
         ):
             with pytest.raises(RuleViolation, match="reopen") as caught:
                 act()
-            assert caught.value.rule == "closed"
+            assert caught.value.rule == "opportunity.closed"
         last = uow.opportunities.transitions(deal.id)[-1]
     assert (last.from_stage, last.to_stage, last.dwell_ms) == ("qualification", "won", 86_400_000)
 
@@ -318,7 +318,7 @@ def test_reopen_is_explicit_and_recorded(
         deal = _deal(uow)
         with pytest.raises(RuleViolation) as caught:
             uow.opportunities.reopen(deal.id)
-        assert caught.value.rule == "not_closed"
+        assert caught.value.rule == "opportunity.not_closed"
         uow.opportunities.lose(deal.id, reason="price")
         clock.advance(days=3)
         back = uow.opportunities.reopen(deal.id, to="needs_analysis")
@@ -378,7 +378,7 @@ def test_a_plugin_veto_is_a_rule_violation_and_writes_nothing(
         )
     with pytest.raises(RuleViolation, match="director") as caught:
         crm.as_user(admin).opportunities.move(deal.id, to="negotiation")
-    assert caught.value.rule == "plugin_veto"
+    assert caught.value.rule == "opportunity.plugin_veto"
     with pytest.raises(RuleViolation, match="losing a deal in qualification"):
         crm.as_user(admin).opportunities.lose(deal.id, reason="price")
     with crm.unit_of_work(user=admin) as uow:

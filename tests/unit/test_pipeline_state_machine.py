@@ -20,7 +20,7 @@ import pycrm
 from pycrm import Money
 from pycrm.core.pipeline import LOST, WON, epoch_ms
 
-ADMIN = uuid.UUID("01900000-0000-7000-8000-000000000001")
+ADMIN = pycrm.SYSTEM_USER
 STAGE_KEYS = sorted(
     {
         "qualification",

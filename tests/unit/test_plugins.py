@@ -52,7 +52,8 @@ def test_a_hook_that_does_not_exist_names_the_plugin():
         @pycrm.hookimpl
         def pycrm_on_evnt(self, event: pycrm.Event) -> None: ...
 
-    with pytest.raises(pycrm.PluginError, match="plugin 'typo' implements a hook") as caught:
+    expected = r"plugin .typo. implements pycrm_on_evnt"
+    with pytest.raises(pycrm.PluginError, match=expected) as caught:
         pycrm.CRM("memory://", plugins=[Typo()], load_entry_points=False)
     assert caught.value.plugin == "typo"
 
@@ -176,7 +177,7 @@ def test_the_ads_plugin_stage_rule_holds_ad_deals_without_a_slot(clock, admin):
     acme = crm.as_user(admin)
     with pytest.raises(pycrm.RuleViolation, match="choose the ad slot") as caught:
         acme.opportunities.move(deal.id, to="negotiation")
-    assert caught.value.rule == "plugin_veto"
+    assert caught.value.rule == "opportunity.plugin_veto"
     assert acme.opportunities.move(other.id, to="negotiation").stage == "negotiation"
     acme.opportunities.update(deal.id, custom={"ad_slot": "banner"})
     assert acme.opportunities.move(deal.id, to="negotiation").stage == "negotiation"
@@ -219,3 +220,20 @@ def test_an_exchange_rate_plugin_takes_precedence_over_the_fixed_rates():
     settings = pycrm.Settings(exchange_rates={"USD/CNY": Decimal("6.9")})
     crm = pycrm.CRM("memory://", settings=settings, plugins=[Bank()], load_entry_points=False)
     assert crm.exchange_rates.rate("USD", "CNY", dt.date(2026, 1, 1)) == Decimal("7.1")
+
+
+def test_a_plugin_error_names_the_plugin_never_by_its_repr():
+    class Typo:  # no ``name``: its class name stands for it
+        @pycrm.hookimpl
+        def pycrm_on_evnt(self, event: pycrm.Event) -> None: ...
+
+    class Wrong:
+        name = "wrong"
+
+        @pycrm.hookimpl
+        def pycrm_on_event(self, event: pycrm.Event, colour: str) -> None: ...
+
+    for plugin, name in ((Typo(), "Typo"), (Wrong(), "wrong")):
+        with pytest.raises(pycrm.PluginError) as caught:
+            pycrm.CRM("memory://", plugins=[plugin], load_entry_points=False)
+        assert f"plugin {name!r}" in str(caught.value) and " at 0x" not in str(caught.value)

@@ -119,7 +119,7 @@ def test_reassign_stale_to_the_owners_manager(
     crm: pycrm.CRM, admin: uuid.UUID, clock: pycrm.FixedClock
 ) -> None:
     with crm.unit_of_work(user=admin) as uow:
-        boss = uow.users.create(name="李经理", role="sales_director")
+        boss = uow.users.create(name="李经理", roles=["sales_director"])
         rep = uow.users.create(name="王芳", manager_id=boss.id)
         loner = uow.users.create(name="张伟")
     stale = _deal(crm, admin, owner_id=rep.id)

@@ -26,8 +26,9 @@ from typing import Any
 from attrs import field, frozen
 
 from pycrm.core.kinds import ENTITY_TYPES
+from pycrm.core.limits import check_decimal, check_int64, check_text
 from pycrm.core.money import Money
-from pycrm.errors import ConfigurationError, NotFound, ValidationError
+from pycrm.errors import ConfigurationError, NotFound, ValidationError, shown
 
 __all__ = [
     "FieldDefinition",
@@ -208,7 +209,7 @@ class FieldDefinition:
             return None
         if self.type in (FieldType.DATE, FieldType.DATETIME):
             return self.parse(bound)
-        return _decimal(self, bound)
+        return _number(bound)
 
     def dump(self, typed: Any) -> Any:
         """The JSON-ready form stored in ``record.custom``."""
@@ -252,7 +253,7 @@ def comparable(storage: StorageType | str, stored: Any) -> Any:
 def _text(d: FieldDefinition, value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("expected text")
-    text = value.strip()
+    text = check_text(value).strip()
     if not text:
         raise ValueError("must not be empty")
     if len(text) > _TEXT_MAX and d.maximum is None:
@@ -260,19 +261,37 @@ def _text(d: FieldDefinition, value: Any) -> str:
     return text
 
 
+#: More digits than any signed 64-bit integer has: out of range before ``int()`` is tried
+#: (converting thousands of digits is slow, and refused past 4300).
+_INT_DIGITS = 19
+
+
 def _integer(d: FieldDefinition, value: Any) -> int:
     if isinstance(value, bool | float):
         raise ValueError("expected a whole number")
+    return check_int64(_whole(value))
+
+
+def _whole(value: Any) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+        if len(value.strip().lstrip("+-").lstrip("0")) > _INT_DIGITS:
+            return check_int64(10**_INT_DIGITS)  # raises with the range
         return int(value)
-    if isinstance(value, Decimal) and value == value.to_integral_value():
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        if value.adjusted() >= _INT_DIGITS:
+            return check_int64(10**_INT_DIGITS)
         return int(value)
     raise ValueError("expected a whole number")
 
 
 def _decimal(d: FieldDefinition, value: Any) -> Decimal:
+    return check_decimal(_number(value))
+
+
+def _number(value: Any) -> Decimal:
+    """Any finite Decimal (bounds of a definition are not stored, so not limited)."""
     if isinstance(value, float):
         raise ValueError("use a Decimal, int or string, never a float")
     if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
@@ -315,9 +334,12 @@ def _datetime(d: FieldDefinition, value: Any) -> dt.datetime:
             moment = dt.datetime.fromisoformat(value.strip())
     if moment is None:
         raise ValueError("expected a date and time (ISO 8601 with a UTC offset)")
-    if moment.tzinfo is None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("needs a UTC offset: pycrm keeps timezone-aware times only")
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31 23:00-05:00 is in the year 10000 in UTC
+        raise ValueError("is out of range in UTC") from None
 
 
 def _boolean(d: FieldDefinition, value: Any) -> bool:
@@ -328,7 +350,7 @@ def _boolean(d: FieldDefinition, value: Any) -> bool:
 
 def _choice(d: FieldDefinition, value: Any) -> str:
     if value not in d.choices:
-        raise ValueError(f"{value!r} is not one of: {', '.join(d.choices)}")
+        raise ValueError(f"{shown(value)} is not one of: {', '.join(d.choices)}")
     return str(value)
 
 
@@ -354,8 +376,10 @@ def _matching(regex: re.Pattern[str], what: str) -> Any:
 def _reference(d: FieldDefinition, value: Any) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a {d.target} id")
     try:
-        return uuid.UUID(str(value))
+        return uuid.UUID(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a {d.target} id") from None
 

@@ -1,5 +1,6 @@
 """The entity types pycrm stores, in dependency order (referenced kinds first)."""
 
+from pycrm.core.access import Share
 from pycrm.core.activities import Activity
 from pycrm.core.customers import Contact, Customer, Lead
 from pycrm.core.opportunities import Opportunity
@@ -24,6 +25,7 @@ ENTITY_TYPES: tuple[type[Record], ...] = (
     Payment,
     Ticket,
     Activity,
+    Share,
 )
 
 #: Which kind a reference field points at; ``parent_id`` points at the record's own kind.
@@ -36,6 +38,7 @@ REFERENCES: dict[str, str] = {
     "order_id": "order",
     "plan_id": "payment_plan",
     "ticket_id": "ticket",
+    "user_id": "user",
 }
 
 

@@ -145,10 +145,11 @@ class Money:
     @classmethod
     def rounded(cls, amount: AmountLike, currency: str) -> Money:
         """Build Money from a value with any precision, rounding with :data:`ROUNDING`."""
+        exact = _to_decimal(amount)
         try:
-            value = _to_decimal(amount).quantize(_quantum(validate_currency(currency)), ROUNDING)
-        except ArithmeticError:
-            raise ValidationError.single("amount", f"{amount} is too large an amount") from None
+            value = exact.quantize(_quantum(validate_currency(currency)), ROUNDING)
+        except ArithmeticError:  # quoting the Decimal: an int may be too long to print
+            raise ValidationError.single("amount", f"{exact} is too large an amount") from None
         return cls(value, currency)
 
     @classmethod

@@ -68,6 +68,19 @@ class Opportunity(Record):
     closed_at: dt.datetime | None = None
     lost_reason: str | None = None
 
+    # -- time in the current stage -------------------------------------------------------
+    def time_in_stage(self, now: dt.datetime) -> dt.timedelta:
+        """How long the deal has been in its current stage (or won or lost) at ``now``."""
+        return now - (self.stage_entered_at or self.created_at)
+
+    def over_dwell(self, pipeline: Pipeline, now: dt.datetime) -> dt.timedelta | None:
+        """How much longer than its stage's standard dwell time the deal has been there
+        (negative: time left); None when the stage has no standard or the deal is closed."""
+        if self.status is not OpportunityStatus.OPEN or not pipeline.has_stage(self.stage):
+            return None
+        days = pipeline.stage(self.stage).dwell_days
+        return None if days is None else self.time_in_stage(now) - dt.timedelta(days=days)
+
     # -- moving through the pipeline ------------------------------------------------------
     def move_to(
         self,
@@ -111,7 +124,7 @@ class Opportunity(Record):
     def lose(
         self,
         pipeline: Pipeline,
-        reason: str,
+        reason: str | None,
         *,
         at: dt.datetime,
         by: uuid.UUID,
@@ -121,6 +134,7 @@ class Opportunity(Record):
         source = self._open_stage(pipeline)
         pipeline.check_reason(reason)
         pipeline.check_move(source, pipeline.lost)
+        assert reason is not None  # check_reason refused an empty one
         event = self._enter(
             OpportunityLost, pipeline, source, pipeline.lost, at, by, check, reason=reason
         )
@@ -141,7 +155,7 @@ class Opportunity(Record):
         if self.status is OpportunityStatus.OPEN:
             raise RuleViolation(
                 f"opportunity {self.id} is open; only a won or lost deal can be reopened",
-                rule="not_closed",
+                rule="opportunity.not_closed",
             )
         target = pipeline.stage(to or self.stage)
         if target.terminal:
@@ -155,7 +169,8 @@ class Opportunity(Record):
     def _open_stage(self, pipeline: Pipeline) -> Stage:
         if self.status is not OpportunityStatus.OPEN:
             raise RuleViolation(
-                f"opportunity {self.id} is {self.status.value}: reopen() it first", rule="closed"
+                f"opportunity {self.id} is {self.status.value}: reopen() it first",
+                rule="opportunity.closed",
             )
         return pipeline.stage(self.stage)
 
@@ -164,7 +179,7 @@ class Opportunity(Record):
             raise RuleViolation(
                 f"stage {target.key!r} needs {', '.join(missing)} filled in before an "
                 f"opportunity enters it (opportunity {self.id})",
-                rule="required_fields",
+                rule="opportunity.required_fields",
             )
 
     def _enter(

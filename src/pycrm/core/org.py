@@ -1,18 +1,30 @@
-"""Users and the department tree they belong to."""
+"""Users, the reporting line between them, and the department tree they belong to.
+
+Both trees keep a *path* on each node (``"/<root id>/…/<own id>/"``), maintained by the
+services whenever a manager or a parent changes, so "everyone below" is one indexed
+prefix lookup instead of a walk.
+"""
 
 import uuid
 from enum import StrEnum
 from typing import ClassVar
 
-from attrs import define
+from attrs import define, field
 
+from pycrm.core.access import UserRight
 from pycrm.core.records import Record
 
-__all__ = ["Department", "Role", "User"]
+__all__ = ["Department", "Role", "User", "child_path"]
+
+
+def child_path(parent_path: str | None, own_id: uuid.UUID) -> str:
+    """The path of a node under a parent with ``parent_path`` (a root when None)."""
+    return f"{parent_path or '/'}{own_id}/"
 
 
 class Role(StrEnum):
-    """What a user does in the company; permission rules build on it."""
+    """The keys of the built-in roles (``pycrm.plugins.default_roles`` defines what each
+    may do; plugins add roles of their own, with any key)."""
 
     ADMIN = "admin"
     EXECUTIVE = "executive"
@@ -31,6 +43,8 @@ class Department(Record):
     name: str
     parent_id: uuid.UUID | None = None
     manager_id: uuid.UUID | None = None
+    #: ``"/<root id>/…/<own id>/"``, kept by the services.
+    path: str | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         if self.parent_id == self.id:
@@ -40,7 +54,12 @@ class Department(Record):
 
 @define(eq=False, kw_only=True)
 class User(Record):
-    """Someone who acts in the CRM. Users who leave are deactivated, never deleted."""
+    """Someone who acts in the CRM. Users who leave are deactivated, never deleted.
+
+    ``roles`` name roles registered by plugins (``"sales_rep"`` by default); ``rights``
+    are this user's own exceptions to them. ``manager_path`` is the reporting line down
+    to this user (``"/<top manager id>/…/<own id>/"``), kept by the services.
+    """
 
     kind: ClassVar[str] = "user"
 
@@ -48,8 +67,10 @@ class User(Record):
     email: str | None = None
     department_id: uuid.UUID | None = None
     manager_id: uuid.UUID | None = None
-    role: Role = Role.SALES_REP
+    roles: list[str] = field(factory=lambda: [Role.SALES_REP.value])
+    rights: list[UserRight] = field(factory=list)
     active: bool = True
+    manager_path: str | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         if self.manager_id == self.id:

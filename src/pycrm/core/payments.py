@@ -13,6 +13,7 @@ from attrs import define, field
 from pycrm.core import messages as msg
 from pycrm.core.events import InstallmentSettled
 from pycrm.core.ids import new_id
+from pycrm.core.limits import MAX_INSTALLMENTS
 from pycrm.core.money import Money
 from pycrm.core.records import Record
 from pycrm.core.snapshot import plain
@@ -251,6 +252,9 @@ def split_amount(
     (ties: the earlier share) — the largest-remainder method of :meth:`Money.allocate`.
     ``by="equal"``: ``parts`` equal shares; the leftover units go to the earliest shares.
     ``by="amount"``: ``amounts`` must add up to ``total`` exactly.
+
+    A plan has at most :data:`pycrm.core.limits.MAX_INSTALLMENTS` (600) installments; more
+    ``parts``, ``percents`` or ``amounts`` are refused before anything is computed.
     """
     if by == "percent":
         weights = [_percent(p, i) for i, p in enumerate(_need(percents, "percents"))]
@@ -260,7 +264,7 @@ def split_amount(
     if by == "equal":
         if parts is None or parts < 1:
             raise ValidationError.single("parts", "give the number of installments (at least 1)")
-        return _no_empty(total.split(parts), "parts")
+        return _no_empty(total.split(_installments(parts, "parts")), "parts")
     if by == "amount":
         given = list(_need(amounts, "amounts"))
         if any(a.currency != total.currency for a in given):
@@ -285,7 +289,16 @@ def _no_empty(shares: list[Money], field: str) -> list[Money]:
 def _need(values: Sequence[T] | None, name: str) -> Sequence[T]:
     if not values:
         raise ValidationError.single(name, "give at least one")
+    _installments(len(values), name)
     return values
+
+
+def _installments(count: int, field: str) -> int:
+    # Checked before splitting: parts=10**6 would otherwise build a million installments
+    # (and spend seconds and gigabytes) only to be refused afterwards.
+    if count > MAX_INSTALLMENTS:
+        raise ValidationError.single(field, f"a plan has at most {MAX_INSTALLMENTS} installments")
+    return count
 
 
 def _percent(value: object, i: int) -> Decimal:
@@ -318,6 +331,7 @@ def schedule(
     """``count`` due dates: the ``dates`` given (custom), or from ``first`` every month or
     quarter (Jan 31 monthly → Feb 28, Mar 31, … : the day of ``first`` is kept when the
     month has it)."""
+    _installments(count, "due_dates" if dates is not None else "parts")
     if dates is not None:
         days = list(dates)
         if len(days) != count:

@@ -195,14 +195,14 @@ class Pipeline:
         """Refuse (RuleViolation) a move from an open stage that the pipeline does not allow."""
         if target.key == source.key:
             raise RuleViolation(
-                f"the opportunity is already in stage {source.key!r}", rule="same_stage"
+                f"the opportunity is already in stage {source.key!r}", rule="opportunity.same_stage"
             )
         if source.next is not None:
             if target.key not in source.next:
                 raise RuleViolation(
                     f"stage {source.key!r} of pipeline {self.key!r} may only be followed by "
                     f"{list(source.next)}, not {target.key!r}",
-                    rule="next_stage",
+                    rule="opportunity.next_stage",
                 )
             return
         backward = not target.terminal and self.rank(target.key) < self.rank(source.key)
@@ -210,11 +210,17 @@ class Pipeline:
             raise RuleViolation(
                 f"an opportunity cannot move back from stage {source.key!r} to "
                 f"{target.key!r} in pipeline {self.key!r}",
-                rule="no_backward",
+                rule="opportunity.no_backward",
             )
 
-    def check_reason(self, reason: str) -> None:
-        """Refuse a lost reason the pipeline does not list (RuleViolation)."""
+    def check_reason(self, reason: str | None) -> None:
+        """Refuse a missing lost reason, or one the pipeline does not list."""
+        if not reason:
+            raise ValidationError.single(
+                "reason",
+                f"say why the deal was lost: one of {list(self.lost_reasons)} "
+                f"(the lost reasons of pipeline {self.key!r})",
+            )
         if reason not in self.lost_reasons:
             raise ValidationError.single(
                 "reason",

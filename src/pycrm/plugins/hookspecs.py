@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from pycrm.core.access import RoleDefinition, SharingRule
     from pycrm.core.events import Event
     from pycrm.core.fields import FieldDefinition
     from pycrm.core.money import ExchangeRates
@@ -98,8 +99,9 @@ def pycrm_on_event(event: Event, crm: Any) -> None:
     transaction of the change they report (an outbox) and delivered **at least once**: if
     the process stops between its commit and the delivery, ``crm.deliver_pending_events``
     (or ``pycrm deliver-events``) delivers them later, so a handler that must not act twice
-    ignores an ``event.id`` it has seen. Each handler is called on its own: one that raises does not undo the committed data and does not stop the other
-    handlers or later events; the exception is logged (logger ``"pycrm"``) and kept as
+    ignores an ``event.id`` it has seen. Each handler is called on its own: one that
+    raises does not undo the committed data and does not stop the other handlers or later
+    events; the exception is logged (logger ``"pycrm"``) and kept as
     ``(event, error)`` in ``crm.event_errors``. The events pycrm emits are listed in
     ``docs/reacting-to-events.md``.
     """
@@ -129,8 +131,57 @@ def pycrm_check_transition(
     objects (for won and lost, ``pipeline.won``/``pipeline.lost``, with keys ``"won"`` and
     ``"lost"``; when reopening, ``source`` is the terminal state); ``user`` is the acting
     user's id. Return a string to refuse, written for the person who asked (it becomes the
-    message of a :class:`pycrm.RuleViolation` with ``rule="plugin_veto"``), or ``None`` to
-    allow. Every implementation is called; all refusals are reported together.
+    message of a :class:`pycrm.RuleViolation` with ``rule="opportunity.plugin_veto"``), or
+    ``None`` to allow. Every implementation is called; all refusals are reported together.
+    """
+
+
+@hookspec
+def pycrm_register_roles() -> list[RoleDefinition]:  # type: ignore[empty-body]
+    """Roles users can hold, as :class:`pycrm.RoleDefinition` objects.
+
+    Called once when the CRM is built. Lists from every plugin are merged into
+    ``crm.roles``; two roles with one key are refused with :class:`pycrm.PluginError`. The
+    built-in plugin ``pycrm.plugins.default_roles`` registers ``admin``, ``executive``,
+    ``sales_director``, ``sales_rep`` (the MyCRM rule), ``order_assistant`` and
+    ``service_agent``; disable it to replace them. A user's ``roles`` must name
+    registered roles.
+    """
+
+
+@hookspec
+def pycrm_register_sharing_rules() -> list[SharingRule]:  # type: ignore[empty-body]
+    """Rules that share records automatically, as :class:`pycrm.SharingRule` objects.
+
+    Called once when the CRM is built; lists from every plugin are merged. Each rule's
+    condition is data (a query condition that may use :func:`pycrm.current_user`), so it
+    runs inside every query. The built-in plugin shares with order assistants the
+    customers whose orders they entered.
+    """
+
+
+@hookspec
+def pycrm_narrow_scope(user: uuid.UUID, roles: tuple[str, ...], entity: str, action: str) -> Any:
+    """Narrow what a user may reach: return a query condition records of ``entity`` must
+    also meet for ``action`` (e.g. a territory: ``Filter("region", Op.IN, regions)``), or
+    ``None`` to leave it.
+
+    Called when a unit of work first needs the scope of ``action`` on ``entity`` for the
+    acting ``user`` (with their ``roles``); not called for ``SYSTEM_USER``. Every returned
+    condition must hold. Conditions are data (``pycrm.storage.query``), so they run inside
+    the query on every backend.
+    """
+
+
+@hookspec
+def pycrm_check_permission(user: uuid.UUID, entity: str, action: str, record: Any) -> str | None:
+    """Veto an action on one record the user's rights allow.
+
+    Called before ``action`` (``"create"``, ``"edit"``, ``"delete"``, ``"move"``…) is
+    applied to ``record`` (as it would be written) by ``user``; not called for
+    ``SYSTEM_USER``. Return a string to refuse, written for the person who asked (it
+    becomes a :class:`pycrm.PermissionDenied`), or ``None`` to allow. Every implementation
+    is called; all refusals are reported together.
     """
 
 

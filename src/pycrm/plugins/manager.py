@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "pycrm.plugins.default_storage",
     "pycrm.plugins.default_currencies",
     "pycrm.plugins.default_pipelines",
+    "pycrm.plugins.default_roles",
 )
 
 
@@ -73,8 +74,10 @@ class Plugins:
         try:
             self.pm.register(plugin, name=name)
         except (pluggy.PluginValidationError, ValueError) as error:
+            # pluggy's own text names the plugin by its repr; say it with our name.
+            why = " ".join(str(error).split("\n")[1:]) or "it is not a valid plugin"
             raise PluginError(
-                f"plugin {name!r} cannot be registered: {error}", plugin=name
+                f"plugin {name!r} cannot be registered: {why}", plugin=name
             ) from error
         for caller in self.pm.get_hookcallers(plugin) or []:
             for impl in caller.get_hookimpls():
@@ -189,7 +192,7 @@ def _isolated(
 def _plugin_name(plugin: object) -> str:
     if isinstance(plugin, ModuleType):
         return plugin.__name__
-    return getattr(plugin, "name", None) or type(plugin).__qualname__
+    return getattr(plugin, "name", None) or type(plugin).__name__
 
 
 def make_plugin_manager(
@@ -235,7 +238,12 @@ def make_plugin_manager(
         pm.check_pending()
     except pluggy.PluginValidationError as error:
         name = pm.get_name(error.plugin) or _plugin_name(error.plugin)
+        unknown = sorted(
+            caller.name for caller in pm.get_hookcallers(error.plugin) or [] if caller.spec is None
+        )
         raise PluginError(
-            f"plugin {name!r} implements a hook pycrm does not have: {error}", plugin=name
+            f"plugin {name!r} implements {', '.join(unknown)}, which is not a pycrm hook "
+            "(a misspelling? see docs/hooks.md for every hook)",
+            plugin=name,
         ) from error
     return plugins

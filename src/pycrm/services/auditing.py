@@ -14,9 +14,20 @@ __all__ = ["UNAUDITED", "AuditItem", "audited", "creations"]
 #: What one write tells the audit trail: the record, what was done, each field changed.
 AuditItem = tuple[Record, ChangeAction, tuple[FieldChange, ...]]
 
-#: Fields an audit record never lists: they change on every write.
+#: Fields an audit record never lists: they change on every write, or (the organisation
+#: trees' paths) follow from fields that are audited.
 UNAUDITED = frozenset(
-    {"id", "tenant", "version", "updated_at", "updated_by", "created_at", "created_by"}
+    {
+        "id",
+        "tenant",
+        "version",
+        "updated_at",
+        "updated_by",
+        "created_at",
+        "created_by",
+        "path",
+        "manager_path",
+    }
 )
 
 

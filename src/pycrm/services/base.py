@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
 
+from pycrm.core.access import Action, FieldAccess
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.events import (
     Event,
@@ -22,10 +23,11 @@ from pycrm.core.events import (
 from pycrm.core.ids import new_id, new_ids
 from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
+from pycrm.core.limits import MAX_INT64, MIN_INT64
 from pycrm.core.money import Money
 from pycrm.core.records import SYSTEM_USER, Record
 from pycrm.core.snapshot import diff
-from pycrm.errors import ConflictError, NotFound, ValidationError
+from pycrm.errors import ConflictError, NotFound, PermissionDenied, ValidationError, shown
 from pycrm.schemas import Validator, checked_call
 from pycrm.services.auditing import AuditItem, audited, creations
 from pycrm.services.batching import batches, chunks, collector_paused, shift_rows
@@ -37,7 +39,7 @@ from pycrm.services.listing import (
     check_money_field,
     next_cursor,
 )
-from pycrm.storage.base import Query
+from pycrm.storage.base import Filter, Query
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import Step, UnitOfWork
@@ -77,7 +79,8 @@ class RecordService(Generic[E]):
     def get(self, record_id: uuid.UUID | str, *, include_deleted: bool = False) -> E:
         """The record with this id; :class:`NotFound` if absent (or deleted)."""
         with self._step(read_only=True) as uow:
-            return self._load(uow, _as_id(record_id), include_deleted=include_deleted)
+            found = self._load(uow, _as_id(record_id), include_deleted=include_deleted)
+            return self._shown(uow, found)
 
     @checked_call
     def list(
@@ -95,23 +98,28 @@ class RecordService(Generic[E]):
         ``op`` one of ``ne lt lte gt gte in contains is_null``. ``order_by`` names fields,
         ``-field`` for descending. ``after`` is the previous page's ``next_cursor``.
         ``deleted=True`` lists only deleted records, ``None`` lists all.
+
+        Values are checked as every backend stores them: an ``__in`` list has at most
+        1,000 values, whole numbers fit 64 bits, text has no NUL, times have a UTC offset;
+        ``order_by`` names at most 20 fields and ``limit`` is 1 to 1,000.
         """
         with self._step(read_only=True) as uow:
             query = build_query(
                 self.entity, where, order_by, limit, after, deleted, fields=uow.crm.fields
             )
+            _check_readable(uow, self.entity.kind, query)
             items: builtins.list[E] = uow.tx.find(self._kind, uow.scope, query)
             more = len(items) == limit
             cursor = next_cursor(items[-1], query) if more and items else None
-            for item in items:
-                self._typed(uow, item)
-        return Page(items, cursor)
+            shown = [self._shown(uow, self._typed(uow, item)) for item in items]  # type: ignore[arg-type]
+        return Page(shown, cursor)
 
     @checked_call
     def count(self, where: Mapping[str, Any] | None = None, *, deleted: bool | None = False) -> int:
         """How many records match ``where`` (same keys as :meth:`list`)."""
         with self._step(read_only=True) as uow:
             query = build_query(self.entity, where, (), None, None, deleted, fields=uow.crm.fields)
+            _check_readable(uow, self.entity.kind, query)
             return uow.tx.count(self.entity, uow.scope, query)
 
     @checked_call
@@ -132,6 +140,7 @@ class RecordService(Generic[E]):
             check_money_field(self.entity, total)
         with self._step(read_only=True) as uow:
             query = build_query(self.entity, where, (), None, None, False, fields=uow.crm.fields)
+            _check_readable(uow, self.entity.kind, query, (*by, *([total] if total else [])))
             groups = uow.tx.group(self.entity, uow.scope, query, tuple(by), total)
         return [
             Subtotal(
@@ -149,19 +158,28 @@ class RecordService(Generic[E]):
         rid = _as_id(record_id)
         with self._step(read_only=True) as uow:
             self._load(uow, rid, include_deleted=True)
-            return uow.tx.changes(uow.scope, self.entity.kind, rid)
+            found = uow.tx.changes(uow.scope, self.entity.kind, rid)
+            hidden = _hidden(uow, self.entity.kind)
+            if not hidden:
+                return found
+            return [
+                attrs.evolve(c, fields=tuple(f for f in c.fields if f.field not in hidden))
+                for c in found
+            ]
 
     # -- writing ------------------------------------------------------------------------
     def _create(self, fields: Mapping[str, Any]) -> E:
         with self._step() as uow:
             clean = self._clean(uow, fields)
+            _check_writable(uow, self.entity.kind, clean)
             record = self._build(uow, self._prepare(uow, clean, None), new_id(), uow.now())
             self._check_references(uow, [record])
+            uow.access.require(self.entity.kind, Action.CREATE, record, stored=False)
             self._before_write(uow, record, None)
             uow.tx.insert([self._stored(uow, record)])
             self._after_insert(uow, [record])
             self._audit(uow, creations([record]))
-            return record
+            return self._shown(uow, record)
 
     def create_many(self, rows: Iterable[Mapping[str, Any]]) -> builtins.list[E]:
         """Validate and create many records in one unit of work, batch by batch, and
@@ -200,10 +218,13 @@ class RecordService(Generic[E]):
         try:
             clean = self._clean_many(uow, batch)
             clean = [self._prepare(uow, row, None) for row in clean]
+            for row in clean:
+                _check_writable(uow, self.entity.kind, row)
             records = self._build_many(uow, clean)
             self._check_references(uow, records, numbered=True)
         except ValidationError as error:
             raise shift_rows(error, offset) from None
+        uow.access.require_all(self.entity.kind, Action.CREATE, records)
         for record in records:
             self._before_write(uow, record, None)
         uow.tx.insert([self._stored(uow, r) for r in records])
@@ -225,6 +246,10 @@ class RecordService(Generic[E]):
     ) -> E:
         record = self._load(uow, record_id, for_update=True)
         _check_version(record, version)
+        uow.access.require(self.entity.kind, Action.EDIT, record)
+        _check_writable(uow, self.entity.kind, clean)
+        if "owner_id" in clean and clean["owner_id"] != record.owner_id:
+            uow.access.require(self.entity.kind, Action.TRANSFER, record)
         clean = self._prepare(uow, clean, record)
         before = audited(record)
         old = attrs.evolve(record, custom=dict(record.custom))
@@ -236,7 +261,7 @@ class RecordService(Generic[E]):
         _raise_problems(record)
         self._check_references(uow, [record], only=set(clean))
         self._before_write(uow, record, old)
-        return self._save(uow, record, before, ChangeAction.UPDATE)
+        return self._shown(uow, self._save(uow, record, before, ChangeAction.UPDATE))
 
     def delete(self, record_id: uuid.UUID | str, *, version: int | None = None) -> E:
         """Soft-delete: the record disappears from lists and can be restored."""
@@ -246,6 +271,7 @@ class RecordService(Generic[E]):
     def _delete(self, uow: UnitOfWork, record_id: uuid.UUID | str, version: int | None) -> E:
         record = self._load(uow, _as_id(record_id), for_update=True)
         _check_version(record, version)
+        uow.access.require(self.entity.kind, Action.DELETE, record)
         before = audited(record)
         record.deleted_at = uow.now()
         return self._save(uow, record, before, ChangeAction.DELETE)
@@ -256,6 +282,7 @@ class RecordService(Generic[E]):
             record = self._load(uow, _as_id(record_id), include_deleted=True, for_update=True)
             if not record.deleted:
                 raise ConflictError(f"{self.entity.kind} {record.id} is not deleted")
+            uow.access.require(self.entity.kind, Action.DELETE, record)
             before = audited(record)
             record.deleted_at = None
             return self._save(uow, record, before, ChangeAction.RESTORE)
@@ -297,6 +324,19 @@ class RecordService(Generic[E]):
         """Give a stored record typed custom values (``Decimal``, ``date``, ``Money``...)."""
         record.custom = uow.crm.fields.load(record.kind, record.custom)
         return record
+
+    def _shown(self, uow: UnitOfWork, record: E) -> E:
+        """The record as the acting user may see it: fields hidden from them are emptied
+        (a copy; the stored record is untouched)."""
+        hidden = _hidden(uow, record.kind)
+        if not hidden:
+            return record
+        shown = attrs.evolve(record)
+        shown.custom = {k: v for k, v in record.custom.items() if f"custom.{k}" not in hidden}
+        for name in hidden:
+            if not name.startswith("custom.") and hasattr(shown, name):
+                setattr(shown, name, _EMPTY_VALUE.get(name))
+        return shown
 
     def _stored(self, uow: UnitOfWork, record: E) -> E:
         """A copy of ``record`` whose custom values are JSON-ready, for the backend."""
@@ -528,7 +568,7 @@ def _as_id(value: uuid.UUID | str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise ValidationError.single("id", f"{value!r} is not a record id") from None
+        raise ValidationError.single("id", f"{shown(value)} is not a record id") from None
 
 
 #: How often a write without a version is tried again after someone else's write won.
@@ -551,8 +591,12 @@ def _last_writer_wins(uow: UnitOfWork, version: int | None, write: Callable[[], 
 
 
 def _check_version(record: Record, version: int | None) -> None:
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise ValidationError.single("version", f"{version!r} is not a version number")
+    if version is not None and (
+        isinstance(version, bool)
+        or not isinstance(version, int)
+        or not MIN_INT64 <= version <= MAX_INT64
+    ):
+        raise ValidationError.single("version", f"{shown(version)} is not a version number")
     if version is not None and version != record.version:
         raise ConflictError(
             f"{record.kind} {record.id} is at version {record.version}, not {version}: "
@@ -578,3 +622,40 @@ _REFERENCE_FIELDS: dict[type[Record], tuple[str, ...]] = {}
 
 #: Fields naming a user of the tenant.
 USER_REFERENCES = frozenset({"owner_id", "manager_id", "assignee_id"})
+
+
+def _hidden(uow: UnitOfWork, kind: str) -> frozenset[str]:
+    rules = uow.access.restricted(kind)
+    return frozenset(n for n, access in rules.items() if access is FieldAccess.HIDDEN)
+
+
+def _check_readable(uow: UnitOfWork, kind: str, query: Query, extra: Sequence[str] = ()) -> None:
+    """Refuse to filter, order or group by a field hidden from the acting user (the answer
+    would tell what the field holds)."""
+    hidden = _hidden(uow, kind)
+    if not hidden:
+        return
+    named = {f.field for f in query.filters if isinstance(f, Filter)}
+    named |= {name for name, _ in query.order} | set(extra)
+    if refused := sorted(named & hidden):
+        raise PermissionDenied(
+            f"user {uow.user} may not filter, order or group {kind} records by "
+            f"{', '.join(refused)} (hidden for their roles)"
+        )
+
+
+def _check_writable(uow: UnitOfWork, kind: str, clean: Mapping[str, Any]) -> None:
+    """Refuse a write to a field restricted for the acting user (hidden or read-only)."""
+    rules = uow.access.restricted(kind)
+    if not rules:
+        return
+    given = set(clean) | {f"custom.{k}" for k in clean.get("custom") or {}}
+    if refused := sorted(given & set(rules)):
+        raise PermissionDenied(
+            f"user {uow.user} may not write {', '.join(refused)} of {kind} records "
+            "(read-only or hidden for their roles)"
+        )
+
+
+#: What a hidden field shows instead of its value (None unless listed).
+_EMPTY_VALUE: dict[str, Any] = {"tags": []}

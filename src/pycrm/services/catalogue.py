@@ -14,6 +14,7 @@ from pycrm.services.org import DepartmentService, UserService
 from pycrm.services.payment_plans import PaymentPlanService, PaymentService
 from pycrm.services.products import ProductService
 from pycrm.services.receivables import ReceivablesService
+from pycrm.services.shares import ShareService
 from pycrm.services.tickets import TicketService
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Services:
         self.tickets = TicketService(step)
         self.activities = ActivityService(step)
         self.receivables = ReceivablesService(step)
+        self.shares = ShareService(step)
         self._step = step
         self._reports: Reports | None = None
 

@@ -8,6 +8,7 @@ import uuid
 from attrs import frozen
 from typing_extensions import Unpack
 
+from pycrm.core.access import Action
 from pycrm.core.audit import ChangeAction
 from pycrm.core.customers import Contact, Customer, Lead, LeadStatus
 from pycrm.core.opportunities import Opportunity
@@ -55,6 +56,7 @@ class LeadService(RecordService[Lead]):
         """
         with self._step() as uow:
             lead = self._load(uow, _as_id(lead_id), for_update=True)
+            uow.access.require(Lead.kind, Action.EDIT, lead)
             if lead.status in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED):
                 raise RuleViolation(
                     f"lead {lead.id} is {lead.status.value}; only open leads can be converted",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from enum import Enum
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import attrs
 import pydantic
@@ -17,10 +19,11 @@ from attrs import frozen
 
 from pycrm.core.fields import FieldDefinition, FieldRegistry, StorageType
 from pycrm.core.introspect import unwrap
+from pycrm.core.limits import MAX_IN_VALUES, check_decimal
 from pycrm.core.money import Money
 from pycrm.core.records import Record
 from pycrm.errors import ValidationError
-from pycrm.schemas import MoneyInput, errors_of
+from pycrm.schemas import MoneyInput, PlainText, Timestamp, WholeNumber, errors_of
 from pycrm.storage.base import Filter, Op, Query, sort_value
 
 __all__ = ["Page", "Subtotal", "build_query", "next_cursor"]
@@ -29,6 +32,9 @@ E = TypeVar("E", bound=Record)
 
 #: Largest page a list call returns; bulk reading goes through the export paths.
 MAX_PAGE = 1000
+#: Most fields a list may be ordered (or subtotals grouped) by; SQLite takes at most 2000
+#: terms, and a handful is all a reader can follow.
+MAX_ORDER_FIELDS = 20
 
 
 @frozen
@@ -80,6 +86,15 @@ def typing_origin(tp: Any) -> Any:
     return getattr(tp, "__origin__", None)
 
 
+#: What filter and cursor values of a field type are validated as: what every backend
+#: stores and compares (64-bit integers, text without NUL, times with a UTC offset).
+_BOUNDED: dict[Any, Any] = {int: WholeNumber, str: PlainText, dt.datetime: Timestamp}
+
+
+def _bounded(tp: Any) -> Any:
+    return _BOUNDED.get(tp, tp)
+
+
 @cache
 def _adapter(tp: Any) -> pydantic.TypeAdapter[Any]:
     return pydantic.TypeAdapter(tp)
@@ -122,14 +137,16 @@ def _custom_filter(cls: type[Record], key: str, value: Any, fields: FieldRegistr
         return Filter(name, op, _coerce(bool, value, path))
     if storage is StorageType.LIST:
         raise ValidationError.single(path, "a multiple-choice field supports only __is_null")
+    if storage is StorageType.BOOLEAN:
+        _unordered(op, path)
     if op is Op.CONTAINS:
         if storage is not StorageType.TEXT:
             raise ValidationError.single(path, "__contains applies to text fields only")
-        return Filter(name, op, _coerce(str, value, path))
+        return Filter(name, op, _coerce(PlainText, value, path))
     if op is Op.IN:
-        if storage is StorageType.MONEY or isinstance(value, str | bytes):
+        if storage is StorageType.MONEY or not isinstance(value, list | tuple | set | frozenset):
             raise ValidationError.single(path, "__in takes a list (and no money amounts)")
-        return Filter(name, op, tuple(_parse(definition, v, path) for v in value))
+        return Filter(name, op, _few(tuple(_parse(definition, v, path) for v in value), path))
     if value is None:
         raise ValidationError.single(path, "use __is_null=True to find empty fields")
     return Filter(name, op, _parse(definition, value, path))
@@ -160,25 +177,47 @@ def _filter(cls: type[Record], key: str, value: Any) -> Filter:
     tp = types[name]
     if op is Op.IS_NULL:
         return Filter(name, op, _coerce(bool, value, f"where.{key}"))
+    if tp is bool:
+        _unordered(op, f"where.{key}")
     if op is Op.CONTAINS:
         if tp is not str:
             raise ValidationError.single(f"where.{key}", "contains applies to text fields only")
-        return Filter(name, op, _coerce(str, value, f"where.{key}"))
+        return Filter(name, op, _coerce(PlainText, value, f"where.{key}"))
     if op is Op.IN:
         if tp is MoneyInput:
             raise ValidationError.single(
                 f"where.{key}", "in does not apply to money; compare with gte and lte"
             )
-        return Filter(name, op, tuple(_coerce(list[tp], value, f"where.{key}")))  # type: ignore[valid-type]
+        values = _coerce(list[_bounded(tp)], value, f"where.{key}")  # type: ignore[misc]
+        return Filter(name, op, _few(tuple(values), f"where.{key}"))
     if value is None:
         raise ValidationError.single(f"where.{key}", "use __is_null=True to find empty fields")
-    return Filter(name, op, _coerce(tp, value, f"where.{key}"))
+    return Filter(name, op, _coerce(_bounded(tp), value, f"where.{key}"))
+
+
+#: Operators that order values: true and false have no order SQL agrees on.
+_ORDERING = frozenset({Op.LT, Op.LTE, Op.GT, Op.GTE})
+
+
+def _unordered(op: Op, path: str) -> None:
+    if op in _ORDERING:
+        raise ValidationError.single(path, "true and false compare only with eq, ne and in")
+
+
+def _few(values: tuple[Any, ...], path: str) -> tuple[Any, ...]:
+    """``__in`` values, each a query parameter: a bounded number of them."""
+    if len(values) > MAX_IN_VALUES:
+        raise ValidationError.single(
+            path, f"takes at most {MAX_IN_VALUES} values, not {len(values)}; split the list"
+        )
+    return values
 
 
 def check_fields(cls: type[Record], names: Sequence[str], what: str) -> None:
-    """Refuse names that are not filterable fields of ``cls``."""
+    """Refuse names that are not filterable fields of ``cls``, and too many of them."""
     types = _field_types(cls)
     errors = [(what, f"{cls.kind} has no field {n!r}") for n in names if n not in types]
+    errors += _too_many(names, what)
     if errors:
         raise ValidationError(errors, entity=cls.kind)
 
@@ -192,6 +231,8 @@ def _order(
     cls: type[Record], order_by: str | Sequence[str], fields: FieldRegistry | None = None
 ) -> tuple[tuple[str, bool], ...]:
     names = [order_by] if isinstance(order_by, str) else list(order_by)
+    if too_many := _too_many(names, "order_by"):
+        raise ValidationError(too_many)
     order = []
     types = _field_types(cls)
     for item in names:
@@ -206,16 +247,34 @@ def _order(
     return tuple(order)
 
 
+def _too_many(names: Sequence[str], what: str) -> list[tuple[str, str]]:
+    if len(names) <= MAX_ORDER_FIELDS:
+        return []
+    return [(what, f"names at most {MAX_ORDER_FIELDS} fields, not {len(names)}")]
+
+
 def _signature(order: tuple[tuple[str, bool], ...]) -> str:
     return ",".join(("-" if desc else "") + name for name, desc in order)
 
 
+def _cursor_decimal(value: Any) -> Decimal:
+    # A stored decimal or money amount has at most 22 digits (19 of 64-bit minor units and
+    # 3 decimals); a cursor made of anything larger was not made by a list.
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("not a number")
+    try:
+        return check_decimal(Decimal(value), most=40)
+    except ArithmeticError:
+        raise ValueError("not a number") from None
+
+
+_CursorDecimal = Annotated[Decimal, pydantic.PlainValidator(_cursor_decimal)]
 _CURSOR_TYPES = {
-    StorageType.INTEGER: int,
-    StorageType.DECIMAL: Decimal,
-    StorageType.MONEY: Decimal,
+    StorageType.INTEGER: WholeNumber,
+    StorageType.DECIMAL: _CursorDecimal,
+    StorageType.MONEY: _CursorDecimal,
     StorageType.BOOLEAN: bool,
-    StorageType.TEXT: str,
+    StorageType.TEXT: PlainText,
 }
 
 
@@ -224,10 +283,10 @@ def _sort_type(cls: type[Record], name: str, query_types: Mapping[str, StorageTy
         return _CURSOR_TYPES[query_types[name]]
     tp = _field_types(cls)[name]
     if tp is MoneyInput:
-        return int
+        return WholeNumber
     if isinstance(tp, type) and issubclass(tp, Enum):
-        return str
-    return tp
+        return PlainText
+    return _bounded(tp)
 
 
 def _decode_cursor(
@@ -236,11 +295,7 @@ def _decode_cursor(
     cursor: str,
     custom_types: Mapping[str, StorageType],
 ) -> tuple[Any, ...]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        signature, values = data["o"], data["v"]
-    except (ValueError, KeyError, TypeError):
-        raise ValidationError.single("after", "not a cursor returned by this list") from None
+    signature, values = _cursor_parts(cursor)
     if signature != _signature(order) or len(values) != len(order) + 1:
         raise ValidationError.single("after", "the cursor belongs to a list with another order")
     decoded = [
@@ -248,6 +303,22 @@ def _decode_cursor(
         for (name, _), v in zip(order, values, strict=False)
     ]
     return (*decoded, _coerce(uuid.UUID, values[-1], "after"))
+
+
+def _cursor_parts(cursor: str) -> tuple[str, list[Any]]:
+    """The order signature and values of a cursor; anything a list did not make (any
+    other JSON, any other base64) is the caller's mistake, never a crash."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except (ValueError, binascii.Error, RecursionError):  # deep nesting: RecursionError
+        data = None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("o"), str)
+        or not isinstance(data.get("v"), list)
+    ):
+        raise ValidationError.single("after", "not a cursor returned by this list")
+    return data["o"], data["v"]
 
 
 def next_cursor(record: Record, query: Query) -> str:

@@ -27,7 +27,8 @@ def names(
     found: dict[uuid.UUID | None, str] = {}
     for chunk in chunks(ids, 500):
         query = Query(ids=frozenset(chunk), deleted=None)
-        for record in uow.tx.find(kind, uow.scope, query):
+        # Names of records a visible one points at (a plan's customer): shown as they are.
+        for record in uow.tx.find(kind, uow.everything, query):
             found[record.id] = str(getattr(record, "name", ""))
     return found
 

@@ -17,10 +17,12 @@ import copy
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from pydantic import Field
 from typing_extensions import Unpack
 
+from pycrm.core.access import Action
 from pycrm.core.audit import ChangeAction
 from pycrm.core.events import OpportunityTransition
 from pycrm.core.ids import new_id
@@ -31,7 +33,7 @@ from pycrm.errors import NotFound, RuleViolation, ValidationError
 from pycrm.schemas import OpportunityFields, Timestamp, checked_call
 from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id, _check_version
-from pycrm.storage.base import AllOf, AnyOf, Condition, Filter, Op, Query
+from pycrm.storage.base import AllOf, AnyOf, Condition, Filter, Op, Query, Scope
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import UnitOfWork
@@ -103,7 +105,7 @@ class OpportunityService(RecordService[Opportunity]):
             raise RuleViolation(
                 f"{', '.join(guarded)} cannot be changed by update() ({use}), so the "
                 "pipeline's rules always apply",
-                rule="use_pipeline_action",
+                rule="opportunity.use_pipeline_action",
             )
 
     # -- moving ---------------------------------------------------------------------------
@@ -130,9 +132,11 @@ class OpportunityService(RecordService[Opportunity]):
 
     @checked_call
     def lose(
-        self, record_id: uuid.UUID | str, *, reason: str, version: int | None = None
+        self, record_id: uuid.UUID | str, *, reason: str | None = None, version: int | None = None
     ) -> Opportunity:
-        """Close an open opportunity as lost, for one of the pipeline's lost reasons."""
+        """Close an open opportunity as lost, for one of the pipeline's lost reasons
+        (``crm.pipelines[key].lost_reasons``); without one it is a ValidationError that
+        lists them."""
         return self._transition(
             record_id, version, lambda deal, pipeline, **how: deal.lose(pipeline, reason, **how)
         )
@@ -154,7 +158,7 @@ class OpportunityService(RecordService[Opportunity]):
         with self._step(read_only=True) as uow:
             self._load(uow, rid, include_deleted=True)
             query = Query(filters=(Filter("opportunity_id", Op.EQ, rid),), order=_BY_TIME)
-            return uow.tx.find(StageTransition, uow.scope, query)
+            return uow.tx.find(StageTransition, uow.everything, query)  # of a visible deal
 
     # -- contact and stale deals ----------------------------------------------------------
     @checked_call
@@ -162,7 +166,7 @@ class OpportunityService(RecordService[Opportunity]):
         """Note that someone was in contact about this deal at ``at`` (activities call it);
         ``last_contact_at`` only moves forward. Deleted or missing deals are skipped."""
         with self._step() as uow:
-            record = uow.tx.get(Opportunity, uow.scope, _as_id(record_id))
+            record = uow.tx.get(Opportunity, uow.everything, _as_id(record_id))
             if record is None or record.deleted:
                 return
             if record.last_contact_at is not None and record.last_contact_at >= at:
@@ -172,12 +176,22 @@ class OpportunityService(RecordService[Opportunity]):
             self._save(uow, record, before, ChangeAction.UPDATE)
 
     @checked_call
-    def stale(self, *, pipeline: str | None = None) -> builtins.list[Opportunity]:
+    def stale(
+        self,
+        *,
+        pipeline: str | None = None,
+        days: Annotated[int, Field(ge=1, le=36_500)] | None = None,
+    ) -> builtins.list[Opportunity]:
         """Open opportunities without contact for the stage's (or pipeline's) ``stale_days``
         (at or beyond exactly that many days), or longer in their stage than its
-        ``dwell_days``; from one pipeline or all. Ordered by id."""
+        ``dwell_days``; from one pipeline or all. Ordered by id.
+
+        With ``days``, the threshold is the caller's instead: open opportunities without
+        contact for at least ``days`` days, whatever their stage."""
         with self._step(read_only=True) as uow:
-            return _stale(uow, pipeline)
+            if days is not None:
+                return _quiet(uow, pipeline, uow.scope, days)
+            return _stale(uow, pipeline, uow.scope)
 
     @checked_call
     def reassign_stale(
@@ -185,12 +199,13 @@ class OpportunityService(RecordService[Opportunity]):
     ) -> builtins.list[Opportunity]:
         """Give every stale opportunity to ``to_user``, or by default to its owner's manager
         (``User.manager_id``); deals whose owner has no manager keep their owner. Each
-        change is audited. Returns the reassigned opportunities."""
+        change is audited. Only deals the acting user may transfer are reassigned.
+        Returns the reassigned opportunities."""
         with self._step() as uow:
             target = _active_user(uow, _as_id(to_user)) if to_user is not None else None
             managers: dict[uuid.UUID, uuid.UUID | None] = {}
             done = []
-            for record in _stale(uow, pipeline):
+            for record in _stale(uow, pipeline, uow.access.scope(Action.TRANSFER)):
                 new_owner = target or _manager(uow, record.owner_id, managers)
                 if new_owner is None or new_owner == record.owner_id:
                     continue
@@ -206,6 +221,7 @@ class OpportunityService(RecordService[Opportunity]):
         with self._step() as uow:
             record = self._load(uow, _as_id(record_id), for_update=True)
             _check_version(record, version)
+            uow.access.require(Opportunity.kind, Action.MOVE, record)
             pipeline = uow.crm.pipelines.get_or_error(record.pipeline)
             before = audited(record)
             event = change(record, pipeline, at=uow.now(), by=uow.user, check=_vetoes(uow))
@@ -259,12 +275,12 @@ def _vetoes(uow: UnitOfWork) -> TransitionCheck:
             opportunity=copy.deepcopy(record), source=source, target=target, user=uow.user
         )
         if vetoes := [str(answer) for answer in answers if answer]:
-            raise RuleViolation("; ".join(vetoes), rule="plugin_veto")
+            raise RuleViolation("; ".join(vetoes), rule="opportunity.plugin_veto")
 
     return check
 
 
-def _stale(uow: UnitOfWork, only: str | None) -> builtins.list[Opportunity]:
+def _stale(uow: UnitOfWork, only: str | None, scope: Scope) -> builtins.list[Opportunity]:
     """Open opportunities without contact for their stage's (or pipeline's) stale days, or
     longer in their stage than its dwell days: one query, ordered by id."""
     pipelines = uow.crm.pipelines
@@ -286,7 +302,23 @@ def _stale(uow: UnitOfWork, only: str | None) -> builtins.list[Opportunity]:
         return []
     open_deals = Filter("status", Op.EQ, OpportunityStatus.OPEN)
     query = Query(filters=(open_deals, AnyOf(tuple(rules))))
-    found: builtins.list[Opportunity] = uow.tx.find(Opportunity, uow.scope, query)
+    found: builtins.list[Opportunity] = uow.tx.find(Opportunity, scope, query)
+    return found
+
+
+def _quiet(
+    uow: UnitOfWork, only: str | None, scope: Scope, days: int
+) -> builtins.list[Opportunity]:
+    """Open opportunities without contact for at least ``days`` days, ordered by id."""
+    filters: builtins.list[Condition] = [
+        Filter("status", Op.EQ, OpportunityStatus.OPEN),
+        _no_contact_since(uow.now() - dt.timedelta(days=days)),
+    ]
+    if only is not None:
+        filters.append(Filter("pipeline", Op.EQ, uow.crm.pipelines.get_or_error(only).key))
+    found: builtins.list[Opportunity] = uow.tx.find(
+        Opportunity, scope, Query(filters=tuple(filters))
+    )
     return found
 
 
@@ -307,7 +339,7 @@ def _active_user(uow: UnitOfWork, user_id: uuid.UUID) -> uuid.UUID:
     if user is None or user.deleted:
         raise NotFound(User.kind, user_id)
     if not user.active:
-        raise RuleViolation(f"user {user_id} is deactivated", rule="inactive_user")
+        raise RuleViolation(f"user {user_id} is deactivated", rule="user.inactive")
     return user_id
 
 

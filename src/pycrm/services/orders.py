@@ -9,16 +9,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from pydantic import BaseModel, ConfigDict
 from typing_extensions import Unpack
 
 from pycrm.core import messages as msg
+from pycrm.core.access import Action
 from pycrm.core.audit import ChangeAction
 from pycrm.core.events import Event
 from pycrm.core.money import Money
 from pycrm.core.opportunities import OpportunityStatus
 from pycrm.core.orders import Order, OrderStatus, Product
 from pycrm.errors import ValidationError
-from pycrm.schemas import OrderFields, OrderLineFields, checked_call
+from pycrm.schemas import LongText, MoneyValue, OrderFields, OrderLineFields, checked_call
 from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id, _check_version
 from pycrm.services.payment_plans import plans_of
@@ -26,7 +28,7 @@ from pycrm.services.payment_plans import plans_of
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import UnitOfWork
 
-__all__ = ["OrderService"]
+__all__ = ["OrderBalance", "OrderService"]
 
 
 class OrderService(RecordService[Order]):
@@ -87,21 +89,54 @@ class OrderService(RecordService[Order]):
 
     # -- workflow -------------------------------------------------------------------------
     @checked_call
-    def confirm(self, order_id: uuid.UUID | str, *, version: int | None = None) -> Order:
-        """draft → confirmed, dated today; an order without lines is refused."""
-        return self._transition(order_id, version, lambda o, u: o.confirm(_today(u), **_how(u)))
+    def confirm(
+        self, order_id: uuid.UUID | str, *, on: dt.date | None = None, version: int | None = None
+    ) -> Order:
+        """draft → confirmed on business day ``on`` (default today); an order without lines
+        is refused. ``confirmed_on`` is the day the sale counts on: sales reports add it to
+        that day and convert it at that day's exchange rate, so an order entered late is
+        confirmed with the day it was really agreed."""
+        return self._transition(
+            order_id, version, lambda o, u: o.confirm(on or _today(u), **_how(u))
+        )
 
     @checked_call
-    def complete(self, order_id: uuid.UUID | str, *, version: int | None = None) -> Order:
-        """confirmed → completed, dated today."""
-        return self._transition(order_id, version, lambda o, u: o.complete(_today(u), **_how(u)))
+    def complete(
+        self, order_id: uuid.UUID | str, *, on: dt.date | None = None, version: int | None = None
+    ) -> Order:
+        """confirmed → completed on business day ``on`` (default today)."""
+        return self._transition(
+            order_id, version, lambda o, u: o.complete(on or _today(u), **_how(u))
+        )
+
+    @checked_call
+    def balance(self, order_id: uuid.UUID | str) -> OrderBalance:
+        """What an order is worth and what is still owed on it: its total, in its currency
+        and in the reporting currency (at the rate of the day it was confirmed, or today),
+        paid and outstanding (from its payment plan; the whole total when it has none)."""
+        with self._step(read_only=True) as uow:
+            order = self._shown(uow, self._load(uow, _as_id(order_id)))
+            assert order.total is not None
+            plans = plans_of(uow, order.id)
+            paid = Money.total((p.paid for p in plans), order.currency)
+            day = order.confirmed_on or _today(uow)
+            reporting = uow.crm.settings.reporting_currency
+            return OrderBalance(
+                order_id=order.id,
+                total=order.total,
+                paid=paid,
+                outstanding=order.total - paid,
+                planned=bool(plans),
+                on=day,
+                total_reporting=order.total.convert(reporting, uow.crm.exchange_rates, day),
+            )
 
     @checked_call
     def cancel(
         self,
         order_id: uuid.UUID | str,
         *,
-        reason: str | None = None,
+        reason: LongText | None = None,
         version: int | None = None,
     ) -> Order:
         """draft or confirmed → cancelled. Refused once any payment was received; the
@@ -130,6 +165,7 @@ class OrderService(RecordService[Order]):
         with self._step() as uow:
             order = self._load(uow, _as_id(order_id), for_update=True)
             _check_version(order, version)
+            uow.access.require(Order.kind, Action.EDIT, order)
             before = audited(order)
             event = change(order, uow)
             saved = self._save(uow, order, before, ChangeAction.UPDATE)
@@ -160,6 +196,20 @@ class OrderService(RecordService[Order]):
         if (record.owner_id, record.customer_id) != (old.owner_id, old.customer_id):
             for plan in plans_of(uow, record.id):
                 uow.payment_plans._follow_order(uow, plan, record)
+
+
+class OrderBalance(BaseModel):
+    """An order's total and what is owed on it (:meth:`OrderService.balance`)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    order_id: uuid.UUID
+    total: MoneyValue
+    paid: MoneyValue
+    outstanding: MoneyValue
+    planned: bool
+    on: dt.date
+    total_reporting: MoneyValue
 
 
 def _today(uow: UnitOfWork) -> dt.date:

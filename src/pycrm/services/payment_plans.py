@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import Unpack
 
 from pycrm.core import messages as msg
+from pycrm.core.access import Action
 from pycrm.core.audit import Change, ChangeAction
 from pycrm.core.events import Event, PaymentReceived
 from pycrm.core.money import Money
@@ -75,8 +76,11 @@ class PaymentPlanService(RecordService[PaymentPlan]):
         ``amounts`` (adding up to the total), or ``by="equal"`` with ``parts`` (or as many
         parts as ``due_dates``). Due dates are ``due_dates`` (custom) or start at
         ``first_due`` and follow ``every`` month or quarter. The installments add up to the
-        total exactly; see :func:`pycrm.core.payments.split_amount` for which installment
-        takes the rounding remainder. An order has at most one (undeleted) plan.
+        total exactly: each share is rounded down to the currency's minor units and the
+        units left over go one each to the earliest installments (``"equal"``) or to those
+        that lost most in rounding (``"percent"``): 100.00 in 3 is 33.34, 33.33, 33.33.
+        An order has at most one (undeleted) plan, and a plan
+        at most 600 installments (``pycrm.core.limits.MAX_INSTALLMENTS``).
         """
         with self._step() as uow:
             order = uow.orders.get(order_id)
@@ -135,7 +139,7 @@ class PaymentPlanService(RecordService[PaymentPlan]):
 
     # -- rules ----------------------------------------------------------------------------
     def _before_write(self, uow: UnitOfWork, record: PaymentPlan, old: PaymentPlan | None) -> None:
-        order = uow.tx.get(Order, uow.scope, record.order_id)
+        order = uow.tx.get(Order, uow.everything, record.order_id)
         if order is not None:
             if record.customer_id != order.customer_id:
                 raise ValidationError.single(
@@ -220,7 +224,7 @@ def _as_money(value: object, field: str) -> Money:
 def plans_of(uow: UnitOfWork, order_id: uuid.UUID) -> list[PaymentPlan]:
     """The undeleted payment plans of an order (at most one)."""
     query = Query(filters=(Filter("order_id", Op.EQ, order_id),))
-    return uow.tx.find(PaymentPlan, uow.scope, query)
+    return uow.tx.find(PaymentPlan, uow.everything, query)  # a rule: see every plan
 
 
 class PaymentService(RecordService[Payment]):
@@ -257,6 +261,7 @@ class PaymentService(RecordService[Payment]):
         """
         with self._step() as uow:
             plan = uow.payment_plans.get(plan_id)
+            uow.access.require(PaymentPlan.kind, Action.RECORD_PAYMENT, plan)
             money = _as_money(amount, "amount")
             if not money.is_positive():
                 raise ValidationError.single("amount", "a payment must be positive")

@@ -8,6 +8,7 @@ department subtree when asked.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -16,13 +17,14 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict
 
 from pycrm.core import messages as msg
+from pycrm.core.access import Action
 from pycrm.core.activities import Activity, ActivityKind
 from pycrm.core.customers import Customer
 from pycrm.core.events import InstallmentOverdue
 from pycrm.core.money import Money
 from pycrm.core.payments import Installment, InstallmentState
 from pycrm.core.snapshot import plain
-from pycrm.errors import ValidationError
+from pycrm.errors import PermissionDenied, ValidationError
 from pycrm.schemas import MoneyValue, checked_call
 from pycrm.services.auditing import creations
 from pycrm.services.batching import chunks
@@ -100,9 +102,12 @@ class ReceivablesService:
         with self._step() as uow:
             day = on or uow.now().date()
             # N days ahead counts today as the first: 0 = overdue only, 1 = also due today.
-            ahead = dt.timedelta(days=uow.crm.settings.dunning_days_ahead - 1)
+            due_from, due_to = _dunning_window(day, uow.crm.settings.dunning_days_ahead)
+            reach = uow.access.scope(Action.RUN_DUNNING)
+            if not uow.access.scopes("payment_plan", Action.RUN_DUNNING):
+                raise PermissionDenied(f"user {uow.user} may not run dunning")
             rows = receivables_queries(uow.tx).open_installments(
-                uow.scope, due_from=None, due_to=day + ahead
+                reach, due_from=due_from, due_to=due_to
             )
             done = _dunned(uow, [r.installment_id for r in rows])
             fresh = [r for r in rows if (r.installment_id, r.due_on) not in done]
@@ -118,19 +123,41 @@ class ReceivablesService:
             return tasks
 
 
+#: A window no date is in: what falls due before the calendar's first day.
+_NO_DAYS = (dt.date.max, dt.date.min)
+
+
 def _window(window: Window, day: dt.date) -> tuple[dt.date | None, dt.date | None]:
     if window == "today":
         return day, day
     if window == "week":
-        monday = day - dt.timedelta(days=day.weekday())
-        return monday, monday + dt.timedelta(days=6)
+        # The week of 9999-12-31 ends in a year no date has: it ends on the last day.
+        monday = _moved(day, -day.weekday()) or dt.date.min
+        return monday, _moved(monday, 6) or dt.date.max
     if window == "month":
-        first = day.replace(day=1)
-        following = (first + dt.timedelta(days=32)).replace(day=1)
-        return first, following - dt.timedelta(days=1)
+        last = calendar.monthrange(day.year, day.month)[1]
+        return day.replace(day=1), day.replace(day=last)
     if window == "overdue":
-        return None, day - dt.timedelta(days=1)
+        before = _moved(day, -1)
+        return _NO_DAYS if before is None else (None, before)
     raise ValidationError.single("window", f"{window!r} is not one of: today, week, month, overdue")
+
+
+def _dunning_window(day: dt.date, days_ahead: int) -> tuple[dt.date | None, dt.date]:
+    """Due dates dunned on ``day``: overdue ones, and those due within ``days_ahead``
+    days (today counting as the first), within the calendar's dates."""
+    last = _moved(day, days_ahead - 1)
+    if last is None:
+        return _NO_DAYS if days_ahead < 1 else (None, dt.date.max)
+    return None, last
+
+
+def _moved(day: dt.date, days: int) -> dt.date | None:
+    """``day`` moved by ``days``, or None past 0001-01-01 or 9999-12-31."""
+    try:
+        return day + dt.timedelta(days=days)
+    except OverflowError:
+        return None
 
 
 def _narrowed(
@@ -176,7 +203,8 @@ def _dunned(uow: UnitOfWork, ids: Sequence[uuid.UUID]) -> set[tuple[uuid.UUID, d
     found: set[tuple[uuid.UUID, dt.date]] = set()
     for chunk in chunks(sorted(set(ids)), 500):
         where = Filter("dunning_installment_id", Op.IN, frozenset(chunk))
-        for task in uow.tx.find(Activity, uow.scope, Query(filters=(where,), deleted=None)):
+        tasks = uow.tx.find(Activity, uow.everything, Query(filters=(where,), deleted=None))
+        for task in tasks:
             if task.dunning_installment_id and task.dunning_due_on:
                 found.add((task.dunning_installment_id, task.dunning_due_on))
     return found

@@ -11,8 +11,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 from pycrm.core.events import Event
+from pycrm.core.limits import check_text
 from pycrm.errors import StorageError, ValidationError
 from pycrm.services import outbox
+from pycrm.services.access import Access
 from pycrm.services.catalogue import Services
 from pycrm.storage.base import Scope, StorageBackend, Transaction
 
@@ -33,7 +35,10 @@ class Step(Protocol):
 def check_tenant(tenant: object) -> str:
     if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > 100:
         raise ValidationError.single("tenant", "must be a non-empty string of at most 100 chars")
-    return tenant
+    try:
+        return check_text(tenant)  # the tenant is in every row's key
+    except ValueError as error:
+        raise ValidationError.single("tenant", str(error)) from None
 
 
 def check_user(user: object) -> uuid.UUID:
@@ -63,8 +68,10 @@ class UnitOfWork(Services):
         self.read_only = read_only
         self.tenant = check_tenant(tenant)
         self.user = check_user(user)
-        #: What this unit of work may read: its tenant (and, within it, what is visible).
-        self.scope = Scope(self.tenant)
+        #: Every record of the tenant, for pycrm's own bookkeeping (rule checks such as
+        #: one plan per order must see records the acting user may not).
+        self.everything = Scope(self.tenant)
+        self._access: Access | None = None
         self._tx: Transaction | None = None
         self._events: list[Event] = []
         self._done = False
@@ -84,6 +91,19 @@ class UnitOfWork(Services):
                 self.crm.release_thread(self)
                 raise
         return self._tx
+
+    @property
+    def access(self) -> Access:
+        """What the acting user may see and do (resolved on first use)."""
+        if self._access is None:
+            self._access = Access(self)
+        return self._access
+
+    @property
+    def scope(self) -> Scope:
+        """What this unit of work may read: the records of its tenant the acting user may
+        view."""
+        return self.access.scope()
 
     def now(self) -> dt.datetime:
         """The current time by the CRM's clock (timezone-aware, UTC)."""

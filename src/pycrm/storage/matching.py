@@ -39,6 +39,8 @@ def _compare(op: Op, have: Any, want: Any) -> bool:
         have, want = have.amount, want.amount
     if op is Op.CONTAINS:
         return str(want).lower() in str(have).lower()
+    if op is Op.STARTSWITH:
+        return str(have).startswith(str(want))
     checks: dict[Op, Callable[[Any, Any], bool]] = {
         Op.EQ: lambda a, b: a == b,
         Op.NE: lambda a, b: a != b,

@@ -68,6 +68,7 @@ class Op(StrEnum):
     GTE = "gte"
     IN = "in"
     CONTAINS = "contains"  # case-insensitive substring of a text field
+    STARTSWITH = "startswith"  # text that begins with the value, case-sensitive
     IS_NULL = "is_null"  # value True: field is empty; False: field is set
 
 

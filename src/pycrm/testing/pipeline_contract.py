@@ -17,13 +17,14 @@ from pycrm.core.clock import FixedClock
 from pycrm.core.ids import new_id
 from pycrm.core.money import Money
 from pycrm.core.pipeline import StageTransition
+from pycrm.core.records import SYSTEM_USER
 from pycrm.crm import CRM
 from pycrm.storage.base import Filter, Op, Query, Scope
 from pycrm.storage.capabilities.pipeline import pipeline_queries
 
 __all__ = ["PipelineContract"]
 
-ACTOR = uuid.UUID("01900000-0000-7000-8000-000000000001")
+ACTOR = SYSTEM_USER  # the contract is about storage, not about rights
 DAY = dt.timedelta(days=1)
 
 

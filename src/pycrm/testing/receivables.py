@@ -17,6 +17,7 @@ import pytest
 from pycrm.core.activities import Activity, ActivityKind
 from pycrm.core.clock import FixedClock
 from pycrm.core.money import Money
+from pycrm.core.records import SYSTEM_USER
 from pycrm.crm import CRM
 from pycrm.errors import ConflictError, ExchangeRateMissing
 from pycrm.settings import Settings
@@ -24,7 +25,7 @@ from pycrm.storage.base import StorageBackend
 
 __all__ = ["ReceivablesContract", "make_receivables_world"]
 
-ACTOR = uuid.UUID("01900000-0000-7000-8000-000000000001")
+ACTOR = SYSTEM_USER  # the contract is about storage, not about rights
 ON = dt.date(2026, 1, 15)  # a Thursday: this week runs from 12 to 18 January
 RATES = {"USD/CNY": Decimal("7.00")}
 

@@ -41,7 +41,7 @@ class Sample:
 def make_world(uow: UnitOfWork) -> Deps:
     """One record of each kind the samples refer to, created in ``uow``."""
     dept = uow.departments.create(name="华北区")
-    rep = uow.users.create(name="王芳", department_id=dept.id, role="sales_rep")
+    rep = uow.users.create(name="王芳", department_id=dept.id, roles=["sales_rep"])
     customer = uow.customers.create(name="北京联成互动软件技术有限公司", level="A")
     contact = uow.contacts.create(customer_id=customer.id, name="李雷")
     deal = uow.opportunities.create(customer_id=customer.id, name="CRM 升级")
@@ -109,10 +109,10 @@ SAMPLES: tuple[Sample, ...] = (
     Sample(
         "users",
         "user",
-        lambda d: {"name": "张伟", "email": "zhang.wei@example.cn", "role": "sales_director"},
+        lambda d: {"name": "张伟", "email": "zhang.wei@example.cn", "roles": ["sales_director"]},
         {"active": False},
-        lambda d: {"name": "张伟", "email": "nope", "role": "king"},
-        ("email", "role"),
+        lambda d: {"name": "张伟", "email": "nope", "roles": ["King of sales"]},
+        ("email", "roles.0"),
     ),
     Sample(
         "customers",

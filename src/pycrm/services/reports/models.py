@@ -172,14 +172,19 @@ class LostReasons(_Report):
 
 class DwellRow(_Report):
     """Standard against actual dwell time of one stage (for one owner, if grouped):
-    ``actual_days`` is the average length of the stays that ended in the period."""
+    ``actual_days`` is the average length of the ``stays`` that ended in the period (None
+    when none did) and ``over_days`` how much that exceeds the standard. ``open_stays``
+    counts the open deals in the stage now and ``open_days`` is how long, on average, they
+    have been there so far."""
 
     stage: str
     owner_id: uuid.UUID | None = None
     standard_days: int | None
     stays: int
-    actual_days: Decimal
+    actual_days: Decimal | None
     over_days: Decimal | None
+    open_stays: int = 0
+    open_days: Decimal | None = None
 
 
 class DwellTimes(_Report):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pycrm.core.money import Money, minor_digits
 from pycrm.core.opportunities import OpportunityStatus
-from pycrm.core.pipeline import WON, ForecastCategory, Pipeline, StageTransition
+from pycrm.core.pipeline import WON, ForecastCategory, Pipeline, Stage, StageTransition
 from pycrm.errors import ValidationError
 from pycrm.schemas import checked_call
 from pycrm.services.reports.models import (
@@ -258,39 +258,59 @@ class PipelineReports:
         period: Period | None = None,
     ) -> DwellTimes:
         """Standard against actual dwell time per stage (``by=("stage", "owner")``: per
-        stage and owner), over the stays that ended in ``period`` (all if None)."""
+        stage and owner), over the stays that ended in ``period`` (all if None), and how
+        long the open deals now in each stage have been there so far."""
         by = _check_by(by, {"stage": ("from_stage",), "owner": ("owner_id",)})
         if "stage" not in by:
             by = ("stage", *by)
         _check_period(period)
+        owner = ("owner_id",) if "owner" in by else ()
         with self._step(read_only=True) as uow:
             chosen = _pipeline(uow, pipeline)
-            fields = ("from_stage", *(("owner_id",) if "owner" in by else ()))
             stays = [
                 _eq("pipeline", chosen.key),
                 Filter("from_stage", Op.IS_NULL, False),
                 *_range("at", period),
             ]
-            totals = uow.tx.group(StageTransition, uow.scope, _query(stays), fields, "dwell_ms")
-        rows = []
-        for item in sorted(totals, key=lambda t: (_rank(chosen, t.key[0]), str(t.key[1:]))):
-            if not chosen.has_stage(item.key[0]):
-                continue  # stays in won or lost before a reopen
-            stage = chosen.stage(item.key[0])
-            actual = (Decimal(item.total or 0) / item.count / _MS_PER_DAY).quantize(
-                Decimal("0.01"), ROUND_HALF_UP
+            ended = uow.tx.group(
+                StageTransition, uow.scope, _query(stays), ("from_stage", *owner), "dwell_ms"
             )
-            rows.append(
-                DwellRow(
-                    stage=stage.key,
-                    owner_id=item.key[1] if len(item.key) > 1 else None,
-                    standard_days=stage.dwell_days,
-                    stays=item.count,
-                    actual_days=actual,
-                    over_days=actual - stage.dwell_days if stage.dwell_days else None,
-                )
+            now_in = [_eq("pipeline", chosen.key), _eq("status", OpportunityStatus.OPEN)]
+            current = pipeline_queries(uow.tx).open_stays(
+                uow.scope, _query(now_in), ("stage", *owner), uow.now()
             )
+        done = {g.key: (g.count, Decimal(g.total or 0) / g.count / _MS_PER_DAY) for g in ended}
+        going = {o.keys: (o.count, Decimal(o.seconds) / o.count / 86_400) for o in current}
+        keys = sorted(set(done) | set(going), key=lambda k: (_rank(chosen, k[0]), str(k[1:])))
+        rows = [
+            _dwell_row(chosen.stage(key[0]), key, done.get(key), going.get(key))
+            for key in keys
+            if chosen.has_stage(key[0])  # not stays in won or lost before a reopen
+        ]
         return DwellTimes(pipeline=chosen.key, period=period, by=by, rows=rows)
+
+
+def _dwell_row(
+    stage: Stage,
+    key: tuple[Any, ...],
+    done: tuple[int, Decimal] | None,
+    going: tuple[int, Decimal] | None,
+) -> DwellRow:
+    actual = _days(done[1]) if done else None
+    return DwellRow(
+        stage=stage.key,
+        owner_id=key[1] if len(key) > 1 else None,
+        standard_days=stage.dwell_days,
+        stays=done[0] if done else 0,
+        actual_days=actual,
+        over_days=actual - stage.dwell_days if actual is not None and stage.dwell_days else None,
+        open_stays=going[0] if going else 0,
+        open_days=_days(going[1]) if going else None,
+    )
+
+
+def _days(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 class _Converter:
@@ -342,10 +362,14 @@ def _check_period(period: Period | None) -> None:
 
 
 def _instants(period: Period | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The first instant of a period and the first after it (None: it runs to the end of
+    9999-12-31, after which there is no date)."""
     _check_period(period)
     if period is None:
         return None, None
     start = dt.datetime.combine(period[0], dt.time(), dt.UTC)
+    if period[1] == dt.date.max:
+        return start, None
     return start, dt.datetime.combine(period[1] + dt.timedelta(days=1), dt.time(), dt.UTC)
 
 
@@ -365,9 +389,8 @@ def _close_filters(period: Period | None) -> list[Filter]:
 
 def _range(name: str, period: Period | None) -> list[Filter]:
     since, until = _instants(period)
-    if since is None or until is None:
-        return []
-    return [Filter(name, Op.GTE, since), Filter(name, Op.LT, until)]
+    found = [] if since is None else [Filter(name, Op.GTE, since)]
+    return found if until is None else [*found, Filter(name, Op.LT, until)]
 
 
 def _closed_at_filters(period: Period | None) -> list[Filter]:

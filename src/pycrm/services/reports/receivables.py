@@ -27,7 +27,7 @@ from pycrm.services.reports.models import (
     AmountReport,
     AmountRow,
 )
-from pycrm.storage.capabilities.receivables import DatedSum, receivables_queries
+from pycrm.storage.capabilities.receivables import AGING_BUCKETS, DatedSum, receivables_queries
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import Step
@@ -68,7 +68,7 @@ class ReceivablesReports:
         if by not in ("customer", "owner"):
             raise ValidationError.single("by", f"{by!r} is not one of: customer, owner")
         with self._step(read_only=True) as uow:
-            day = on or uow.now().date()
+            day = _aging_day(on or uow.now().date())
             sums = receivables_queries(uow.tx).aging_sums(uow.scope, day, by)
             currency = uow.crm.settings.reporting_currency
             rates = uow.crm.exchange_rates
@@ -122,6 +122,18 @@ class ReceivablesReports:
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+#: The first day an aging can be seen on: its buckets look back this far, and no date
+#: comes before 0001-01-01.
+FIRST_AGING_DAY = dt.date.min + dt.timedelta(days=AGING_BUCKETS[-1])
+
+
+def _aging_day(day: dt.date) -> dt.date:
+    if day < FIRST_AGING_DAY:
+        raise ValidationError.single(
+            "on", f"{day} is too early for an aging: give {FIRST_AGING_DAY} or later"
+        )
+    return day
 
 
 def _aging_row(key: uuid.UUID | None, name: str | None, buckets: list[Money]) -> AgingRow:

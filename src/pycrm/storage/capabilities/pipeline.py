@@ -19,6 +19,7 @@ from pycrm.storage.capabilities import capability, each
 __all__ = [
     "OWNER_DEPARTMENT",
     "ComputedPipelineQueries",
+    "OpenStays",
     "OpportunityTotals",
     "PipelineQueries",
     "pipeline_queries",
@@ -49,6 +50,16 @@ class OpportunityTotals:
     cycle_seconds: int = 0
 
 
+@frozen(kw_only=True)
+class OpenStays:
+    """Open opportunities now in a stage, per group: how many, and how long they have been
+    there so far in total (whole seconds, each to the nearest second)."""
+
+    keys: tuple[Any, ...]
+    count: int
+    seconds: int
+
+
 class PipelineQueries(Protocol):
     """Aggregates of the pipeline reports (an optional capability of a transaction)."""
 
@@ -69,6 +80,14 @@ class PipelineQueries(Protocol):
         transitions; returns how many opportunities reached each highest rank. Stages not
         in ``ranks`` are ignored; opportunities with no ranked transition are not
         counted."""
+        ...
+
+    def open_stays(
+        self, scope: Scope, query: Query, group_by: Sequence[str], now: dt.datetime
+    ) -> list[OpenStays]:
+        """For the opportunities of ``scope`` matching ``query`` that have a
+        ``stage_entered_at``, grouped by the named opportunity fields: how many, and the
+        sum of ``now - stage_entered_at``. Row order is unspecified."""
         ...
 
 
@@ -126,6 +145,17 @@ class ComputedPipelineQueries:
             owner = self._tx.get(User, Scope(scope.tenant), opp.owner_id)  # type: ignore[arg-type]
             departments[opp.owner_id] = owner.department_id if owner is not None else None
         return departments[opp.owner_id]
+
+    def open_stays(
+        self, scope: Scope, query: Query, group_by: Sequence[str], now: dt.datetime
+    ) -> list[OpenStays]:
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for opp in each(self._tx, Opportunity, scope, query):
+            if opp.stage_entered_at is not None:
+                sums = groups.setdefault(tuple(sort_value(opp, n) for n in group_by), [0, 0])
+                sums[0] += 1
+                sums[1] += seconds(now - opp.stage_entered_at)
+        return [OpenStays(keys=k, count=n, seconds=t) for k, (n, t) in groups.items()]
 
     def furthest_stages(
         self, scope: Scope, query: Query, ranks: Mapping[str, int]

@@ -15,7 +15,7 @@ from sqlalchemy import event, exc
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.errors import ConflictError, StorageError
 from pycrm.storage.base import Group, Query, Scope, Stored
-from pycrm.storage.capabilities.pipeline import OpportunityTotals
+from pycrm.storage.capabilities.pipeline import OpenStays, OpportunityTotals
 from pycrm.storage.capabilities.receivables import AgingSum, DatedSum, OpenInstallment
 from pycrm.storage.sqlalchemy import pipeline_queries, receivables, schema
 from pycrm.storage.sqlalchemy.bulk import bulk_insert
@@ -61,6 +61,34 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+def _without_values(error: exc.SQLAlchemyError) -> str:
+    """The driver's first line about a failure, without the statement's parameter values
+    (a driver may quote one: "invalid input syntax for type bigint: \"…\"")."""
+    orig = getattr(error, "orig", None)
+    text = str(orig) if orig is not None else str(error)
+    text = text.split("\n")[0].split("[SQL:")[0].strip() or type(error).__name__
+    for value in _bound_values(getattr(error, "params", None)):
+        shown = str(value)
+        if len(shown) >= 3:  # shorter values would blank out ordinary words
+            text = text.replace(shown, "…")
+    return text
+
+
+def _bound_values(params: Any, most: int = 10_000) -> list[Any]:
+    """The values bound to a failed statement (a row, or the rows of an executemany)."""
+    rows = params if isinstance(params, list | tuple) and params and isinstance(
+        params[0], dict | list | tuple) else [params]  # fmt: skip
+    found: list[Any] = []
+    for row in rows:
+        values = (
+            row.values() if isinstance(row, dict) else row if isinstance(row, list | tuple) else ()
+        )
+        found.extend(v for v in values if v is not None)
+        if len(found) >= most:
+            break
+    return found
+
+
 def _sqlite_begin(conn: sa.Connection) -> None:
     # A writer takes the write lock at once (waiting up to the busy timeout for another
     # writer), so it never fails later when a deferred read lock cannot be upgraded.
@@ -87,6 +115,7 @@ class SqlBackend:
         engine_options: dict[str, Any] | None = None,
     ) -> None:
         options = dict(engine_options or {})
+        options.setdefault("hide_parameters", True)  # values are personal data: not in errors
         if _in_memory_sqlite(url):
             # One shared connection, or each connection would see its own empty database.
             options.setdefault("poolclass", sa.StaticPool)
@@ -109,10 +138,10 @@ class SqlBackend:
         with self._translate("cannot start a transaction"):
             conn = self.engine.connect()
             conn.info[READ_ONLY] = read_only
-            trans = conn.begin()
             if read_only and self.name == "postgresql":
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            return SqlTransaction(conn, trans, self._translate)
+                # BEGIN READ ONLY in one statement; reset when the connection goes back.
+                conn = conn.execution_options(postgresql_readonly=True)
+            return SqlTransaction(conn, conn.begin(), self._translate)
 
     def migrate(self) -> None:
         """Apply every pending migration (core and plugins) up to the heads."""
@@ -128,9 +157,9 @@ class SqlBackend:
         try:
             yield
         except exc.IntegrityError as error:
-            raise ConflictError(f"{what}: {error.orig}") from error
+            raise ConflictError(f"{what}: {_without_values(error)}") from error
         except exc.SQLAlchemyError as error:
-            raise StorageError(f"{what}: {error}") from error
+            raise StorageError(f"{what}: {_without_values(error)}") from error
 
 
 class SqlTransaction:
@@ -373,6 +402,12 @@ class SqlTransaction:
             return pipeline_queries.opportunity_totals(
                 self.conn, scope, query, group_by, cycle=cycle
             )
+
+    def open_stays(
+        self, scope: Scope, query: Query, group_by: Sequence[str], now: dt.datetime
+    ) -> list[OpenStays]:
+        with self._translate("cannot total open stays"):
+            return pipeline_queries.open_stays(self.conn, scope, query, group_by, now)
 
     def furthest_stages(
         self, scope: Scope, query: Query, ranks: Mapping[str, int]

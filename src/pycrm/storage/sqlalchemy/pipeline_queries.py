@@ -5,6 +5,7 @@ Everything aggregates in the database; Python only maps the few result rows.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,11 +16,12 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from pycrm.errors import ValidationError
 from pycrm.storage.base import Query, Scope
-from pycrm.storage.capabilities.pipeline import OWNER_DEPARTMENT, OpportunityTotals
+from pycrm.storage.capabilities.pipeline import OWNER_DEPARTMENT, OpenStays, OpportunityTotals
 from pycrm.storage.sqlalchemy.queries import where_clause
 from pycrm.storage.sqlalchemy.tables import stage_transitions, table_for
+from pycrm.storage.sqlalchemy.types import UTCDateTime
 
-__all__ = ["furthest_stages", "opportunity_totals"]
+__all__ = ["furthest_stages", "open_stays", "opportunity_totals"]
 
 
 class seconds_between(FunctionElement[int]):
@@ -121,3 +123,22 @@ def furthest_stages(
         per_opportunity.c.furthest
     )
     return {int(r): int(n) for r, n in conn.execute(stmt)}
+
+
+def open_stays(
+    conn: sa.Connection, scope: Scope, query: Query, group_by: Sequence[str], now: dt.datetime
+) -> list[OpenStays]:
+    opps = table_for("opportunity")
+    keys = [_group_column(opps, opps, name) for name in group_by]
+    so_far = seconds_between(sa.literal(now, UTCDateTime()), opps.c.stage_entered_at)
+    stmt = (
+        sa.select(*keys, sa.func.count(), sa.func.sum(so_far))
+        .where(where_clause(opps, scope, query, "opportunity"))
+        .where(opps.c.stage_entered_at.is_not(None))
+        .group_by(*keys)
+    )
+    n = len(keys)
+    return [
+        OpenStays(keys=tuple(row[:n]), count=int(row[n]), seconds=int(row[n + 1] or 0))
+        for row in conn.execute(stmt)
+    ]

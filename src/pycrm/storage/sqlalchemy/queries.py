@@ -16,6 +16,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from pycrm.core.fields import StorageType
 from pycrm.core.money import Money
@@ -137,9 +138,47 @@ def _condition(table: sa.Table, flt: Filter, query: Query) -> sa.ColumnElement[b
         return col.in_(list(value))
     if flt.op is Op.CONTAINS:
         return sa.func.lower(col).contains(str(value).lower(), autoescape=True)
+    if flt.op is Op.STARTSWITH:
+        return _starts_with(col, str(value))
     if flt.op is Op.NE:
         return sa.or_(col != value, col.is_(None))
     return _compare(col, flt.op, value)
+
+
+class _Prefix(sa.sql.expression.ColumnElement[bool]):
+    """``col`` begins with ``prefix``, in a form each database answers from an index."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+    # A condition in its own right: SQLAlchemy must not compare it with true ("= 1").
+    _is_implicitly_boolean = True
+    # The prefix is part of the statement's cache key (it is compiled into two bounds).
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's own attribute)
+        ("col", InternalTraversal.dp_clauseelement),
+        ("prefix", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, col: sa.ColumnElement[Any], prefix: str) -> None:
+        self.col, self.prefix = col, prefix
+
+
+@compiles(_Prefix, "sqlite")
+def _prefix_sqlite(element: _Prefix, compiler: Any, **kw: Any) -> str:
+    # SQLite's LIKE folds case and skips indexes; a range on binary order does neither.
+    upper = element.prefix + "\U0010ffff"
+    condition = sa.and_(element.col >= element.prefix, element.col < upper)
+    return f"({compiler.process(condition, **kw)})"
+
+
+@compiles(_Prefix)
+def _prefix_default(element: _Prefix, compiler: Any, **kw: Any) -> str:
+    # LIKE 'p%' is case-sensitive on PostgreSQL and uses a text_pattern_ops index.
+    like = element.col.startswith(element.prefix, autoescape=True)
+    return f"({compiler.process(like, **kw)})"
+
+
+def _starts_with(col: sa.ColumnElement[Any], prefix: str) -> sa.ColumnElement[bool]:
+    return _Prefix(col, prefix)
 
 
 def _money_condition(
@@ -223,10 +262,13 @@ def _sort_columns(table: sa.Table, query: Query) -> list[tuple[sa.ColumnElement[
 
 def order_clause(table: sa.Table, query: Query) -> list[sa.UnaryExpression[Any]]:
     """ORDER BY with empty values first ascending and last descending, then id."""
-    return [
-        col.desc().nulls_last() if desc else col.asc().nulls_first()
-        for col, desc in _sort_columns(table, query)
-    ]
+    clauses = []
+    for col, desc in _sort_columns(table, query):
+        if not _nullable(col):  # plain order: an index gives it without a sort
+            clauses.append(col.desc() if desc else col.asc())
+        else:
+            clauses.append(col.desc().nulls_last() if desc else col.asc().nulls_first())
+    return clauses
 
 
 def after_clause(table: sa.Table, query: Query) -> sa.ColumnElement[bool] | None:
@@ -241,7 +283,25 @@ def after_clause(table: sa.Table, query: Query) -> sa.ColumnElement[bool] | None
         beyond = _beyond(col, values[i], desc)
         if beyond is not None:
             branches.append(sa.and_(*equal, beyond))
-    return sa.or_(*branches) if branches else sa.false()
+    if not branches:
+        return sa.false()
+    # The OR of branches is exact but no index can seek it; a range on the first order
+    # column that every branch implies lets the database jump to the page.
+    return sa.and_(*_leading(columns[0], values[0]), sa.or_(*branches))
+
+
+def _leading(column: tuple[sa.ColumnElement[Any], bool], value: Any) -> list[Any]:
+    col, desc = column
+    if value is None:
+        return [col.is_(None)] if desc else []
+    if not desc:
+        return [col >= value]
+    return [col <= value] if not _nullable(col) else [sa.or_(col <= value, col.is_(None))]
+
+
+def _nullable(col: sa.ColumnElement[Any]) -> bool:
+    """Whether a sort value can be empty (a JSON value of a custom field always can)."""
+    return not isinstance(col, sa.Column) or bool(col.nullable)
 
 
 def _equal(col: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
@@ -251,4 +311,6 @@ def _equal(col: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
 def _beyond(col: sa.ColumnElement[Any], value: Any, desc: bool) -> sa.ColumnElement[bool] | None:
     if not desc:
         return col.is_not(None) if value is None else col > value
-    return None if value is None else sa.or_(col < value, col.is_(None))
+    if value is None:
+        return None
+    return col < value if not _nullable(col) else sa.or_(col < value, col.is_(None))

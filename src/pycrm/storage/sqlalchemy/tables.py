@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
+from pycrm.core.access import UserRight
 from pycrm.core.events import OutboxEntry
 from pycrm.core.introspect import unwrap
 from pycrm.core.kinds import ENTITY_TYPES, REFERENCES
@@ -56,6 +57,7 @@ TABLE_NAMES: dict[str, str] = {
     "ticket": "tickets",
     "activity": "activities",
     "outbox_entry": "outbox",
+    "share": "shares",
 }
 
 #: Child collections: (parent kind, field) -> (table, child class, parent key column, keyed
@@ -64,6 +66,7 @@ CHILDREN: dict[tuple[str, str], tuple[str, type[Any], str, bool]] = {
     ("order", "lines"): ("order_lines", OrderLine, "order_id", False),
     ("product", "prices"): ("product_prices", ProductPrice, "product_id", False),
     ("payment_plan", "installments"): ("installments", Installment, "plan_id", True),
+    ("user", "rights"): ("user_rights", UserRight, "user_id", False),
 }
 
 #: Table a reference column points at (``parent_id`` points at its own table).
@@ -82,7 +85,8 @@ _INDEXED: dict[str, tuple[tuple[str, ...], ...]] = {
     "payment": (("received_on",),),
     "ticket": (("status",), ("due_at",)),
     "activity": (("due_at",), ("done",)),
-    "user": (("email",),),
+    "user": (("email",), ("manager_path",)),
+    "department": (("path",),),
     "installments": (("due_on",),),
     # Pending deliveries, oldest first.
     "outbox_entry": (("delivered_at", "created_at"),),
@@ -137,13 +141,20 @@ def _foreign_keys(table_name: str, names: list[str], kind: str) -> list[sa.Forei
     return fks
 
 
+#: Paths of the organisation trees, looked up by prefix (``LIKE 'p%'`` on PostgreSQL needs
+#: the pattern operator class whatever the database's collation).
+_PATHS = frozenset({"manager_path", "path"})
+
+
 def _indexes(table_name: str, names: list[str], kind: str) -> list[sa.Index]:
     wanted: list[tuple[str, ...]] = [(n,) for n in names if n.endswith("_id") and n != "id"]
     wanted += list(_INDEXED.get(kind, ()))
-    return [
-        sa.Index(f"ix_{table_name}_{'_'.join(cols)}", "tenant", *cols)
-        for cols in dict.fromkeys(wanted)
-    ]
+    indexes = []
+    for cols in dict.fromkeys(wanted):
+        patterns = {c: "text_pattern_ops" for c in cols if c in _PATHS}
+        options: dict[str, Any] = {"postgresql_ops": patterns} if patterns else {}
+        indexes.append(sa.Index(f"ix_{table_name}_{'_'.join(cols)}", "tenant", *cols, **options))
+    return indexes
 
 
 def _unique(name: str, key: UniqueKey) -> sa.UniqueConstraint | sa.Index:

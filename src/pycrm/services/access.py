@@ -1,0 +1,430 @@
+"""What the acting user may see and do, as query conditions (resolved once per unit of work).
+
+:class:`Access` turns the user's roles, their own exceptions, explicit shares, sharing
+rules and plugins' narrowing into one :class:`pycrm.storage.base.Condition` per kind and
+action. Reads put the ``view`` conditions into the unit of work's :class:`Scope`, so the
+database never returns what the user may not see (``get`` of such a record is
+``NotFound``); writes check the action's condition on the record with one query and raise
+:class:`PermissionDenied` naming the action and why.
+
+Whose records a grant reaches is decided by the record's *owner* (``owner_id``) for
+customers, leads, deals, orders, tickets and activities; contacts follow their customer,
+payment plans their order, payments their plan (the parent's condition for the same
+action); users, departments and products are the organisation and the catalogue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from pycrm.core.access import (
+    Action,
+    DataScope,
+    FieldAccess,
+    Grant,
+    Placeholder,
+    RoleDefinition,
+    Share,
+    ShareAccess,
+    SharingRule,
+)
+from pycrm.core.kinds import kind_of
+from pycrm.core.org import Department, User
+from pycrm.core.records import SYSTEM_USER
+from pycrm.errors import PermissionDenied
+from pycrm.storage.base import (
+    NOTHING,
+    AllOf,
+    AnyOf,
+    Condition,
+    Filter,
+    Op,
+    Query,
+    Related,
+    Scope,
+)
+from pycrm.storage.matching import matches
+
+if TYPE_CHECKING:
+    from pycrm.services.unit_of_work import UnitOfWork
+
+__all__ = ["CHILDREN", "OWNED", "Access"]
+
+#: Kinds whose records are reached through their owner.
+OWNED = frozenset({"customer", "lead", "opportunity", "order", "ticket", "activity"})
+#: Kinds that follow a parent record: (field naming the parent, the parent's kind).
+CHILDREN: Mapping[str, tuple[str, str]] = {
+    "contact": ("customer_id", "customer"),
+    "payment_plan": ("order_id", "order"),
+    "payment": ("plan_id", "payment_plan"),
+    "stage_transition": ("opportunity_id", "opportunity"),
+}
+#: The organisation and the catalogue: seen by anyone holding a view grant on them.
+SHARED_KINDS = frozenset({"user", "department", "product"})
+#: Kinds pycrm keeps for itself (events awaiting delivery), never read through a scope.
+INTERNAL = frozenset({"outbox_entry"})
+#: Every kind a scope carries a condition for.
+SCOPED = (*OWNED, *CHILDREN, *SHARED_KINDS, "share")
+#: Up to this many owners (or shared records) are written into a query as a list of ids,
+#: which every planner estimates right; beyond it, as a subquery.
+LISTED = 2000
+
+
+class Access:
+    """The rights of one acting user in one tenant."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self.user_id = uow.user
+        self.everything = uow.user == SYSTEM_USER
+        self._conditions: dict[tuple[str, str], Condition | None] = {}
+        self._scopes: dict[str, Scope] = {}
+        self.user: User | None = None
+        self.roles: tuple[RoleDefinition, ...] = ()
+        self._department: Department | None = None
+        self._owners: dict[DataScope, Condition] = {}
+        self._shares: dict[tuple[str, str], frozenset[uuid.UUID]] | None = None
+        if not self.everything:
+            self._load_user()
+
+    # -- who is acting ------------------------------------------------------------------
+    def _load_user(self) -> None:
+        uow = self._uow
+        everyone = Scope(uow.tenant)
+        user = uow.tx.get(User, everyone, self.user_id)
+        if user is None or user.deleted or not user.active:
+            state = "unknown" if user is None or user.deleted else "deactivated"
+            raise PermissionDenied(
+                f"user {self.user_id} is {state} in tenant {uow.tenant!r}: an acting user "
+                "must be an active user of the tenant (jobs act as pycrm.SYSTEM_USER)"
+            )
+        self.user = user
+        known = uow.crm.roles
+        self.roles = tuple(known[key] for key in user.roles if key in known)
+        if user.department_id is not None:
+            self._department = uow.tx.get(Department, everyone, user.department_id)
+
+    # -- conditions ---------------------------------------------------------------------
+    def scope(self, action: str = Action.VIEW) -> Scope:
+        """The unit of work's tenant with ``action``'s condition for every kind (each
+        worked out when a read first needs it)."""
+        if action not in self._scopes:
+            visible = {} if self.everything else _Conditions(self, action)
+            self._scopes[action] = Scope(self._uow.tenant, visible)
+        return self._scopes[action]
+
+    def condition(self, kind: str, action: str) -> Condition | None:
+        """What records of ``kind`` must meet for ``action`` (None: every record)."""
+        if self.everything or kind in INTERNAL:
+            return None
+        key = (kind, action)
+        if key not in self._conditions:
+            self._conditions[key] = self._build(kind, action)
+        return self._conditions[key]
+
+    def _build(self, kind: str, action: str) -> Condition | None:
+        scopes = self.scopes(kind, action)
+        if kind in CHILDREN:
+            field, parent = CHILDREN[kind]
+            if not scopes:
+                return NOTHING
+            # Adding, changing or removing a child changes its parent.
+            seen = action in (Action.VIEW, Action.EXPORT)
+            above = self.condition(parent, action if seen else Action.EDIT)
+            return None if above is None else Related(field, parent, above)
+        if kind in SHARED_KINDS:
+            if DataScope.TENANT in scopes or (scopes and action == Action.VIEW):
+                return None
+            return NOTHING
+        if kind == "share":
+            return self._shares_condition(action)
+        if self._revoked(kind, action):
+            return NOTHING  # taken away from this user: no role, share or rule gives it back
+        reached = [self._reach(scope) for scope in scopes]
+        base: Condition | None = None
+        if all(c is not None for c in reached):
+            found = [c for c in reached if c is not None] + self._shared(kind, action)
+            base = _any(_merged(found))
+        return _narrowed(base, self._narrowing(kind, action))
+
+    def scopes(self, kind: str, action: str) -> set[DataScope]:
+        """The data scopes the user's roles and exceptions grant for ``action`` on ``kind``
+        (empty: the action is not granted)."""
+        if self.user is None:
+            return {DataScope.TENANT}
+        if self._revoked(kind, action):
+            return set()
+        rights = self.user.rights
+        grants = [g for role in self.roles for g in role.grants]
+        grants += [Grant(r.entity, r.action, r.scope) for r in rights if r.allow]
+        return {g.scope for g in grants if g.covers(kind, action)}
+
+    def _revoked(self, kind: str, action: str) -> bool:
+        rights = self.user.rights if self.user is not None else []
+        return any(not r.allow and Grant(r.entity, r.action).covers(kind, action) for r in rights)
+
+    def _reach(self, scope: DataScope) -> Condition | None:
+        """Owned records whose owner the scope reaches (resolved once per unit of work)."""
+        if scope is DataScope.TENANT:
+            return None
+        if scope not in self._owners:
+            self._owners[scope] = self._owned(self._owner_condition(scope))
+        return self._owners[scope]
+
+    def _owner_condition(self, scope: DataScope) -> Condition | None:
+        """Which users' records the scope reaches, as a condition on users (None: only the
+        acting user's own)."""
+        assert self.user is not None
+        me, department = self.user, self._department
+        if scope is DataScope.DIRECT_REPORTS:
+            return Filter("manager_id", Op.EQ, me.id)
+        if scope is DataScope.SUBORDINATES and me.manager_path:
+            return Filter("manager_path", Op.STARTSWITH, me.manager_path)
+        if scope is DataScope.DEPARTMENT and department is not None:
+            return Filter("department_id", Op.EQ, department.id)
+        if scope is DataScope.DEPARTMENT_TREE and department is not None:
+            below = Filter("path", Op.STARTSWITH, department.path or "/")
+            return Related("department_id", "department", below)
+        return None
+
+    def _owned(self, users: Condition | None) -> Condition:
+        """Records owned by the acting user or by a user meeting ``users``: a list of ids
+        when they are few (read once here), a subquery otherwise."""
+        own = Filter("owner_id", Op.EQ, self.user_id)
+        if users is None:
+            return own
+        query = Query(filters=(users,), deleted=None, limit=LISTED + 1)
+        found = self._uow.tx.find(User, Scope(self._uow.tenant), query)
+        if len(found) > LISTED:
+            return AnyOf((own, _owned_by(users)))
+        return Filter("owner_id", Op.IN, tuple(sorted({self.user_id, *(u.id for u in found)})))
+
+    def _shared(self, kind: str, action: str) -> list[Condition]:
+        """Records opened to the user by a share or a sharing rule (never for deleting)."""
+        if action not in (Action.VIEW, Action.EDIT, Action.EXPORT):
+            return []
+        accesses = (ShareAccess.EDIT,) if action == Action.EDIT else tuple(ShareAccess)
+        found: list[Condition] = self._share_condition(kind, accesses)
+        mine = {role.key for role in self.roles}
+        for rule in self._uow.crm.sharing_rules:
+            held = not rule.roles or bool(mine & set(rule.roles))
+            if rule.entity == kind and rule.access in accesses and held:
+                found.append(self._filled(rule))
+        return found
+
+    def _share_condition(self, kind: str, accesses: tuple[str, ...]) -> list[Condition]:
+        """Records of ``kind`` shared with the user (or their department) for one of
+        ``accesses``: their ids, read once per unit of work, or a subquery when many."""
+        if self._shares is None:
+            self._shares = self._live_shares()
+        if ("*", "*") in self._shares:
+            return [self._shares_subquery(kind, accesses)]
+        ids = frozenset().union(*(self._shares.get((kind, a), frozenset()) for a in accesses))
+        return [Filter("id", Op.IN, tuple(sorted(ids)))] if ids else []
+
+    def _live_shares(self) -> dict[tuple[str, str], frozenset[uuid.UUID]]:
+        """Every live share opened to the user, by kind and access (``{"*": …}`` when there
+        are too many to list)."""
+        query = Query(filters=(self._shares_to_me(),), limit=LISTED + 1)
+        found = self._uow.tx.find(Share, Scope(self._uow.tenant), query)
+        if len(found) > LISTED:
+            return {("*", "*"): frozenset()}
+        shares: dict[tuple[str, str], set[uuid.UUID]] = {}
+        for share in found:
+            shares.setdefault((share.entity, str(share.access)), set()).add(share.record_id)
+        return {key: frozenset(ids) for key, ids in shares.items()}
+
+    def _shares_to_me(self) -> Condition:
+        """Live shares opened to the user or to their department (or one above it)."""
+        now = self._uow.now()
+        me = AnyOf(
+            (
+                Filter("user_id", Op.EQ, self.user_id),
+                Filter("department_id", Op.IN, self._my_departments()),
+            )
+        )
+        live = AnyOf((Filter("expires_at", Op.IS_NULL, True), Filter("expires_at", Op.GT, now)))
+        # A deleted share gives nothing (a Related condition sees deleted records too).
+        return AllOf((Filter("deleted_at", Op.IS_NULL, True), me, live))
+
+    def _shares_subquery(self, kind: str, accesses: tuple[str, ...]) -> Condition:
+        mine = AllOf(
+            (Filter("entity", Op.EQ, kind), Filter("access", Op.IN, accesses), self._shares_to_me())
+        )
+        return Related("id", "share", mine, target="record_id")
+
+    def _my_departments(self) -> tuple[uuid.UUID, ...]:
+        """The user's department and those above it (a share with a department reaches
+        the users of the departments under it too)."""
+        path = self._department.path if self._department is not None else None
+        return tuple(uuid.UUID(part) for part in (path or "").split("/") if part)
+
+    def _filled(self, rule: SharingRule) -> Condition:
+        values = {
+            "user": self.user_id,
+            "department": self._department.id if self._department is not None else None,
+        }
+        filled: Condition = _fill(rule.condition, values)
+        return filled
+
+    def _shares_condition(self, action: str) -> Condition | None:
+        scopes = self.scopes("share", action)
+        if DataScope.TENANT in scopes:
+            return None
+        mine = AnyOf(
+            (Filter("user_id", Op.EQ, self.user_id), Filter("owner_id", Op.EQ, self.user_id))
+        )
+        return mine if action == Action.VIEW else Filter("owner_id", Op.EQ, self.user_id)
+
+    def _narrowing(self, kind: str, action: str) -> list[Condition]:
+        assert self.user is not None
+        hook = self._uow.crm.hook.pycrm_narrow_scope
+        roles = tuple(role.key for role in self.roles)
+        found = hook(user=self.user_id, roles=roles, entity=kind, action=action)
+        return [c for c in found if c is not None]
+
+    # -- checks -------------------------------------------------------------------------
+    def require(self, kind: str, action: str, record: Any, *, stored: bool = True) -> None:
+        """Refuse (PermissionDenied) ``action`` on ``record`` unless the user's rights
+        reach it; a stored record is checked with one query, a new one as it would be."""
+        if stored:
+            self._check(kind, action, record, lambda c: self._stored_meets(kind, c, record))
+        else:
+            self.require_all(kind, action, [record])
+
+    def require_all(self, kind: str, action: str, records: Iterable[Any]) -> None:
+        """:meth:`require` for new records (not stored yet), sharing the look-ups of the
+        records their conditions name (owners, parents)."""
+        found: dict[Related, frozenset[Any]] = {}
+
+        def lookup(related: Related) -> frozenset[Any]:
+            if related not in found:
+                query = Query(filters=(related.condition,), deleted=None)
+                rows = self._uow.tx.find(kind_of(related.kind), Scope(self._uow.tenant), query)
+                found[related] = frozenset(getattr(r, related.target) for r in rows)
+            return found[related]
+
+        for record in records:
+
+            def meets(condition: Condition, record: Any = record) -> bool:
+                return matches(record, (condition,), None, lookup)
+
+            self._check(kind, action, record, meets)
+
+    def _check(
+        self, kind: str, action: str, record: Any, meets: Callable[[Condition], bool]
+    ) -> None:
+        if self.everything:
+            return
+        condition = self.condition(kind, action)
+        if condition is not None and not meets(condition):
+            raise PermissionDenied(self._why(kind, action, record))
+        answers = self._uow.crm.hook.pycrm_check_permission(
+            user=self.user_id, entity=kind, action=action, record=record
+        )
+        if refusals := [str(a) for a in answers if a]:
+            raise PermissionDenied("; ".join(refusals))
+
+    def _stored_meets(self, kind: str, condition: Condition, record: Any) -> bool:
+        this = Query(ids=frozenset([record.id]), deleted=None)
+        scope = Scope(self._uow.tenant, {kind: condition})
+        return self._uow.tx.count(kind_of(kind), scope, this) == 1
+
+    def _why(self, kind: str, action: str, record: Any) -> str:
+        scopes = self.scopes(kind, action)
+        who = f"user {self.user_id}"
+        if not scopes:
+            return f"{who} may not {action} {kind} records (no role grants it)"
+        reach = ", ".join(sorted(s.value for s in scopes))
+        return (
+            f"{who} may {action} {kind} records only within: {reach}; {kind} {record.id} is outside"
+        )
+
+    # -- fields -------------------------------------------------------------------------
+    def restricted(self, kind: str) -> dict[str, FieldAccess]:
+        """Fields of ``kind`` restricted for this user: a field is restricted when every
+        role of the user restricts it, hidden winning over read-only."""
+        if self.everything or not self.roles:
+            return {}
+        per_role = [
+            {r.field: r.access for r in role.fields if r.entity in ("*", kind)}
+            for role in self.roles
+        ]
+        common = set.intersection(*(set(rules) for rules in per_role))
+        hidden = {n for n in common if all(rules[n] is FieldAccess.HIDDEN for rules in per_role)}
+        return {n: FieldAccess.HIDDEN if n in hidden else FieldAccess.READ_ONLY for n in common}
+
+
+def _merged(conditions: list[Condition]) -> list[Condition]:
+    """The conditions with every "owner is one of these" merged into one list of owners
+    (one indexed lookup for the database) and repeats dropped."""
+    owners: set[Any] = set()
+    rest: list[Condition] = []
+    for c in dict.fromkeys(conditions):
+        if isinstance(c, Filter) and c.field == "owner_id" and c.op in (Op.EQ, Op.IN):
+            owners.update([c.value] if c.op is Op.EQ else c.value)
+        else:
+            rest.append(c)
+    if not owners:
+        return rest
+    listed = Filter("owner_id", Op.IN, tuple(sorted(owners, key=str)))
+    return [listed, *rest]
+
+
+def _owned_by(users: Condition) -> Condition:
+    return Related("owner_id", "user", users)
+
+
+def _any(conditions: list[Condition]) -> Condition:
+    return (
+        conditions[0]
+        if len(conditions) == 1
+        else AnyOf(tuple(conditions))
+        if conditions
+        else NOTHING
+    )
+
+
+def _narrowed(base: Condition | None, extra: Iterable[Condition]) -> Condition | None:
+    extra = list(extra)
+    if not extra:
+        return base
+    return AllOf((*([] if base is None else [base]), *extra))
+
+
+def _fill(condition: Any, values: Mapping[str, Any]) -> Any:
+    """A condition with its placeholders replaced by the acting user's values."""
+    if isinstance(condition, Filter):
+        value = condition.value
+        if isinstance(value, Placeholder):
+            return attrs.evolve(condition, value=values.get(value.name))
+        return condition
+    if isinstance(condition, AllOf | AnyOf):
+        return type(condition)(tuple(_fill(c, values) for c in condition.conditions))
+    if isinstance(condition, Related):
+        return attrs.evolve(condition, condition=_fill(condition.condition, values))
+    return condition
+
+
+class _Conditions(Mapping[str, Condition]):
+    """An action's conditions by kind, each worked out on first use (a read needs one or
+    two kinds, not all of them)."""
+
+    def __init__(self, access: Access, action: str) -> None:
+        self._access, self._action = access, action
+
+    def __getitem__(self, kind: str) -> Condition:
+        condition = self._access.condition(kind, self._action)
+        if condition is None:
+            raise KeyError(kind)
+        return condition
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in SCOPED if self._access.condition(k, self._action) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
