@@ -86,8 +86,12 @@ class Access:
         self.user: User | None = None
         self.roles: tuple[RoleDefinition, ...] = ()
         self._department: Department | None = None
-        self._owners: dict[DataScope, Condition] = {}
+        self._owners: dict[frozenset[DataScope], Condition] = {}
         self._shares: dict[tuple[str, str], frozenset[uuid.UUID]] | None = None
+        self._restricted: dict[str, dict[str, FieldAccess]] = {}
+        # Asked once per unit of work: a bulk write skips the per-record hook call
+        # when no plugin checks permissions.
+        self._checked_by_plugins = bool(uow.crm.hook.pycrm_check_permission.get_hookimpls())
         if not self.everything:
             self._load_user()
 
@@ -144,11 +148,10 @@ class Access:
             return self._shares_condition(action)
         if self._revoked(kind, action):
             return NOTHING  # taken away from this user: no role, share or rule gives it back
-        reached = [self._reach(scope) for scope in scopes]
         base: Condition | None = None
-        if all(c is not None for c in reached):
-            found = [c for c in reached if c is not None] + self._shared(kind, action)
-            base = _any(_merged(found))
+        if DataScope.TENANT not in scopes:
+            reached = [self._reach(frozenset(scopes))] if scopes else []
+            base = _any(_merged(reached + self._shared(kind, action)))
         return _narrowed(base, self._narrowing(kind, action))
 
     def scopes(self, kind: str, action: str) -> set[DataScope]:
@@ -167,13 +170,14 @@ class Access:
         rights = self.user.rights if self.user is not None else []
         return any(not r.allow and Grant(r.entity, r.action).covers(kind, action) for r in rights)
 
-    def _reach(self, scope: DataScope) -> Condition | None:
-        """Owned records whose owner the scope reaches (resolved once per unit of work)."""
-        if scope is DataScope.TENANT:
-            return None
-        if scope not in self._owners:
-            self._owners[scope] = self._owned(self._owner_condition(scope))
-        return self._owners[scope]
+    def _reach(self, scopes: frozenset[DataScope]) -> Condition:
+        """Owned records whose owner one of the scopes reaches: the users of every scope
+        found in one look-up, once per unit of work."""
+        if scopes not in self._owners:
+            ordered = sorted(scopes, key=lambda s: s.value)
+            users = [c for s in ordered if (c := self._owner_condition(s)) is not None]
+            self._owners[scopes] = self._owned(_any(users) if users else None)
+        return self._owners[scopes]
 
     def _owner_condition(self, scope: DataScope) -> Condition | None:
         """Which users' records the scope reaches, as a condition on users (None: only the
@@ -197,11 +201,12 @@ class Access:
         own = Filter("owner_id", Op.EQ, self.user_id)
         if users is None:
             return own
-        query = Query(filters=(users,), deleted=None, limit=LISTED + 1)
-        found = self._uow.tx.find(User, Scope(self._uow.tenant), query)
-        if len(found) > LISTED:
+        query, everyone = Query(filters=(users,), deleted=None), Scope(self._uow.tenant)
+        if self._uow.tx.count(User, everyone, query) > LISTED:
             return AnyOf((own, _owned_by(users)))
-        return Filter("owner_id", Op.IN, tuple(sorted({self.user_id, *(u.id for u in found)})))
+        # Ids only (grouped by id): loading whole users would cost more than the page.
+        found = self._uow.tx.group(User, everyone, query, by=("id",))
+        return Filter("owner_id", Op.IN, tuple(sorted({self.user_id, *(g.key[0] for g in found)})))
 
     def _shared(self, kind: str, action: str) -> list[Condition]:
         """Records opened to the user by a share or a sharing rule (never for deleting)."""
@@ -299,6 +304,10 @@ class Access:
     def require_all(self, kind: str, action: str, records: Iterable[Any]) -> None:
         """:meth:`require` for new records (not stored yet), sharing the look-ups of the
         records their conditions name (owners, parents)."""
+        if self.everything:
+            return
+        if self.condition(kind, action) is None and not self._checked_by_plugins:
+            return
         found: dict[Related, frozenset[Any]] = {}
 
         def lookup(related: Related) -> frozenset[Any]:
@@ -323,6 +332,8 @@ class Access:
         condition = self.condition(kind, action)
         if condition is not None and not meets(condition):
             raise PermissionDenied(self._why(kind, action, record))
+        if not self._checked_by_plugins:
+            return
         answers = self._uow.crm.hook.pycrm_check_permission(
             user=self.user_id, entity=kind, action=action, record=record
         )
