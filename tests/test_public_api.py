@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import pathlib
 
 import pycrm
@@ -160,3 +161,39 @@ def test_domain_imports_only_stdlib_attrs_and_babel() -> None:
                 assert any(module.startswith(p) for p in ALLOWED_PYCRM), (path.name, module)
             elif top not in sys.stdlib_module_names:
                 assert top in ALLOWED_THIRD_PARTY, f"core/{path.name} imports {module}"
+
+
+def test_every_input_typeddict_documents_its_fields() -> None:
+    """``help(pycrm.schemas.CustomerFields)`` answers "what may I pass", not dict's help."""
+    import typing_extensions
+
+    from pycrm import schemas
+
+    inputs = [
+        value
+        for name, value in vars(schemas).items()
+        if name.endswith("Fields") and not name.startswith("_")
+        if typing_extensions.is_typeddict(value)
+    ]
+    assert len(inputs) >= 15
+    for typed in inputs:
+        doc = typed.__doc__ or ""
+        assert doc != dict.__doc__ and "Fields (each optional" in doc, typed.__name__
+        for field in typed.__annotations__:
+            assert f"    {field}: " in doc, (typed.__name__, field)
+    assert "quantity: exact number (Decimal, int or numeric text) (required)" in (
+        schemas.OrderLineFields.__doc__ or ""
+    )
+    assert "type: one of existing, target" in (schemas.CustomerFields.__doc__ or "")
+
+
+def test_public_docstrings_name_public_things() -> None:
+    """A docstring sends readers to pycrm's public names, never to a private module."""
+    for service in ("payment_plans", "orders", "opportunities", "customers"):
+        module = importlib.import_module(f"pycrm.services.{service}")
+        for cls in vars(module).values():
+            if not isinstance(cls, type) or cls.__module__ != module.__name__:
+                continue
+            for member in vars(cls).values():
+                doc = getattr(member, "__doc__", None) or ""
+                assert "pycrm.core." not in doc, (cls.__name__, doc[:80])

@@ -16,7 +16,6 @@ from pycrm.core.events import Event
 from pycrm.core.fields import FieldDefinition
 from pycrm.core.money import ExchangeRates, validate_currency
 from pycrm.core.pipeline import Pipeline, Pipelines
-from pycrm.core.records import SYSTEM_USER
 from pycrm.errors import ConfigurationError, PluginError, StorageError, ValidationError
 from pycrm.plugins.manager import PluginInfo, make_plugin_manager
 from pycrm.services import outbox
@@ -161,6 +160,12 @@ class CRM:
                         plugin=plugin,
                     )
                 found.append(pipeline)
+        tuning = self.settings.stages
+        if unknown := sorted(set(tuning) - {p.key for p in found}):
+            raise ConfigurationError(
+                f"settings.stages names pipelines that are not registered: {', '.join(unknown)}"
+            )
+        found = [p.tuned(tuning[p.key]) if p.key in tuning else p for p in found]
         return Pipelines(found, self.settings.default_pipeline)
 
     def _collected(self, lists: list[Any], cls: type[T], name: str) -> list[T]:
@@ -243,10 +248,13 @@ class CRM:
         self.close()
 
     # -- working --------------------------------------------------------------------------
-    def unit_of_work(
-        self, *, tenant: str | None = None, user: uuid.UUID | str = SYSTEM_USER
-    ) -> UnitOfWork:
-        """Start a unit of work for ``user`` in ``tenant``: all of it commits, or none."""
+    def unit_of_work(self, *, user: uuid.UUID | str, tenant: str | None = None) -> UnitOfWork:
+        """Start a unit of work for ``user`` in ``tenant``: all of it commits, or none.
+
+        ``user`` is required: the acting user, whose rights every read and write is held
+        to, or :data:`pycrm.SYSTEM_USER` for jobs and imports that act for no one (it sees
+        and may do everything). ``tenant`` defaults to ``settings.default_tenant``
+        (``"default"`` unless configured)."""
         return UnitOfWork(
             self, tenant if tenant is not None else self.settings.default_tenant, user
         )

@@ -15,6 +15,7 @@ from typing import Any
 
 from pycrm.core.money import Money
 from pycrm.core.org import Role, User
+from pycrm.core.records import SYSTEM_USER
 from pycrm.crm import CRM
 from pycrm.schemas import OrderLineFields
 from pycrm.services.unit_of_work import UnitOfWork
@@ -113,7 +114,7 @@ def seed_demo(
     rng = random.Random(seed)
     fake = _faker(seed)
     today = crm.clock.now().date()
-    with crm.unit_of_work(tenant=tenant) as uow:
+    with crm.unit_of_work(tenant=tenant, user=SYSTEM_USER) as uow:  # seeding acts for no one
         ceo, reps = _organisation(uow, fake)
         company = DemoCompany(tenant=tenant, executive=ceo.id, reps=[r.id for r in reps])
         made = uow.customers.create_many(_customers(rng, fake, reps, customers))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import typing
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -49,7 +50,7 @@ from pycrm.core.limits import (
     check_decimal,
     check_int64,
 )
-from pycrm.core.money import Money
+from pycrm.core.money import Money, validate_currency
 from pycrm.core.opportunities import OpportunityStatus
 from pycrm.core.orders import OrderStatus
 from pycrm.core.records import Record
@@ -79,6 +80,13 @@ __all__ = [
 ]
 
 # -- field types ------------------------------------------------------------------------
+
+
+def _currency(code: Any) -> str:
+    try:
+        return validate_currency(code)
+    except ValidationError as error:
+        raise ValueError("; ".join(reason for _, reason in error.errors)) from None
 
 
 def _money(value: Any) -> Money:
@@ -115,7 +123,8 @@ MoneyValue = Annotated[
 ]
 
 
-def _exact(value: Any) -> Decimal:
+def exact_number(value: Any) -> Decimal:
+    """``value`` as an exact Decimal (ValueError if it is a float or not a number)."""
     if isinstance(value, bool | float) or not isinstance(value, Decimal | int | str):
         raise ValueError("use a Decimal, int or string, never a float")
     try:
@@ -127,7 +136,7 @@ def _exact(value: Any) -> Decimal:
 
 #: An exact number: Decimal, int or numeric string (never a float), finite and of at most
 #: :data:`pycrm.core.limits.MAX_DECIMAL_DIGITS` digits.
-ExactNumber = Annotated[Decimal | int | str, PlainValidator(_exact)]
+ExactNumber = Annotated[Decimal | int | str, PlainValidator(exact_number)]
 
 
 # Every text input is text every backend stores (pycrm.core.limits.check_text); the pattern
@@ -185,7 +194,7 @@ LocaleName = Annotated[str, AfterValidator(_known_locale)]
 Timestamp = Annotated[dt.datetime, AfterValidator(_utc)]
 Score = Annotated[int, Field(ge=1, le=5)]
 Percent = Annotated[int, Field(ge=0, le=100)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[str, PlainValidator(lambda code: _currency(code))]
 
 
 def _enum_type(enum: type[Enum]) -> Any:
@@ -416,6 +425,82 @@ class ActivityFields(_Common, total=False):
     opportunity_id: uuid.UUID | None
     order_id: uuid.UUID | None
     ticket_id: uuid.UUID | None
+
+
+#: What each input describes: the first line of its help(); the fields follow it.
+_SUMMARIES = {
+    DepartmentFields: "A department of the organisation tree.",
+    UserFields: None,
+    UserRightFields: None,
+    ShareFields: None,
+    CustomerFields: "A customer (an account): a company or a person the tenant sells to.",
+    ContactFields: "A contact: a person at a customer (``customer_id`` is required).",
+    LeadFields: "A lead: a prospect not yet qualified into a customer and a deal.",
+    OpportunityFields: "A deal in a pipeline; ``amount`` is money (``Money`` or "
+    '``"12000.00 CNY"``), ``probability`` a percent (the stage\'s when not given).',
+    ProductFields: "A product of the catalogue, with a price per currency.",
+    OrderLineFields: "One line of an order: ``quantity`` is required; the description and "
+    "price come from ``product_id`` when not given.",
+    OrderFields: "An order (a contract) of a customer; its total is the sum of its lines.",
+    InstallmentFields: "One installment of a payment plan: when it is due and how much.",
+    PaymentPlanFields: "A payment plan of an order: installments adding up to ``total``.",
+    PaymentFields: "A payment received against one installment of a plan.",
+    TicketFields: "A service ticket of a customer.",
+    ActivityFields: "A call, meeting, visit, email or task, linked to any records.",
+}
+
+
+_WORDS = {
+    "Text": "text",
+    "LongText": "long text",
+    "MoneyInput": 'money (Money or "12000.00 CNY")',
+    "ExactNumber": "exact number (Decimal, int or numeric text)",
+    "Email": "email address",
+    "Timestamp": "datetime with a time zone",
+    "Score": "integer 1-5",
+    "Percent": "integer 0-100",
+    "Currency": "currency code (ISO 4217)",
+    "Key": "key",
+    "uuid.UUID": "id",
+    "dt.date": "date",
+    "bool": "true or false",
+    "dict[str, Any]": "custom field values by key",
+}
+
+
+def _word(annotation: str) -> str:
+    """A field's annotation in words: ``Text | None`` -> ``text, or None``."""
+    annotation = annotation.removeprefix("Required[").removesuffix(
+        "]" * annotation.count("Required[")
+    )
+    if annotation.endswith(" | None"):
+        return _word(annotation.removesuffix(" | None")) + ", or None"
+    if annotation.startswith("list[") and annotation.endswith("]"):
+        return f"list of {_word(annotation[5:-1])}"
+    if annotation in _WORDS:
+        return _WORDS[annotation]
+    parts = typing.get_args(globals().get(annotation)) or (None,)  # an alias: (base, *meta)
+    choices = [a for a in typing.get_args(parts[0]) if isinstance(a, type) and issubclass(a, Enum)]
+    if choices:
+        return "one of " + ", ".join(str(e.value) for e in choices[0]) + " (or a plugin's)"
+    return annotation  # another input (OrderLineFields…), named as it is
+
+
+def _describe(typed: Any, summary: str | None) -> str:
+    """A TypedDict's docstring: its summary, then every field in words, so that
+    ``help(pycrm.schemas.CustomerFields)`` answers "what may I pass"."""
+    lines = []
+    for name, kind in typed.__annotations__.items():
+        # Annotations are strings here (postponed), so Required[...] is read from the text.
+        text = getattr(kind, "__forward_arg__", str(kind))
+        marked = " (required)" if text.startswith("Required[") else ""
+        lines.append(f"    {name}: {_word(text)}{marked}")
+    head = summary if summary is not None else (typed.__doc__ or "").strip()
+    return f"{head}\n\nFields (each optional unless marked required):\n" + "\n".join(lines)
+
+
+for _typed, _summary in _SUMMARIES.items():
+    _typed.__doc__ = _describe(_typed, _summary)
 
 
 # -- validation -------------------------------------------------------------------------

@@ -45,6 +45,10 @@ class Settings(BaseModel):
     default_pipeline: str | None = None
     #: Plugin names (or entry-point names) not to load.
     disabled_plugins: frozenset[str] = frozenset()
+    #: A company's own numbers for registered pipelines' stages, by pipeline and stage key:
+    #: ``{"eight_step": {"proposal": {"probability": 60, "stale_days": 10}}}``; only
+    #: ``probability``, ``dwell_days`` and ``stale_days`` (see ``Pipeline.tuned``).
+    stages: dict[str, dict[str, dict[str, int | None]]] = Field(default_factory=dict)
 
     @field_validator("reporting_currency")
     @classmethod

@@ -30,6 +30,6 @@ if __name__ == "__main__":
         clock=pycrm.FixedClock(START),
         load_entry_points=False,
     )
-    with crm.unit_of_work(tenant=tenant) as uow:
+    with crm.unit_of_work(tenant=tenant, user=pycrm.SYSTEM_USER) as uow:
         uow.customers.create_many([{"name": f"C{i}"} for i in range(count)])
     raise SystemExit("the handler should have killed this process")

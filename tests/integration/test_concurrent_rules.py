@@ -37,7 +37,7 @@ def _connect(url: str) -> pycrm.CRM:
 
 def _orders(url: str, tenant: str, count: int) -> list[uuid.UUID]:
     """``count`` confirmed orders of 3000.00 CNY, each without a plan."""
-    with _connect(url) as crm, crm.unit_of_work(tenant=tenant) as uow:
+    with _connect(url) as crm, crm.unit_of_work(tenant=tenant, user=pycrm.SYSTEM_USER) as uow:
         customer = uow.customers.create(name="ACME")
         price = Money("1000.00", "CNY")
         ids = []

@@ -53,14 +53,17 @@ def test_events_carry_the_id_of_their_entry_which_is_marked_delivered(
 ) -> None:
     seen = Seen()
     crm = make_crm(backend_url, plugins=[seen])
-    with crm.unit_of_work(tenant=tenant) as uow:
+    with crm.unit_of_work(tenant=tenant, user=pycrm.SYSTEM_USER) as uow:
         acme = uow.customers.create(name="ACME")
         uow.customers.update(acme.id, status="archived")
     entries = _entries(crm, tenant)
     assert len(entries) == 3 == len(seen.acted)  # created, updated, status_changed
     assert {e.id for e in entries} == set(seen.acted)
     assert all(e.delivered_at is not None for e in entries)
-    with pytest.raises(RuntimeError), crm.unit_of_work(tenant=tenant) as uow:
+    with (
+        pytest.raises(RuntimeError),
+        crm.unit_of_work(tenant=tenant, user=pycrm.SYSTEM_USER) as uow,
+    ):
         uow.customers.create(name="Beta")
         raise RuntimeError("rolled back")
     assert len(_entries(crm, tenant)) == 3  # a rolled-back unit of work leaves no event

@@ -72,7 +72,7 @@ def test_money_is_stored_as_integer_minor_units_and_times_as_utc(fresh_url):
         fresh_url, settings=pycrm.Settings(auto_migrate=True), load_entry_points=False
     )
     shanghai = dt.timezone(dt.timedelta(hours=8))
-    with crm.unit_of_work(tenant="t") as uow:
+    with crm.unit_of_work(tenant="t", user=pycrm.SYSTEM_USER) as uow:
         customer = uow.customers.create(name="甲")
         deal = uow.opportunities.create(
             customer_id=customer.id, name="d", amount=pycrm.Money("1234567890123.45", "CNY")

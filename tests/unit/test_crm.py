@@ -108,7 +108,7 @@ def test_the_acting_tenant_and_user_are_checked(crm, tenant, user):
 
 
 def test_a_unit_of_work_cannot_be_used_after_it_ended(crm):
-    with crm.unit_of_work(tenant="t") as uow:
+    with crm.unit_of_work(tenant="t", user=pycrm.SYSTEM_USER) as uow:
         uow.customers.create(name="x")
     with pytest.raises(pycrm.StorageError, match="ended"):
         uow.customers.create(name="y")
@@ -142,7 +142,10 @@ def test_events_are_emitted_after_commit_in_order(clock):
 def test_events_of_a_rolled_back_unit_of_work_are_never_emitted():
     recorder = Recorder()
     crm = pycrm.CRM.connect("memory://", plugins=[recorder], load_entry_points=False)
-    with pytest.raises(ZeroDivisionError), crm.unit_of_work(tenant="t") as uow:
+    with (
+        pytest.raises(ZeroDivisionError),
+        crm.unit_of_work(tenant="t", user=pycrm.SYSTEM_USER) as uow,
+    ):
         uow.customers.create(name="甲")
         1 / 0  # noqa: B018
     assert recorder.events == []
@@ -151,7 +154,10 @@ def test_events_of_a_rolled_back_unit_of_work_are_never_emitted():
 def test_a_failing_handler_never_undoes_the_commit(caplog):
     recorder = Recorder(fail_on="customer.created")
     crm = pycrm.CRM.connect("memory://", plugins=[recorder], load_entry_points=False)
-    with caplog.at_level(logging.ERROR, logger="pycrm"), crm.unit_of_work(tenant="t") as uow:
+    with (
+        caplog.at_level(logging.ERROR, logger="pycrm"),
+        crm.unit_of_work(tenant="t", user=pycrm.SYSTEM_USER) as uow,
+    ):
         customer = uow.customers.create(name="甲")
     assert crm.as_user(pycrm.SYSTEM_USER, tenant="t").customers.get(customer.id).name == "甲"
     [(event, error)] = crm.event_errors
@@ -170,7 +176,7 @@ def test_as_user_runs_each_call_in_its_own_unit_of_work(crm):
 
 
 def test_views_serialise_to_json(crm):
-    with crm.unit_of_work(tenant="t") as uow:
+    with crm.unit_of_work(tenant="t", user=pycrm.SYSTEM_USER) as uow:
         customer = uow.customers.create(name="甲", tags=["x"])
         deal = uow.opportunities.create(
             customer_id=customer.id,
@@ -186,7 +192,7 @@ def test_views_serialise_to_json(crm):
 @pytest.mark.parametrize("url", ["memory://", "sqlite:///{tmp}/nested.db"])
 def test_a_second_unit_of_work_in_the_same_thread_is_refused_at_once(url, tmp_path):
     crm = pycrm.CRM.connect(url.format(tmp=tmp_path), load_entry_points=False)
-    with crm.unit_of_work(tenant="t") as uow:
+    with crm.unit_of_work(tenant="t", user=pycrm.SYSTEM_USER) as uow:
         uow.customers.create(name="甲")
         with pytest.raises(pycrm.StorageError, match="already open in this thread"):
             crm.as_user(pycrm.SYSTEM_USER, tenant="t").customers.create(name="乙")

@@ -41,7 +41,7 @@ class Events:
 def test_dunning_emits_installment_overdue_after_commit(clock: pycrm.FixedClock) -> None:
     events = Events()
     crm = pycrm.CRM.connect("memory://", clock=clock, plugins=[events], load_entry_points=False)
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(user=pycrm.SYSTEM_USER) as uow:
         plan = plan_two(uow)
         tasks = uow.receivables.run_dunning()
         assert not [e for e in events.seen if e.name == "installment.overdue"]
@@ -61,7 +61,7 @@ def test_dunning_emits_installment_overdue_after_commit(clock: pycrm.FixedClock)
 def test_dunning_days_ahead_adds_installments_falling_due_soon(clock: pycrm.FixedClock) -> None:
     settings = pycrm.Settings(dunning_days_ahead=6, locale="en_US")
     crm = pycrm.CRM.connect("memory://", clock=clock, settings=settings, load_entry_points=False)
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(user=pycrm.SYSTEM_USER) as uow:
         plan_two(uow)
         # Today (15th) counts as the first of 6 days: up to the 20th.
         tasks = uow.receivables.run_dunning()
@@ -105,7 +105,7 @@ def test_a_plugin_providing_dated_rates_converts_each_payment_at_its_date(
 ) -> None:
     crm = pycrm.CRM.connect("memory://", clock=clock, plugins=[BankFeed()], load_entry_points=False)
     assert isinstance(crm.exchange_rates, DatedRates)
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(user=pycrm.SYSTEM_USER) as uow:
         plan = plan_two(uow, "USD")
         uow.payments.record(plan.id, "10.00 USD", received_on=D(2025, 12, 31))
         uow.payments.record(plan.id, "10.00 USD", received_on=D(2026, 1, 2))
@@ -121,7 +121,7 @@ def test_a_plugin_providing_dated_rates_converts_each_payment_at_its_date(
 def test_minor_units_of_the_reporting_currency_are_respected(clock: pycrm.FixedClock) -> None:
     settings = pycrm.Settings(reporting_currency="JPY", exchange_rates={"CNY/JPY": "21.37"})
     crm = pycrm.CRM.connect("memory://", clock=clock, settings=settings, load_entry_points=False)
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(user=pycrm.SYSTEM_USER) as uow:
         plan_two(uow)
         report = uow.reports.aging(on=D(2026, 1, 15))
     # 100.00 CNY × 21.37 = 2137 JPY in each bucket; JPY has no minor unit.

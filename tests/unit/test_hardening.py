@@ -49,7 +49,7 @@ def acme(any_crm: pycrm.CRM, tenant: str) -> Any:
 
 @pytest.fixture
 def world(any_crm: pycrm.CRM, tenant: str) -> dict[str, Any]:
-    with any_crm.unit_of_work(tenant=tenant) as uow:
+    with any_crm.unit_of_work(tenant=tenant, user=pycrm.SYSTEM_USER) as uow:
         return make_world(uow)
 
 
@@ -443,7 +443,9 @@ def test_an_installment_without_a_date_or_amount_is_refused(
 
 def test_a_tenant_with_nul_is_refused(any_crm: pycrm.CRM) -> None:
     assert refused(lambda: any_crm.as_user(pycrm.SYSTEM_USER, tenant="acme\x00")) == ["tenant"]
-    assert refused(lambda: any_crm.unit_of_work(tenant="\ud800")) == ["tenant"]
+    assert refused(lambda: any_crm.unit_of_work(tenant="\ud800", user=pycrm.SYSTEM_USER)) == [
+        "tenant"
+    ]
 
 
 def test_a_user_right_without_entity_or_action_is_refused(acme: Any) -> None:

@@ -135,7 +135,7 @@ def test_hook_pycrm_on_event() -> None:
             order.append(f"late {event.name}")
 
     crm = connect(Late(), Failing(), Early())
-    with crm.unit_of_work(tenant="t") as uow:
+    with crm.unit_of_work(tenant="t", user=pycrm.SYSTEM_USER) as uow:
         uow.customers.create(name="ACME")
     assert order == ["early customer.created", "late customer.created"]
     [(event, error)] = crm.event_errors

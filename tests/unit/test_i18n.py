@@ -70,7 +70,7 @@ def test_statuses_headings_and_errors_in_chinese_and_japanese() -> None:
 
 
 def test_a_rule_violation_from_the_services_translates(crm: pycrm.CRM) -> None:
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(user=pycrm.SYSTEM_USER) as uow:
         customer = uow.customers.create(name="c")
         order = uow.orders.create(customer_id=customer.id, currency="CNY")
         with pytest.raises(pycrm.RuleViolation) as caught:

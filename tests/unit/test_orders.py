@@ -279,3 +279,36 @@ def test_an_order_is_confirmed_on_the_business_day_given_and_shows_its_balance(c
     )
     sales = api.reports.sales(dt.date(2026, 1, 1), dt.date(2026, 1, 31))
     assert sales.total == pycrm.Money("1420.00", "CNY")  # counted on the day given
+
+
+def test_every_problem_of_the_lines_is_reported_at_once(uow: Any, customer: pycrm.Customer) -> None:
+    """An unreadable or unknown-currency price never hides a bad quantity or discount."""
+    cases = [
+        ({"quantity": "-1", "unit_price": "10 XXQ", "discount": "5"}, "CNY"),
+        ({"quantity": "x", "unit_price": "abc", "discount": "5"}, "CNY"),
+        ({"quantity": "-1", "unit_price": "-5.00 CNY", "discount": "5"}, "cny"),
+    ]
+    for line, currency in cases:
+        with pytest.raises(ValidationError) as caught:
+            uow.orders.create(customer_id=customer.id, currency=currency, lines=[line])
+        paths = {path for path, _ in caught.value.errors}
+        assert {"lines.0.quantity", "lines.0.unit_price", "lines.0.discount"} <= paths, line
+    assert "currency" in paths  # the order's own currency, named as itself
+    assert dict(caught.value.errors)["currency"] == "'cny' is not a three-letter ISO 4217 code"
+    assert uow.orders.count() == 0
+
+
+def test_a_missing_description_does_not_hide_the_other_lines_problems(
+    uow: Any, customer: pycrm.Customer
+) -> None:
+    lines = [
+        {"quantity": 1, "unit_price": cny("10.00")},  # no description, no product
+        {"description": "b", "quantity": 0, "unit_price": Money("5.00", "USD")},
+    ]
+    with pytest.raises(ValidationError) as caught:
+        uow.orders.create(customer_id=customer.id, currency="CNY", lines=lines)
+    assert caught.value.errors == [
+        ("lines.0.description", "required"),
+        ("lines.1.quantity", "must be positive"),
+        ("lines.1.unit_price", "must be in the order's currency CNY"),
+    ]

@@ -315,3 +315,18 @@ def test_a_payment_audits_only_what_changed_on_its_plan(uow: Any, plan: pycrm.Pa
     uow.payments.record(plan.id, "10.00 CNY")
     last = uow.payment_plans.history(plan.id)[-1]
     assert {f.field for f in last.fields} == {"installments"}
+
+
+def test_no_installment_falls_due_before_the_order_was_signed(uow: Any) -> None:
+    order = order_of(uow, cny("9000.00"))
+    uow.orders.update(order.id, signed_on=D(2026, 3, 1))
+    with pytest.raises(ValidationError) as caught:
+        uow.payment_plans.plan_for_order(order.id, by="equal", parts=3, first_due=D(2026, 1, 1))
+    assert [path for path, _ in caught.value.errors] == [
+        "installments.0.due_on",
+        "installments.1.due_on",
+    ]
+    assert "before the order was signed (2026-03-01)" in caught.value.errors[0][1]
+    assert uow.payment_plans.count({"order_id": order.id}) == 0
+    plan = uow.payment_plans.plan_for_order(order.id, by="equal", parts=3, first_due=D(2026, 3, 1))
+    assert plan.installments[0].due_on == D(2026, 3, 1)  # the signing day itself is fine

@@ -456,3 +456,35 @@ def test_the_pipeline_hooks_are_declared_and_documented(crm: pycrm.CRM) -> None:
         assert "Called" in hook_doc(name)
     builtin = {p.name: p.hooks for p in crm.plugins}["pycrm.plugins.default_pipelines"]
     assert builtin == ["pycrm_register_pipelines"]
+
+
+def test_a_company_tunes_a_built_in_pipelines_numbers_in_its_settings() -> None:
+    tuning = {"b2b": {"proposal": {"probability": 60, "dwell_days": 7, "stale_days": 10}}}
+    crm = pycrm.CRM.connect(
+        "memory://", settings=pycrm.Settings(stages=tuning), load_entry_points=False
+    )
+    b2b = crm.pipelines["b2b"]
+    proposal = b2b.stage("proposal")
+    assert (proposal.probability, proposal.dwell_days, proposal.stale_days) == (60, 7, 10)
+    assert proposal.requires == ("amount",)  # everything else is the pipeline's own
+    assert b2b.keys() == ["qualification", "needs_analysis", "proposal", "negotiation"]
+    assert crm.pipelines["eight_step"] == pycrm.CRM.connect("memory://").pipelines["eight_step"]
+
+
+@pytest.mark.parametrize(
+    ("tuning", "says"),
+    [
+        ({"b2c": {"x": {"probability": 1}}}, "not registered: b2c"),
+        ({"b2b": {"propose": {"probability": 1}}}, "has no stage 'propose'"),
+        ({"b2b": {"proposal": {"name": 1}}}, "name cannot be tuned"),
+        ({"b2b": {"proposal": {"probability": 101}}}, "stage 'proposal' of pipeline 'b2b'"),
+        ({"b2b": {"proposal": {"stale_days": 0}}}, "stale_days must be a whole number of days"),
+    ],
+)
+def test_tuning_an_unknown_stage_or_a_bad_number_stops_the_crm(
+    tuning: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(pycrm.ConfigurationError, match=says):
+        pycrm.CRM.connect(
+            "memory://", settings=pycrm.Settings(stages=tuning), load_entry_points=False
+        )

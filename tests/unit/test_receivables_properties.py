@@ -76,7 +76,7 @@ def test_payments_never_make_a_balance_negative(
     currency: str, units: int, offsets: list[int], attempts: list[tuple[int, int, bool]]
 ) -> None:
     crm = _crm()
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(user=pycrm.SYSTEM_USER) as uow:
         due = [DAY + dt.timedelta(days=d) for d in offsets]
         plan = _plan(uow, Money.from_minor(units, currency), due)
     desk = crm.as_user(pycrm.SYSTEM_USER)
@@ -109,7 +109,7 @@ def test_aging_buckets_partition_the_outstanding_amount_exactly(
     crm = _crm()
     on = DAY + dt.timedelta(days=shift)
     expected_buckets = [0] * 5
-    with crm.unit_of_work() as uow:
+    with crm.unit_of_work(user=pycrm.SYSTEM_USER) as uow:
         for units, offsets, paid in plans:
             plan = _plan(
                 uow, Money.from_minor(units, "CNY"), [DAY + dt.timedelta(days=d) for d in offsets]

@@ -81,14 +81,29 @@ class OrderLine:
         return self.unit_price * (self.quantity * (1 - self.discount))
 
     def problems(self) -> list[tuple[str, str]]:
-        found: list[tuple[str, str]] = []
-        if self.quantity <= 0:
-            found.append(("quantity", "must be positive"))
-        if self.unit_price.is_negative():
-            found.append(("unit_price", "must not be negative"))
-        if not 0 <= self.discount <= 1:
-            found.append(("discount", "must be a fraction between 0 and 1"))
-        return found
+        return line_problems(self.quantity, self.unit_price, self.discount)
+
+
+def line_problems(
+    quantity: Decimal | None,
+    unit_price: Money | None,
+    discount: Decimal | None,
+    currency: str | None = None,
+) -> list[tuple[str, str]]:
+    """What is wrong with a line's values (None: a value not known, so not checked), the
+    unit price's currency checked against the order's ``currency`` when given. Used on
+    whole lines and on the values of a line whose other fields do not parse, so that one
+    bad value never hides the others."""
+    found: list[tuple[str, str]] = []
+    if quantity is not None and quantity <= 0:
+        found.append(("quantity", "must be positive"))
+    if unit_price is not None and unit_price.is_negative():
+        found.append(("unit_price", "must not be negative"))
+    if discount is not None and not 0 <= discount <= 1:
+        found.append(("discount", "must be a fraction between 0 and 1"))
+    if unit_price is not None and currency is not None and unit_price.currency != currency:
+        found.append(("unit_price", f"must be in the order's currency {currency}"))
+    return found
 
 
 class OrderStatus(StrEnum):
@@ -228,11 +243,8 @@ class Order(Record):
     def problems(self) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
         for i, line in enumerate(self.lines):
-            found += [(f"lines.{i}.{path}", why) for path, why in line.problems()]
-            if line.unit_price.currency != self.currency:
-                found.append(
-                    (f"lines.{i}.unit_price", f"must be in the order's currency {self.currency}")
-                )
+            seen = line_problems(line.quantity, line.unit_price, line.discount, self.currency)
+            found += [(f"lines.{i}.{path}", why) for path, why in seen]
         if not found and self.total != Money.total((x.total for x in self.lines), self.currency):
             found.append(("total", "must equal the sum of the lines"))
         if self.starts_on and self.ends_on and self.ends_on < self.starts_on:

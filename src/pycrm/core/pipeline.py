@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from attrs import Attribute, field, frozen
+from attrs import Attribute, evolve, field, frozen
 
 from pycrm.core.messages import N_
 from pycrm.errors import ConfigurationError, PluginError, RuleViolation, ValidationError
@@ -115,6 +115,10 @@ def _stages(value: Iterable[Stage]) -> tuple[Stage, ...]:
     return tuple(value)
 
 
+#: The numbers of a stage a company may change without registering a pipeline of its own.
+TUNABLE = ("probability", "dwell_days", "stale_days")
+
+
 @frozen
 class Pipeline:
     """A sales process: ordered stages plus won and lost, and the reasons a deal is lost.
@@ -189,6 +193,33 @@ class Pipeline:
         if key == LOST:
             return -1
         return self.keys().index(key)
+
+    def tuned(self, numbers: Mapping[str, Mapping[str, int | None]]) -> Pipeline:
+        """This pipeline with some stages' numbers changed, its key and stages unchanged:
+        ``{"proposal": {"probability": 60, "dwell_days": 10, "stale_days": 14}}``.
+        Only ``probability``, ``dwell_days`` and ``stale_days`` are tunable this way."""
+        unknown = sorted(set(numbers) - set(self.keys()))
+        if unknown:
+            raise ConfigurationError(
+                f"pipeline {self.key!r} has no stage {', '.join(map(repr, unknown))}; "
+                f"its stages are {self.keys()}"
+            )
+        for key, values in numbers.items():
+            if extra := sorted(set(values) - set(TUNABLE)):
+                raise ConfigurationError(
+                    f"stage {key!r} of pipeline {self.key!r}: {', '.join(extra)} cannot be "
+                    f"tuned (only {', '.join(TUNABLE)})"
+                )
+        stages = []
+        for stage in self.stages:
+            changes: dict[str, Any] = dict(numbers.get(stage.key, {}))
+            try:
+                stages.append(evolve(stage, **changes))
+            except ConfigurationError as error:
+                raise ConfigurationError(
+                    f"stage {stage.key!r} of pipeline {self.key!r}: {error}"
+                ) from None
+        return evolve(self, stages=stages)
 
     # -- rules ----------------------------------------------------------------------------
     def check_move(self, source: Stage, target: Stage) -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-from typing_extensions import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 from pycrm.core.activities import Activity
 from pycrm.schemas import ActivityFields

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-
-from typing_extensions import Unpack
+from typing import Unpack
 
 from pycrm.core.customers import Customer
 from pycrm.schemas import CustomerFields

@@ -4,9 +4,9 @@ a deal in one step."""
 from __future__ import annotations
 
 import uuid
+from typing import Unpack
 
 from attrs import frozen
-from typing_extensions import Unpack
 
 from pycrm.core.access import Action
 from pycrm.core.audit import ChangeAction

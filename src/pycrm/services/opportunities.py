@@ -17,10 +17,9 @@ import copy
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Unpack
 
 from pydantic import Field
-from typing_extensions import Unpack
 
 from pycrm.core.access import Action
 from pycrm.core.audit import ChangeAction

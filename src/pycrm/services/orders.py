@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Unpack
 
 import attrs
 from pydantic import BaseModel, ConfigDict
-from typing_extensions import Unpack
 
 from pycrm.core import messages as msg
 from pycrm.core.access import Action
 from pycrm.core.audit import ChangeAction
 from pycrm.core.events import Event
-from pycrm.core.money import Money
+from pycrm.core.money import Money, validate_currency
 from pycrm.core.opportunities import OpportunityStatus
-from pycrm.core.orders import Order, OrderStatus, Product
+from pycrm.core.orders import Order, OrderStatus, Product, line_problems
 from pycrm.errors import ValidationError
-from pycrm.schemas import LongText, MoneyValue, OrderFields, OrderLineFields, checked_call
+from pycrm.schemas import (
+    LongText,
+    MoneyValue,
+    OrderFields,
+    OrderLineFields,
+    checked_call,
+    exact_number,
+)
 from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id, _check_version
 from pycrm.services.payment_plans import plans_of
@@ -174,13 +180,20 @@ class OrderService(RecordService[Order]):
             return saved
 
     # -- rules ----------------------------------------------------------------------------
+    def _clean(
+        self, uow: UnitOfWork, fields: Mapping[str, Any], *, partial: bool = False
+    ) -> dict[str, Any]:
+        try:
+            return super()._clean(uow, fields, partial=partial)
+        except ValidationError as error:
+            raise _with_line_problems(error, fields) from None
+
     def _prepare(
         self, uow: UnitOfWork, clean: dict[str, Any], record: Order | None
     ) -> dict[str, Any]:
         if "lines" in clean:
             currency = clean.get("currency") or (record.currency if record else None)
-            lines = [_priced(uow, line, currency, i) for i, line in enumerate(clean["lines"])]
-            clean = {**clean, "lines": lines}
+            clean = {**clean, "lines": _priced_lines(uow, clean["lines"], currency)}
         if record is not None:
             # Workflow rules come before field checks: "confirmed, use a draft" is the
             # useful answer, not "the lines are not in the new currency".
@@ -223,6 +236,71 @@ def _how(uow: UnitOfWork) -> dict[str, Any]:
 
 def _line(description: str, amount: Money) -> OrderLineFields:
     return {"description": description, "quantity": 1, "unit_price": amount}
+
+
+def _priced_lines(
+    uow: UnitOfWork, lines: list[dict[str, Any]], currency: str | None
+) -> list[dict[str, Any]]:
+    """The lines with their catalogue prices; when one cannot be priced, every problem of
+    every line is reported at once (a missing price never hides a bad quantity)."""
+    priced, errors = [], []
+    for i, line in enumerate(lines):
+        try:
+            priced.append(_priced(uow, line, currency, i))
+        except ValidationError as error:
+            errors += error.errors
+    if errors:
+        for i, line in enumerate(lines):
+            seen = line_problems(
+                line.get("quantity"), line.get("unit_price"), line.get("discount"), currency
+            )
+            errors += [(f"lines.{i}.{path}", why) for path, why in seen]
+        raise ValidationError(_by_line(errors), entity="order")
+    return priced
+
+
+def _with_line_problems(error: ValidationError, fields: Mapping[str, Any]) -> ValidationError:
+    """``error`` (the schema's) with what is wrong with the line values that did parse:
+    an unreadable unit price must not hide a negative quantity on the same line."""
+    lines = fields.get("lines")
+    if not isinstance(lines, list | tuple):
+        return error
+    reported = {path for path, _ in error.errors}
+    currency = _parsed(validate_currency, fields.get("currency"))
+    extra = []
+    for i, line in enumerate(lines):
+        if not isinstance(line, Mapping):
+            continue
+        seen = line_problems(
+            _parsed(exact_number, line.get("quantity")),
+            _parsed(Money.parse, line.get("unit_price")),
+            _parsed(exact_number, line.get("discount")),
+            currency,
+        )
+        extra += [(p, why) for path, why in seen if (p := f"lines.{i}.{path}") not in reported]
+    if not extra:
+        return error
+    return ValidationError(_by_line([*error.errors, *extra]), entity=error.entity)
+
+
+def _parsed(parse: Callable[[Any], Any], value: Any) -> Any:
+    """``parse(value)``, or None when there is no value or it does not parse."""
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except (ValueError, TypeError, ArithmeticError):
+        return None
+
+
+def _by_line(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The order's own fields first, then each line's problems together, in line order."""
+
+    def line(error: tuple[str, str]) -> int:
+        parts = error[0].split(".")
+        return int(parts[1]) if parts[0] == "lines" and parts[1:2] and parts[1].isdigit() else -1
+
+    return sorted(errors, key=line)
 
 
 def _priced(uow: UnitOfWork, line: dict[str, Any], currency: str | None, i: int) -> dict[str, Any]:

@@ -9,9 +9,7 @@ their report) is refused.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
-
-from typing_extensions import Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from pycrm.core.access import Action
 from pycrm.core.audit import ChangeAction

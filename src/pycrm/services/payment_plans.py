@@ -6,9 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
-
-from typing_extensions import Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from pycrm.core import messages as msg
 from pycrm.core.access import Action
@@ -80,7 +78,7 @@ class PaymentPlanService(RecordService[PaymentPlan]):
         units left over go one each to the earliest installments (``"equal"``) or to those
         that lost most in rounding (``"percent"``): 100.00 in 3 is 33.34, 33.33, 33.33.
         An order has at most one (undeleted) plan, and a plan
-        at most 600 installments (``pycrm.core.limits.MAX_INSTALLMENTS``).
+        at most 600 installments (50 years of monthly ones).
         """
         with self._step() as uow:
             order = uow.orders.get(order_id)
@@ -147,6 +145,8 @@ class PaymentPlanService(RecordService[PaymentPlan]):
                 )
             record.owner_id = order.owner_id
         record.derive()
+        if order is not None:
+            _check_due_dates(record, old, order)
         if old is None:
             _check_new_plan(uow, record, order)
             if record.paid.is_positive():
@@ -185,6 +185,22 @@ def _check_new_plan(uow: UnitOfWork, plan: PaymentPlan, order: Order | None) -> 
         raise ValidationError.single(
             "total", f"must be the order's total {order.total}, not {plan.total}"
         )
+
+
+def _check_due_dates(plan: PaymentPlan, old: PaymentPlan | None, order: Order) -> None:
+    """No money falls due before the order was signed (a typo in a year, most often);
+    installments already stored with such a date are left as they are."""
+    signed = order.signed_on
+    if signed is None:
+        return
+    stored = {p.id: p.due_on for p in old.installments} if old is not None else {}
+    early = [
+        (f"installments.{i}.due_on", f"{part.due_on} is before the order was signed ({signed})")
+        for i, part in enumerate(plan.installments)
+        if part.due_on < signed and stored.get(part.id) != part.due_on
+    ]
+    if early:
+        raise ValidationError(early, entity="payment_plan")
 
 
 def _parts_key(plan: PaymentPlan) -> list[tuple[Any, ...]]:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
-from typing_extensions import Unpack
+from typing import Any, Unpack
 
 from pycrm.core.orders import Product, ProductPrice
 from pycrm.schemas import ProductFields

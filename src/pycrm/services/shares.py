@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
-
-from typing_extensions import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 from pycrm.core.access import Action, Share
 from pycrm.core.kinds import kind_of

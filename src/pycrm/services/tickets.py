@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-
-from typing_extensions import Unpack
+from typing import Unpack
 
 from pycrm.core.tickets import Ticket
 from pycrm.schemas import TicketFields
