@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -175,8 +176,16 @@ class SqlTransaction:
 
     # -- reads ------------------------------------------------------------------------
     def get(self, kind: type[S], scope: Scope, record_id: uuid.UUID) -> S | None:
-        found = self.find(kind, scope, Query(ids=frozenset([record_id]), deleted=None))
-        return found[0] if found else None
+        if scope.condition(kind.kind) is not None:
+            found = self.find(kind, scope, Query(ids=frozenset([record_id]), deleted=None))
+            return found[0] if found else None
+        # The everyday look-up by id: one statement per kind, built once (SQLAlchemy then
+        # reuses its compiled form), instead of composing a query on every call.
+        with self._translate(f"cannot read {kind.kind} records"):
+            params = {"tenant": scope.tenant, "id": record_id}
+            rows = self.conn.execute(_by_id(kind.kind), params).mappings().all()
+            loaded = self._load(kind, scope.tenant, rows)
+        return loaded[0] if loaded else None
 
     def find(self, kind: type[S], scope: Scope, query: Query) -> list[S]:
         table = table_for(kind.kind)
@@ -247,14 +256,9 @@ class SqlTransaction:
         found: dict[uuid.UUID, list[Any]] = {}
         if not parents:
             return found
-        table = child_table(kind, name)
-        stmt = (
-            sa.select(table)
-            .where(table.c.tenant == tenant, table.c[parent_key].in_([p["id"] for p in parents]))
-            .order_by(table.c[parent_key], table.c.position)
-        )
         mapper = mapper_for(cls)
-        for row in self.conn.execute(stmt).mappings():
+        params = {"tenant": tenant, "parents": [p["id"] for p in parents]}
+        for row in self.conn.execute(_children_of(kind, name), params).mappings():
             found.setdefault(row[parent_key], []).append(mapper.from_row(row))
         return found
 
@@ -442,3 +446,29 @@ class SqlTransaction:
                 self._trans.rollback()
         finally:
             self.conn.close()
+
+
+@functools.cache
+def _by_id(kind: str) -> sa.Select[Any]:
+    """One record of ``kind`` by tenant and id, deleted or not (bound per call)."""
+    table = table_for(kind)
+    return sa.select(table).where(
+        table.c.tenant == sa.bindparam("tenant", type_=table.c.tenant.type),
+        table.c.id == sa.bindparam("id", type_=table.c.id.type),
+    )
+
+
+@functools.cache
+def _children_of(kind: str, name: str) -> sa.Select[Any]:
+    """The ``name`` children of a list of ``kind`` parents, in their order."""
+    _, _, parent_key, _ = CHILDREN[(kind, name)]
+    table = child_table(kind, name)
+    parent = table.c[parent_key]
+    return (
+        sa.select(table)
+        .where(
+            table.c.tenant == sa.bindparam("tenant", type_=table.c.tenant.type),
+            parent.in_(sa.bindparam("parents", expanding=True, type_=parent.type)),
+        )
+        .order_by(parent, table.c.position)
+    )
