@@ -257,8 +257,11 @@ class SqlTransaction:
         if not parents:
             return found
         mapper = mapper_for(cls)
-        params = {"tenant": tenant, "parents": [p["id"] for p in parents]}
-        for row in self.conn.execute(_children_of(kind, name), params).mappings():
+        ids = [p["id"] for p in parents]
+        # One parent (a get) is the common case: "=", which skips expanding a list.
+        one = len(ids) == 1
+        params = {"tenant": tenant, "parents": ids[0] if one else ids}
+        for row in self.conn.execute(_children_of(kind, name, one), params).mappings():
             found.setdefault(row[parent_key], []).append(mapper.from_row(row))
         return found
 
@@ -459,16 +462,17 @@ def _by_id(kind: str) -> sa.Select[Any]:
 
 
 @functools.cache
-def _children_of(kind: str, name: str) -> sa.Select[Any]:
-    """The ``name`` children of a list of ``kind`` parents, in their order."""
+def _children_of(kind: str, name: str, one: bool) -> sa.Select[Any]:
+    """The ``name`` children of one ``kind`` parent, or of a list of them, in order."""
     _, _, parent_key, _ = CHILDREN[(kind, name)]
     table = child_table(kind, name)
     parent = table.c[parent_key]
+    bound = sa.bindparam("parents", expanding=not one, type_=parent.type)
     return (
         sa.select(table)
         .where(
             table.c.tenant == sa.bindparam("tenant", type_=table.c.tenant.type),
-            parent.in_(sa.bindparam("parents", expanding=True, type_=parent.type)),
+            parent == bound if one else parent.in_(bound),
         )
         .order_by(parent, table.c.position)
     )
