@@ -11,7 +11,7 @@ exists; a parameter of a type no strategy covers fails
 commits, so a failing call must leave nothing behind in its savepoint either.
 
 ``PYCRM_FUZZ_EXAMPLES`` sets the examples per entry point on the memory backend and SQLite
-(default 40, so that the everyday run stays short; CI runs 200, see ``.ci/run``;
+(default 40, so that the everyday run stays short; CI runs 300, see ``.ci/run``;
 ``PYCRM_FUZZ_EXAMPLES=1000`` for a long local run); PostgreSQL runs half as many.
 Arguments are mostly plausible (ids of the world's records, valid words and amounts, with
 the edge cases of their type), and in about half the calls one argument (or one field) is

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pycrm.core.activities import Activity, ActivityKind
 from pycrm.core.customers import Customer
 from pycrm.core.money import Money
 from pycrm.core.records import SYSTEM_USER
@@ -155,3 +156,30 @@ class ScopeContract:
             uow.tx.insert([twin])
             with pytest.raises(ConflictError):
                 uow.payment_plans.restore(plan.id)
+
+    def test_the_store_holds_one_dunning_task_per_installment_and_date(
+        self, crm: CRM, tenant: str, org: dict[str, Any]
+    ) -> None:
+        with crm.unit_of_work(tenant=tenant, user=SYSTEM_USER) as uow:
+            [plan] = uow.payment_plans.list({"customer_id": org["ann_customer"]})
+        part, due = plan.installments[0].id, dt.date(2026, 2, 1)
+
+        def task(on: dt.date, installment: uuid.UUID | None = part) -> Activity:
+            return Activity(
+                id=uuid.uuid4(),
+                tenant=tenant,
+                type=ActivityKind.TASK,
+                subject="dunning",
+                dunning_installment_id=installment,
+                dunning_due_on=on,
+            )
+
+        with crm.unit_of_work(tenant=tenant, user=SYSTEM_USER) as uow:
+            uow.tx.insert([task(due), task(due + dt.timedelta(days=1)), task(due, None)])
+            uow.tx.insert([task(due, None)])  # an empty field exempts a record, as in SQL
+        tx = crm.storage.begin()
+        try:
+            with pytest.raises(ConflictError):
+                tx.insert([task(due)])
+        finally:
+            tx.rollback()
