@@ -4,7 +4,6 @@ with the database's own plan (EXPLAIN), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,27 +13,12 @@ import sqlalchemy as sa
 import pycrm
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A database of this test's own: the planner's statistics are of its rows only."""
-    if request.param == "sqlite":
-        yield str(request.getfixturevalue("sqlite_url"))
-        return
-    base = sa.make_url(request.getfixturevalue("postgres_url"))
-    name = f"{base.database}_pages_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
 @pytest.fixture
-def crm(url: str, clock: pycrm.FixedClock) -> Iterator[pycrm.CRM]:
+def crm(fresh_url: str, clock: pycrm.FixedClock) -> Iterator[pycrm.CRM]:
     settings = pycrm.Settings(auto_migrate=True)
-    with pycrm.CRM.connect(url, settings=settings, clock=clock, load_entry_points=False) as crm:
+    with pycrm.CRM.connect(
+        fresh_url, settings=settings, clock=clock, load_entry_points=False
+    ) as crm:
         yield crm
 
 
