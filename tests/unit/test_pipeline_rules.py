@@ -299,6 +299,12 @@ def test_lose_needs_a_reason_from_the_pipeline(crm: pycrm.CRM, admin: uuid.UUID)
         with pytest.raises(ValidationError, match="not a lost reason") as caught:
             uow.opportunities.lose(deal.id, reason="bad luck")
         assert caught.value.errors[0][0] == "reason"
+        for missing in (None, ""):
+            with pytest.raises(ValidationError) as caught:
+                uow.opportunities.lose(deal.id, reason=missing)
+            [(field, why)] = caught.value.errors
+            assert field == "reason" and why.startswith("say why the deal was lost: one of")
+            assert "'price', 'competitor'" in why and "'b2b'" in why
         lost = uow.opportunities.lose(deal.id, reason="competitor")
     assert (lost.status, lost.lost_reason, lost.probability) == ("lost", "competitor", 0)
 
