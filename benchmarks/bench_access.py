@@ -78,7 +78,7 @@ _INDUSTRY = _words("软件科技贸易物流医药电子机械食品建材教育
 _FORM = ("有限公司", "股份有限公司", "集团有限公司")
 
 HAND_PAGE = """
-SELECT * FROM customers
+SELECT * FROM pycrm_customers
 WHERE tenant = {p} AND deleted_at IS NULL AND owner_id IN ({owners})
 ORDER BY name, id
 LIMIT 50
@@ -86,7 +86,7 @@ LIMIT 50
 HAND_PIPELINE = """
 SELECT owner_id, stage, amount_currency, count(*), sum(coalesce(amount_minor, 0)),
        sum(coalesce(amount_minor, 0) * coalesce(probability, 0))
-FROM opportunities
+FROM pycrm_opportunities
 WHERE tenant = {p} AND deleted_at IS NULL AND status = 'open' AND owner_id IN ({owners})
 GROUP BY owner_id, stage, amount_currency
 """
@@ -312,7 +312,7 @@ class Hand:
         self.conn.close()
 
 
-def read_through(plan: Sequence[str], table: str = "customers") -> str:
+def read_through(plan: Sequence[str], table: str = "pycrm_customers") -> str:
     """How the plan reads ``table``: the index it goes through, or a full scan."""
     for line in plan:
         # SQLite: "SCAN customers USING INDEX ix_…" / "SEARCH customers USING INDEX ix_…"
@@ -395,11 +395,11 @@ def measure(crm: pycrm.CRM, hand: Hand, org: Org, repeat: int) -> dict[str, Any]
             len(results[name]["got"]) if "page" in name else results[name]["got"][0]
         )
     engine = crm.storage.engine  # type: ignore[attr-defined]
-    sql, params = _statement(engine, page, "FROM customers", "LIMIT")
+    sql, params = _statement(engine, page, "FROM pycrm_customers", "LIMIT")
     results["page_sql"] = sql
     results["page_plan"] = hand.plan(sql, params)
     results["hand_plan"] = hand.plan(hand.page_sql, hand.params)
-    sql, params = _statement(engine, pipeline, "FROM opportunities", "GROUP BY")
+    sql, params = _statement(engine, pipeline, "FROM pycrm_opportunities", "GROUP BY")
     results["pipeline_plan"] = hand.plan(sql, params)
     results["hand_pipeline_plan"] = hand.plan(hand.pipeline_sql, hand.params)
     results["visible_customers"] = _count(hand)
@@ -487,10 +487,14 @@ def _print(label: str, sizes: dict[int, dict[str, Any]]) -> None:
     sql = _indent(largest["page_sql"], 4, width=100_000)
     print(f"\n  SQL pycrm runs for the first page:\n{sql}")
     for title, key, table in (
-        ("its plan", "page_plan", "customers"),
-        ("plan of the hand-written first page", "hand_plan", "customers"),
-        ("plan of the SQL pycrm runs for the weighted pipeline", "pipeline_plan", "opportunities"),
-        ("plan of the hand-written weighted pipeline", "hand_pipeline_plan", "opportunities"),
+        ("its plan", "page_plan", "pycrm_customers"),
+        ("plan of the hand-written first page", "hand_plan", "pycrm_customers"),
+        (
+            "plan of the SQL pycrm runs for the weighted pipeline",
+            "pipeline_plan",
+            "pycrm_opportunities",
+        ),
+        ("plan of the hand-written weighted pipeline", "hand_pipeline_plan", "pycrm_opportunities"),
     ):
         print(f"  {title}:\n{_indent(chr(10).join(largest[key]), 4)}")
         print(f"  {table} read through: {read_through(largest[key], table)}")

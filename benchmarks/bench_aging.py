@@ -49,9 +49,9 @@ SELECT i.customer_id, c.name, i.amount_currency,
        SUM(CASE WHEN i.due_on < :d60 AND i.due_on >= :d90
                 THEN i.amount_minor - COALESCE(i.paid_minor, 0) ELSE 0 END),
        SUM(CASE WHEN i.due_on < :d90 THEN i.amount_minor - COALESCE(i.paid_minor, 0) ELSE 0 END)
-FROM installments AS i
-JOIN payment_plans AS p ON p.tenant = i.tenant AND p.id = i.plan_id
-LEFT JOIN customers AS c ON c.tenant = i.tenant AND c.id = i.customer_id
+FROM pycrm_installments AS i
+JOIN pycrm_payment_plans AS p ON p.tenant = i.tenant AND p.id = i.plan_id
+LEFT JOIN pycrm_customers AS c ON c.tenant = i.tenant AND c.id = i.customer_id
 WHERE i.tenant = :tenant AND p.deleted_at IS NULL
   AND i.amount_minor - COALESCE(i.paid_minor, 0) > 0
 GROUP BY i.customer_id, c.name, i.amount_currency
@@ -172,7 +172,7 @@ def measure(url: str, tenant: str, repeat: int) -> dict[str, Any]:
     desk = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant).reports
     engine: sa.Engine = crm.storage.engine  # type: ignore[attr-defined]
     with engine.connect() as conn:  # warm the page cache the same way for both
-        conn.exec_driver_sql("SELECT count(*) FROM installments").scalar()
+        conn.exec_driver_sql("SELECT count(*) FROM pycrm_installments").scalar()
     before = _maxrss_mib()
     report, ours = None, []
     for _ in range(repeat):

@@ -45,7 +45,7 @@ SETTINGS = pycrm.Settings(reporting_currency="CNY", exchange_rates={"USD/CNY": D
 HAND_SQL = """
 SELECT owner_id, stage, amount_currency, count(*), sum(coalesce(amount_minor, 0)),
        sum(coalesce(amount_minor, 0) * coalesce(probability, 0))
-FROM opportunities
+FROM pycrm_opportunities
 WHERE tenant = ? AND deleted_at IS NULL AND status = 'open'
 GROUP BY owner_id, stage, amount_currency
 """
@@ -143,7 +143,7 @@ def _timed(call: Any) -> float:
 
 def _count(db: Path) -> int:
     with sqlite3.connect(db) as conn:
-        return int(conn.execute("SELECT count(*) FROM opportunities").fetchone()[0])
+        return int(conn.execute("SELECT count(*) FROM pycrm_opportunities").fetchone()[0])
 
 
 def _child(*args: str) -> str:

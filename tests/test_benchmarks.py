@@ -64,5 +64,17 @@ def test_access_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     for measured in sizes.values():
         for name in ("first page", "weighted pipeline"):
             assert measured[name]["ratio"] > 0 and measured[name]["peak_kib"] > 0
-        assert "FROM customers" in measured["page_sql"] and measured["page_plan"]
+        assert "FROM pycrm_customers" in measured["page_sql"] and measured["page_plan"]
         assert bench.read_through(measured["page_plan"]) != "not found in the plan"
+
+
+def test_async_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load("bench_async")
+    # The benchmark itself checks that every request of both runs committed.
+    results = bench.main(["--requests", "4", "--io-ms", "0", "1", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert "ratio" in out and "worst lag ms" in out
+    assert set(results) == {(4, 0.0), (4, 1.0)}
+    for measured in results.values():
+        assert measured["ratio"] > 0 and measured["sync_s"] > 0 and measured["async_s"] > 0
+        assert measured["worst_lag_ms"] >= 0 and measured["median_lag_ms"] >= 0

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 import pycrm
+from pycrm import console
 from pycrm.cli import app
 from pycrm.core import messages as msg
 from pycrm.i18n import translate
@@ -50,3 +53,36 @@ def test_migrate_brings_a_database_up_to_date(tmp_path: Path):
 def test_version():
     result = runner.invoke(app, ["version"])
     assert result.output.strip() == pycrm.__version__
+
+
+def test_migrate_takes_the_table_prefix(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    result = runner.invoke(app, ["migrate", url, "--table-prefix", "crm_"])
+    assert result.exit_code == 0, result.output
+    crm = pycrm.CRM.connect(
+        url,
+        settings=pycrm.Settings(table_prefix="crm_", auto_migrate=False),
+        load_entry_points=False,
+    )
+    crm.close()
+
+
+def test_without_the_cli_extra_migrate_and_version_still_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setitem(sys.modules, "typer", None)  # as if the extra were not installed
+    url = f"sqlite:///{tmp_path / 'plain.db'}"
+    assert console.main(["migrate", url]) == 0
+    assert "schema is up to date" in capsys.readouterr().out
+    assert console.main(["version"]) == 0
+    assert capsys.readouterr().out.strip() == pycrm.__version__
+    assert console.main(["demo"]) == 2
+    assert "pip install 'pycrm-embedded[cli]'" in capsys.readouterr().err
+    assert console.main(["migrate", "nosuch://x"]) == 1
+    assert "no storage backend" in capsys.readouterr().err
+
+
+def test_the_installed_command_runs():
+    script = Path(sys.executable).with_name("pycrm")
+    done = subprocess.run([str(script), "version"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == pycrm.__version__

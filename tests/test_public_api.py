@@ -46,6 +46,7 @@ EXPECTED = [
     "FieldProblem",
     "FieldType",
     "CRM",
+    "AsyncCRM",
     "SYSTEM_USER",
     "Activity",
     "ActivityKind",
@@ -120,8 +121,12 @@ EXPECTED = [
     "WinRate",
     "__version__",
     "hookimpl",
+    "json_default",
+    "jsonable",
     "new_id",
+    "page_model",
     "view",
+    "view_model",
 ]
 
 CORE = pathlib.Path(pycrm.__file__).parent / "core"

@@ -32,6 +32,7 @@ from pycrm.errors import (
 )
 
 if TYPE_CHECKING:
+    from pycrm.aio import AsyncCRM
     from pycrm.core.access import (
         Action,
         DataScope,
@@ -90,7 +91,7 @@ if TYPE_CHECKING:
     from pycrm.core.tickets import Ticket, TicketChannel, TicketPriority, TicketStatus, TicketType
     from pycrm.crm import CRM
     from pycrm.plugins.hookspecs import hookimpl
-    from pycrm.schemas import view
+    from pycrm.schemas import json_default, jsonable, page_model, view, view_model
     from pycrm.services.fields import CustomFields
     from pycrm.services.listing import Page
     from pycrm.services.orders import OrderBalance
@@ -115,6 +116,7 @@ __version__ = "0.1.0"
 
 #: Where each public name lives; loaded on first access (PEP 562).
 _LAZY: dict[str, tuple[str, ...]] = {
+    "pycrm.aio": ("AsyncCRM",),
     "pycrm.core.access": (
         "Action",
         "DataScope",
@@ -226,7 +228,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ),
     "pycrm.crm": ("CRM",),
     "pycrm.plugins.hookspecs": ("hookimpl",),
-    "pycrm.schemas": ("view",),
+    "pycrm.schemas": ("json_default", "jsonable", "page_model", "view", "view_model"),
     "pycrm.services.fields": ("CustomFields",),
     "pycrm.services.listing": ("Page",),
     "pycrm.services.orders": ("OrderBalance",),
@@ -274,6 +276,7 @@ __all__ = [
     "AgingRow",
     "AmountReport",
     "AmountRow",
+    "AsyncCRM",
     "CRMError",
     "Change",
     "ChangeAction",
@@ -374,6 +377,10 @@ __all__ = [
     "current_department",
     "current_user",
     "hookimpl",
+    "json_default",
+    "jsonable",
     "new_id",
+    "page_model",
     "view",
+    "view_model",
 ]

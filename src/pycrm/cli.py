@@ -160,9 +160,20 @@ def _aging(crm: Services, app_crm: CRM, locale: str) -> Table:
 
 
 @app.command()
-def migrate(url: Annotated[str, typer.Argument(help="Database URL, e.g. postgresql://…")]) -> None:
+def migrate(
+    url: Annotated[str, typer.Argument(help="Database URL, e.g. postgresql://…")],
+    table_prefix: Annotated[
+        str, typer.Option(help="What pycrm's table names start with (Settings.table_prefix).")
+    ] = "pycrm_",
+    postgresql_schema: Annotated[
+        str | None, typer.Option(help="PostgreSQL schema of pycrm's own.")
+    ] = None,
+) -> None:
     """Bring a database's pycrm schema up to date."""
-    with CRM(url, settings=Settings(auto_migrate=True)) as crm:
+    settings = Settings(
+        auto_migrate=True, table_prefix=table_prefix, postgresql_schema=postgresql_schema
+    )
+    with CRM(url, settings=settings) as crm:
         console.print(f"{crm.storage.name} schema is up to date")
 
 
@@ -186,4 +197,5 @@ def version() -> None:
 
 
 def main() -> None:
+    """Run the command line (``pycrm --help``)."""
     app()

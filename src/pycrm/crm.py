@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
-import threading
+import sys
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
 
 from pycrm.core.access import RoleDefinition, SharingRule
 from pycrm.core.clock import Clock, SystemClock
@@ -25,6 +26,12 @@ from pycrm.services.unit_of_work import UnitOfWork, check_tenant, check_user
 from pycrm.settings import Settings
 from pycrm.storage.base import StorageBackend
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from pycrm.aio import AsyncCRM
+
 __all__ = ["CRM", "DEFAULT_URL"]
 
 log = logging.getLogger("pycrm")
@@ -33,14 +40,28 @@ T = TypeVar("T")
 #: Where ``CRM.connect()`` keeps data when no URL is given: an embedded SQLite file.
 DEFAULT_URL = "sqlite:///pycrm.db"
 
+#: The unit of work open in this context (a thread, or an asyncio task), per CRM instance
+#: (see :meth:`CRM.claim_context`). Never changed in place: a copied context shares it.
+_OPEN_UNITS: contextvars.ContextVar[tuple[tuple[CRM, UnitOfWork], ...]]
+_OPEN_UNITS = contextvars.ContextVar("pycrm_open_units", default=())
+
+
+def _is_engine(value: object) -> TypeGuard[sa.Engine]:
+    # Without sqlalchemy imported nothing can be an Engine, and pycrm on the memory backend
+    # never pays for importing it.
+    module = sys.modules.get("sqlalchemy")
+    return module is not None and isinstance(value, module.Engine)
+
 
 def _check_arguments(storage: object, settings: object, plugins: object, clock: object) -> None:
     """Refuse what cannot build a CRM, before anything is opened."""
     problems = []
-    if not isinstance(storage, str) and not all(
+    if not (isinstance(storage, str) or _is_engine(storage)) and not all(
         callable(getattr(storage, name, None)) for name in ("begin", "migrate", "close")
     ):
-        problems.append(("storage", "give a database URL or a storage backend"))
+        problems.append(
+            ("storage", "give a database URL, a SQLAlchemy Engine or a storage backend")
+        )
     if settings is not None and not isinstance(settings, Settings):
         problems.append(("settings", "give pycrm.Settings(...)"))
     if isinstance(plugins, str | bytes) or not isinstance(plugins, Sequence):
@@ -64,7 +85,7 @@ class CRM:
 
     def __init__(
         self,
-        storage: StorageBackend | str = DEFAULT_URL,
+        storage: StorageBackend | str | sa.Engine = DEFAULT_URL,
         *,
         settings: Settings | None = None,
         plugins: Sequence[object] = (),
@@ -84,7 +105,9 @@ class CRM:
         )
         self._pm = self._plugins.pm
         self.storage: StorageBackend = (
-            self._make_storage(storage) if isinstance(storage, str) else storage
+            self._make_storage(storage)
+            if isinstance(storage, str) or _is_engine(storage)
+            else cast(StorageBackend, storage)
         )
         self.exchange_rates: ExchangeRates = self._make_rates()
         self.currencies: list[str] = self._collect_currencies()
@@ -98,20 +121,31 @@ class CRM:
         )
         #: Custom field definitions (plugins' and the host application's).
         self.fields = CustomFields(self, self._collect_fields())
-        self._threads = threading.local()  # the unit of work open in each thread
 
     @classmethod
     def connect(
         cls,
-        url: str = DEFAULT_URL,
+        url: str | sa.Engine = DEFAULT_URL,
         *,
         settings: Settings | None = None,
         plugins: Sequence[object] = (),
         clock: Clock | None = None,
         load_entry_points: bool = True,
+        migrate: bool | None = None,
     ) -> CRM:
         """Open the CRM stored at ``url`` (``sqlite:///file.db``, ``postgresql://...``,
-        ``memory://``). An embedded SQLite database is created and migrated on first use."""
+        ``memory://``), or in the database of a host application's SQLAlchemy ``Engine``
+        (its pool and options stay the host's; pycrm never disposes of it).
+
+        An embedded SQLite database is created and migrated on first use; other databases
+        are migrated when ``migrate=True`` (which overrides ``settings.auto_migrate``) and
+        otherwise refused while their schema is behind, with the command that upgrades it.
+        """
+        if migrate is not None:
+            if not isinstance(migrate, bool):
+                raise ConfigurationError("cannot build the CRM: migrate: give True or False")
+            base = settings if isinstance(settings, Settings) else Settings()
+            settings = base.model_copy(update={"auto_migrate": migrate})
         return cls(
             url,
             settings=settings,
@@ -121,7 +155,16 @@ class CRM:
         )
 
     # -- set-up ---------------------------------------------------------------------------
-    def _make_storage(self, url: str) -> StorageBackend:
+    def _make_storage(self, url: str | sa.Engine) -> StorageBackend:
+        if _is_engine(url):
+            from pycrm.storage.sqlalchemy.backend import SqlBackend
+
+            return SqlBackend(
+                url,
+                auto_migrate=self.settings.auto_migrate,
+                table_prefix=self.settings.table_prefix,
+                schema=self.settings.postgresql_schema,
+            )
         backend = self._pm.hook.pycrm_make_storage(url=url, settings=self.settings)
         if backend is None:
             raise ConfigurationError(
@@ -232,6 +275,14 @@ class CRM:
         """Bring the database schema up to date (core and plugin migrations)."""
         self.storage.migrate()
 
+    @property
+    def metadata(self) -> sa.MetaData | None:
+        """pycrm's tables in this CRM's database, named as its settings say (``None`` on a
+        backend without SQL tables). A host application's alembic ignores them with
+        :func:`pycrm.embedding.include_object`."""
+        tables = getattr(self.storage, "tables", None)
+        return tables.metadata if tables is not None else None
+
     def close(self) -> None:
         """Release the storage backend's connections; the CRM is unusable afterwards."""
         self.storage.close()
@@ -248,15 +299,33 @@ class CRM:
         self.close()
 
     # -- working --------------------------------------------------------------------------
-    def unit_of_work(self, *, user: uuid.UUID | str, tenant: str | None = None) -> UnitOfWork:
+    def unit_of_work(
+        self,
+        *,
+        user: uuid.UUID | str,
+        tenant: str | None = None,
+        connection: sa.Connection | Session | None = None,
+    ) -> UnitOfWork:
         """Start a unit of work for ``user`` in ``tenant``: all of it commits, or none.
 
         ``user`` is required: the acting user, whose rights every read and write is held
         to, or :data:`pycrm.SYSTEM_USER` for jobs and imports that act for no one (it sees
         and may do everything). ``tenant`` defaults to ``settings.default_tenant``
-        (``"default"`` unless configured)."""
+        (``"default"`` unless configured).
+
+        ``connection`` runs the unit of work in the host application's transaction: a
+        SQLAlchemy ``Connection`` or ORM ``Session`` of the same database. Inside the
+        host's open transaction pycrm's writes are a savepoint, and the host's own commit or
+        rollback decides for its rows and pycrm's together. Events are handed to the
+        handlers after the host's session commits (with a ``Session``); with a bare
+        ``Connection`` call :meth:`UnitOfWork.deliver_events` after committing, or leave
+        them to :meth:`deliver_pending_events`.
+        """
         return UnitOfWork(
-            self, tenant if tenant is not None else self.settings.default_tenant, user
+            self,
+            tenant if tenant is not None else self.settings.default_tenant,
+            user,
+            connection=connection,
         )
 
     def as_user(self, user: uuid.UUID | str, *, tenant: str | None = None) -> Services:
@@ -271,25 +340,43 @@ class CRM:
 
         return Services(step)
 
-    def claim_thread(self, uow: UnitOfWork) -> None:
-        """Note that ``uow`` opened a transaction in this thread; refuse a second one.
+    def claim_context(self, uow: UnitOfWork) -> None:
+        """Note that ``uow`` is open in this context; refuse a second unit of work of this
+        CRM in it.
 
-        A unit of work inside another in the same thread would wait for the outer one's
-        locks (SQLite) or see its uncommitted work half-way (other databases): every backend
-        refuses it the same way, at once.
+        The context is the thread's or, under asyncio, the task's (:mod:`contextvars`), so
+        each thread and each task has a unit of work of its own. A unit of work inside
+        another in the same context would wait for the outer one's locks (SQLite) or see
+        its uncommitted work half-way (other databases): every backend refuses it the same
+        way, at once. A task started inside a unit of work inherits its context, and so
+        counts as inside it. Other CRM instances' units of work are not seen.
         """
-        held = getattr(self._threads, "uow", None)
-        if held is not None and held is not uow:
+        opened = _OPEN_UNITS.get()
+        held = next((u for crm, u in opened if crm is self), None)
+        if held is uow:
+            return
+        if held is not None and not held._done:  # an ended one was released elsewhere
             raise StorageError(
-                "a unit of work is already open in this thread: finish it before starting "
-                "another (or do the work inside it)"
+                "a unit of work is already open in this context (thread or task): finish it "
+                "before starting another (or do the work inside it)"
             )
-        self._threads.uow = uow
+        _OPEN_UNITS.set((*((c, u) for c, u in opened if c is not self), (self, uow)))
 
-    def release_thread(self, uow: UnitOfWork) -> None:
-        """Note that ``uow``'s transaction in this thread has ended."""
-        if getattr(self._threads, "uow", None) is uow:
-            self._threads.uow = None
+    def release_context(self, uow: UnitOfWork) -> None:
+        """Note that ``uow`` has ended in this context."""
+        opened = _OPEN_UNITS.get()
+        if any(u is uow for c, u in opened if c is self):
+            _OPEN_UNITS.set(tuple((c, u) for c, u in opened if c is not self))
+
+    def aio(self, *, max_workers: int | None = None) -> AsyncCRM:
+        """This CRM's async API: ``pycrm.AsyncCRM(crm)`` (see :mod:`pycrm.aio`). Build it
+        once and share it: each one has worker threads of its own (at most
+        ``max_workers``, :data:`pycrm.aio.DEFAULT_MAX_WORKERS` unless given)."""
+        from pycrm.aio import AsyncCRM
+
+        if max_workers is None:
+            return AsyncCRM(self)
+        return AsyncCRM(self, max_workers=max_workers)
 
     # -- events ---------------------------------------------------------------------------
     @property

@@ -101,6 +101,7 @@ class ExchangeRateMissing(ConfigurationError):
         )
 
     def details(self) -> dict[str, Any]:
+        """The currency pair and the date no rate was found for."""
         return {"base": self.base, "quote": self.quote, "on": str(self.on)}
 
 
@@ -122,6 +123,7 @@ class ValidationError(CRMError, ValueError):
         super().__init__(f"{head} ({len(self.errors)} problem(s)):\n" + "\n".join(lines))
 
     def details(self) -> dict[str, Any]:
+        """The entity and each rejected field with its reason."""
         errors = [{"field": path, "reason": reason} for path, reason in self.errors]
         return {"entity": self.entity, "errors": errors}
 
@@ -154,6 +156,7 @@ class NotFound(CRMError, LookupError):
         super().__init__(f"{entity} {record_id} not found in this tenant")
 
     def details(self) -> dict[str, Any]:
+        """The entity and the id that was looked up."""
         return {"entity": self.entity, "id": str(self.record_id)}
 
 
@@ -192,6 +195,7 @@ class RuleViolation(CRMError):
         super().__init__(message)
 
     def details(self) -> dict[str, Any]:
+        """The rule's name and the values filled into its message."""
         return {"rule": self.rule, "params": dict(self.params)}
 
 
@@ -214,6 +218,7 @@ class PluginError(CRMError):
         super().__init__(message)
 
     def details(self) -> dict[str, Any]:
+        """The plugin at fault."""
         return {"plugin": self.plugin}
 
 

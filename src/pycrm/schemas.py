@@ -22,6 +22,7 @@ import attrs
 import pydantic
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -65,6 +66,7 @@ __all__ = [
     "DepartmentFields",
     "InstallmentFields",
     "LeadFields",
+    "MoneyValue",
     "OpportunityFields",
     "OrderFields",
     "OrderLineFields",
@@ -76,7 +78,11 @@ __all__ = [
     "UserFields",
     "UserRightFields",
     "Validator",
+    "json_default",
+    "jsonable",
+    "page_model",
     "view",
+    "view_model",
 ]
 
 # -- field types ------------------------------------------------------------------------
@@ -115,11 +121,13 @@ MoneyInput = Annotated[
     PlainSerializer(lambda m: {"amount": str(m.amount), "currency": m.currency}),
 ]
 
-#: Money in results (views, report rows): serialised as ``{"amount": "1.00", "currency": "CNY"}``.
+#: Money as a pydantic field type (views, report rows, and a host application's own models:
+#: ``price: MoneyValue``): accepts what ``Money.parse`` accepts, serialised as
+#: ``{"amount": "1.00", "currency": "CNY"}``.
 MoneyValue = Annotated[
     Money,
-    PlainValidator(_money),
-    PlainSerializer(lambda m: {"amount": str(m.amount), "currency": m.currency}),
+    PlainValidator(_money, json_schema_input_type=dict[str, str]),
+    PlainSerializer(Money.to_dict, return_type=dict[str, str]),
 ]
 
 
@@ -566,6 +574,7 @@ class Validator:
         self._many: TypeAdapter[list[Any]] = TypeAdapter(list[fields])  # type: ignore[valid-type]
 
     def one(self, data: Any, *, partial: bool = False) -> dict[str, Any]:
+        """Validate one record's input (``partial``: only the fields given, as for an update)."""
         try:
             clean: dict[str, Any] = self._one.validate_python(data)
         except pydantic.ValidationError as exc:
@@ -629,19 +638,74 @@ _VIEWS: dict[type[Any], type[pydantic.BaseModel]] = {}
 
 
 def view_model(cls: type[Any]) -> type[pydantic.BaseModel]:
-    """A frozen pydantic model with the fields of an attrs class (built once per class)."""
+    """The response model of an entity class: a frozen pydantic model with its fields,
+    built once per class (``view_model(pycrm.Customer)`` is ``CustomerView``).
+
+    A web route declares it (FastAPI: ``response_model=view_model(Customer)``) and returns
+    the entity itself: the model reads its attributes, shows money as
+    ``{"amount": "1.00", "currency": "CNY"}`` and custom values JSON-ready.
+    """
     if cls in _VIEWS:
         return _VIEWS[cls]
-
+    if not attrs.has(cls):
+        raise TypeError(f"{cls!r} is not a pycrm entity class")
     fields: dict[str, Any] = {}
     for f in attrs.fields(cls):
         tp, optional = unwrap(f.type)
         tp = _view_type(tp)
+        if f.name == "custom":
+            tp = Annotated[tp, BeforeValidator(plain)]
         fields[f.name] = (tp | None if optional else tp, ...)
-    config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    config = ConfigDict(frozen=True, arbitrary_types_allowed=True, from_attributes=True)
     model = pydantic.create_model(f"{cls.__name__}View", __config__=config, **fields)
+    model.__doc__ = f"{cls.__name__} as a web API returns it."
     _VIEWS[cls] = model
     return model
+
+
+_PAGES: dict[type[Any], type[pydantic.BaseModel]] = {}
+
+
+def page_model(cls: type[Any]) -> type[pydantic.BaseModel]:
+    """The response model of one page of ``cls`` records: ``items`` (each as
+    :func:`view_model` shows it) and ``next_cursor`` (``after=`` of the next page)."""
+    if cls not in _PAGES:
+        item = view_model(cls)
+        config = ConfigDict(frozen=True, from_attributes=True)
+        _PAGES[cls] = pydantic.create_model(
+            f"{cls.__name__}Page",
+            __config__=config,
+            items=(list[item], ...),  # type: ignore[valid-type]
+            next_cursor=(str | None, ...),
+        )
+    return _PAGES[cls]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data (dicts, lists, strings, numbers): entities, pages,
+    money (``{"amount": "1.00", "currency": "CNY"}``), report rows, ids, dates, decimals
+    (as strings, so no amount becomes an inexact float)."""
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
+    items = getattr(value, "items", None)
+    if isinstance(items, list) and hasattr(value, "next_cursor"):  # a Page
+        return {"items": [jsonable(i) for i in items], "next_cursor": value.next_cursor}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if attrs.has(type(value)) and not isinstance(value, Money):
+        return view(value).model_dump(mode="json")  # as its response model shows it
+    return plain(value)
+
+
+def json_default(value: Any) -> Any:
+    """For ``json.dumps(data, default=pycrm.json_default)``: what the standard library
+    cannot write itself, as :func:`jsonable` shows it."""
+    try:
+        return jsonable(value)
+    except TypeError:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable") from None
 
 
 def view(record: Record | Any) -> pydantic.BaseModel:

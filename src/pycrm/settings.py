@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -13,6 +14,10 @@ from pycrm.errors import ValidationError
 from pycrm.schemas import errors_of
 
 __all__ = ["Settings"]
+
+# Names pycrm puts into SQL unquoted-safe: no quoting surprises on any database.
+_PREFIX = re.compile(r"(?:[a-z][a-z0-9_]{0,19})?")
+_SCHEMA = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
 class Settings(BaseModel):
@@ -36,6 +41,12 @@ class Settings(BaseModel):
     exchange_rates: dict[str, Decimal] = Field(default_factory=dict)
     #: Migrate the schema when the CRM opens the database; ``None`` means "only SQLite".
     auto_migrate: bool | None = None
+    #: What every pycrm table name starts with, so pycrm's tables never meet the host
+    #: application's own in one database (``""``: none, as databases of pycrm 0.1 have).
+    table_prefix: str = "pycrm_"
+    #: A PostgreSQL schema of pycrm's own, created on first migration (``None``: the
+    #: connection's default schema). Not available on SQLite.
+    postgresql_schema: str | None = None
     #: Records written per batch on bulk paths.
     batch_size: Annotated[int, Field(gt=0, le=100_000)] = 2000
     #: Dunning to-dos are created for overdue installments and for those due within this
@@ -49,6 +60,26 @@ class Settings(BaseModel):
     #: ``{"eight_step": {"proposal": {"probability": 60, "stale_days": 10}}}``; only
     #: ``probability``, ``dwell_days`` and ``stale_days`` (see ``Pipeline.tuned``).
     stages: dict[str, dict[str, dict[str, int | None]]] = Field(default_factory=dict)
+
+    @field_validator("table_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _PREFIX.fullmatch(value):
+            raise ValueError(
+                "must be empty or lower-case letters, digits and underscores, starting with a "
+                "letter, at most 20 characters (e.g. 'crm_')"
+            )
+        return value
+
+    @field_validator("postgresql_schema")
+    @classmethod
+    def _schema(cls, value: str | None) -> str | None:
+        if value is not None and not _SCHEMA.fullmatch(value):
+            raise ValueError(
+                "must be lower-case letters, digits and underscores, starting with a letter, "
+                "at most 63 characters (e.g. 'crm')"
+            )
+        return value
 
     @field_validator("reporting_currency")
     @classmethod

@@ -12,6 +12,7 @@ import pathlib
 import re
 import runpy
 import sys
+import types
 
 import pytest
 
@@ -35,7 +36,11 @@ def test_page_runs(
     page: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    namespace: dict[str, object] = {"__name__": f"docs.{page.stem}"}
+    # A module of its own, as a reader's script would be: libraries that resolve a class's
+    # annotations through sys.modules (SQLAlchemy's declarative models) find it.
+    module = types.ModuleType(f"docs.{page.stem}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
     # Reference pages (the generated hook reference) may have no code to run.
     for line, source in code_blocks(page):
         code = compile(source, f"{page.name}:{line}", "exec")

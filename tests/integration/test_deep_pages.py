@@ -28,7 +28,7 @@ def _plans(crm: pycrm.CRM, run: Any) -> list[str]:
     sent: list[tuple[str, Any]] = []
 
     def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().startswith("SELECT") and "FROM customers" in statement:
+        if statement.lstrip().startswith("SELECT") and "FROM pycrm_customers" in statement:
             sent.append((statement, parameters))
 
     sa.event.listen(engine, "before_cursor_execute", seen)
@@ -39,7 +39,7 @@ def _plans(crm: pycrm.CRM, run: Any) -> list[str]:
     explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("ANALYZE customers")  # statistics of the rows just written
+            conn.exec_driver_sql("ANALYZE pycrm_customers")  # statistics of the rows just written
             conn.exec_driver_sql("SET enable_seqscan = off")  # a small table: ask for the plan
         return [
             " ".join(str(row) for row in conn.exec_driver_sql(explain + sql, params))
@@ -58,9 +58,9 @@ def test_a_deep_page_seeks_the_index_of_its_order(
     plans = _plans(crm, lambda: api.customers.list(order_by=order_by, after=first.next_cursor))
     [plan] = plans
     if crm.storage.name == "sqlite":
-        assert "ix_customers_name (tenant=? AND name" in plan, plan  # a range, not a walk
+        assert "ix_pycrm_customers_name (tenant=? AND name" in plan, plan  # a range, not a walk
     else:
-        assert "ix_customers_name" in plan and "name" in plan.split("Index Cond")[-1], plan
+        assert "ix_pycrm_customers_name" in plan and "name" in plan.split("Index Cond")[-1], plan
     page = api.customers.list(order_by=order_by, after=first.next_cursor, limit=500)
     expected = sorted((f"客户 {i:05d}" for i in range(600)), reverse=order_by.startswith("-"))
     assert [c.name for c in first] + [c.name for c in page] == expected

@@ -27,7 +27,7 @@ def test_migrations_build_exactly_the_tables_the_code_expects(fresh_url):
 
 
 def test_a_database_behind_the_code_is_refused_with_instructions(fresh_url):
-    with pytest.raises(pycrm.ConfigurationError, match=r"crm\.migrate\(\)"):
+    with pytest.raises(pycrm.ConfigurationError, match=r"pycrm migrate URL.*migrate=True"):
         pycrm.CRM.connect(
             fresh_url, settings=pycrm.Settings(auto_migrate=False), load_entry_points=False
         )
@@ -65,7 +65,9 @@ def test_money_is_stored_as_integer_minor_units_and_times_as_utc(fresh_url):
     engine = sa.create_engine(fresh_url)
     with engine.connect() as conn:
         minor, currency = conn.execute(
-            sa.text("SELECT amount_minor, amount_currency FROM opportunities WHERE tenant = 't'")
+            sa.text(
+                "SELECT amount_minor, amount_currency FROM pycrm_opportunities WHERE tenant = 't'"
+            )
         ).one()
     engine.dispose()
     assert (minor, currency) == (123456789012345, "CNY")

@@ -194,7 +194,7 @@ def test_a_second_unit_of_work_in_the_same_thread_is_refused_at_once(url, tmp_pa
     crm = pycrm.CRM.connect(url.format(tmp=tmp_path), load_entry_points=False)
     with crm.unit_of_work(tenant="t", user=pycrm.SYSTEM_USER) as uow:
         uow.customers.create(name="甲")
-        with pytest.raises(pycrm.StorageError, match="already open in this thread"):
+        with pytest.raises(pycrm.StorageError, match="already open in this context"):
             crm.as_user(pycrm.SYSTEM_USER, tenant="t").customers.create(name="乙")
         uow.customers.create(name="丙")  # the outer unit of work goes on
     names = {c.name for c in crm.as_user(pycrm.SYSTEM_USER, tenant="t").customers.list()}

@@ -314,7 +314,7 @@ def test_a_custom_index_matches_the_query_and_leaves_the_schema_alone(tmp_path):
     assert set(table.indexes) == before
     with crm.storage.engine.connect() as conn:  # type: ignore[attr-defined]
         ddl = conn.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE name = 'ix_customers_custom_tier'"
+            "SELECT sql FROM sqlite_master WHERE name = 'ix_pycrm_customers_custom_tier'"
         ).scalar_one()
     assert "CAST(json_extract(custom, '$.tier') AS BIGINT)" in ddl
     crm.close()

@@ -653,7 +653,7 @@ def _stored_rows(engine: sa.Engine) -> list[str]:
             for t in metadata.sorted_tables
             if t.name in present and "tenant" in t.c and t is not changes_table
         ]
-        count = f"SELECT count(*) FROM changes WHERE tenant = {mark}"
+        count = f"SELECT count(*) FROM pycrm_changes WHERE tenant = {mark}"
         if engine.dialect.name == "postgresql":
             rows = [
                 f"SELECT '{t.name}', x::text FROM \"{t.name}\" x WHERE x.tenant = {mark}"

@@ -162,6 +162,7 @@ class Share(Record):
     expires_at: dt.datetime | None = None
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: a share names exactly one user or one department."""
         if (self.user_id is None) == (self.department_id is None):
             return [("user_id", "share with one user or one department")]
         return []

@@ -48,6 +48,7 @@ class Activity(Record):
     dunning_due_on: dt.date | None = None
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: only a done activity has a done time."""
         if self.done_at is not None and not self.done:
             return [("done_at", "only a done activity has a done time")]
         return []

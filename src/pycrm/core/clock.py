@@ -11,13 +11,15 @@ utc = dt.UTC
 class Clock(Protocol):
     """Gives the current time as a timezone-aware UTC datetime."""
 
-    def now(self) -> dt.datetime: ...
+    def now(self) -> dt.datetime:
+        """The current time, timezone-aware, in UTC."""
 
 
 class SystemClock:
     """The real clock: the current UTC time of the machine; the default of every CRM."""
 
     def now(self) -> dt.datetime:
+        """The machine's current time in UTC."""
         return dt.datetime.now(utc)
 
 
@@ -30,6 +32,7 @@ class FixedClock:
         self._now = start.astimezone(utc)
 
     def now(self) -> dt.datetime:
+        """The time the clock stands at."""
         return self._now
 
     def advance(self, **delta: float) -> dt.datetime:
@@ -38,6 +41,7 @@ class FixedClock:
         return self._now
 
     def set(self, when: dt.datetime) -> None:
+        """Move the clock to ``when``, a timezone-aware datetime."""
         if when.tzinfo is None:
             raise ValueError("FixedClock needs a timezone-aware datetime")
         self._now = when.astimezone(utc)

@@ -74,6 +74,7 @@ class Customer(Record):
     tags: list[str] = field(factory=list)
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: a customer cannot be its own parent."""
         if self.parent_id == self.id:
             return [("parent_id", "a customer cannot be its own parent")]
         return []
@@ -139,6 +140,7 @@ class Lead(Record):
     opportunity_id: uuid.UUID | None = None
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: a converted lead names the customer it became."""
         if self.status is LeadStatus.CONVERTED and self.customer_id is None:
             return [("customer_id", "a converted lead must name the customer it became")]
         return []

@@ -161,6 +161,7 @@ class FieldDefinition:
 
     @property
     def storage(self) -> StorageType:
+        """How adapters store and compare the values (dates, choices, emails… as text)."""
         return _STORAGE.get(self.type, StorageType.TEXT)
 
     @property

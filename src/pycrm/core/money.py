@@ -264,6 +264,11 @@ class Money:
         return Money.rounded(self.amount * rates.rate(self.currency, to, on), to)
 
     # -- presentation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready: ``{"amount": "1234.50", "currency": "CNY"}`` (the amount as a string,
+        so no JSON reader turns it into an inexact float)."""
+        return {"amount": str(self.amount), "currency": self.currency}
+
     def format(self, locale: str = "en_US") -> str:
         """Format for a locale: ``¥1,234.50`` (zh_CN), ``US$1,234.50``, ``￥1,235`` (ja_JP)."""
         try:

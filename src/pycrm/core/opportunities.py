@@ -217,6 +217,7 @@ class Opportunity(Record):
         )
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: probability 0 to 100, amount not negative, a reason when lost."""
         found: list[tuple[str, str]] = []
         if self.probability is not None and not 0 <= self.probability <= 100:
             found.append(("probability", "must be between 0 and 100"))

@@ -52,6 +52,7 @@ class Product(Record):
         return None
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: prices not negative, at most one price per currency."""
         found: list[tuple[str, str]] = []
         if self.price is not None and self.price.is_negative():
             found.append(("price", "must not be negative"))
@@ -81,6 +82,7 @@ class OrderLine:
         return self.unit_price * (self.quantity * (1 - self.discount))
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: quantity positive, unit price not negative, discount 0 to 1."""
         return line_problems(self.quantity, self.unit_price, self.discount)
 
 
@@ -164,6 +166,7 @@ class Order(Record):
             self.recalculate()
 
     def derive(self) -> None:
+        """Recompute the total from the lines (see :meth:`recalculate`)."""
         self.recalculate()
 
     def recalculate(self) -> None:
@@ -241,6 +244,7 @@ class Order(Record):
             )
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: valid lines adding up to the total, an end not before the start."""
         found: list[tuple[str, str]] = []
         for i, line in enumerate(self.lines):
             seen = line_problems(line.quantity, line.unit_price, line.discount, self.currency)

@@ -47,6 +47,7 @@ class Department(Record):
     path: str | None = None
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: a department cannot be its own parent."""
         if self.parent_id == self.id:
             return [("parent_id", "a department cannot be its own parent")]
         return []
@@ -73,6 +74,7 @@ class User(Record):
     manager_path: str | None = None
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: a user cannot be their own manager."""
         if self.manager_id == self.id:
             return [("manager_id", "a user cannot be their own manager")]
         return []

@@ -79,6 +79,7 @@ class Installment:
 
     @property
     def outstanding(self) -> Money:
+        """What is left to collect on this installment."""
         assert self.paid is not None
         return self.amount - self.paid
 
@@ -116,6 +117,7 @@ class Installment:
         return InstallmentState.PENDING
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: amount positive, paid from zero to the amount, one currency."""
         assert self.paid is not None
         if not self.amount.is_positive():
             return [("amount", "must be positive")]
@@ -204,6 +206,7 @@ class PaymentPlan(Record):
         self.derive()
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: valid installments in the plan's currency adding up to the total."""
         found: list[tuple[str, str]] = []
         for i, part in enumerate(self.installments):
             found += [(f"installments.{i}.{path}", why) for path, why in part.problems()]
@@ -232,6 +235,7 @@ class Payment(Record):
     reference: str | None = None
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: a payment is a positive amount."""
         if not self.amount.is_positive():
             return [("amount", "a payment must be positive")]
         return []

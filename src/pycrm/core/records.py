@@ -59,6 +59,7 @@ class Record:
 
     @property
     def deleted(self) -> bool:
+        """Whether the record is soft-deleted (``deleted_at`` is set)."""
         return self.deleted_at is not None
 
     def problems(self) -> list[tuple[str, str]]:

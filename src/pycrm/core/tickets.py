@@ -74,6 +74,7 @@ class Ticket(Record):
     fee: Money | None = None
 
     def problems(self) -> list[tuple[str, str]]:
+        """Broken invariants: satisfaction from 1 to 5, a fee that is not negative."""
         found: list[tuple[str, str]] = []
         if self.satisfaction is not None and not 1 <= self.satisfaction <= 5:
             found.append(("satisfaction", "must be between 1 and 5"))

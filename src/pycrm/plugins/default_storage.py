@@ -19,5 +19,10 @@ def pycrm_make_storage(url: str, settings: Settings) -> StorageBackend | None:
 
         if scheme.startswith("postgres") and "+" not in scheme:
             url = "postgresql+psycopg" + url[len(scheme) :]
-        return SqlBackend(url, auto_migrate=settings.auto_migrate)
+        return SqlBackend(
+            url,
+            auto_migrate=settings.auto_migrate,
+            table_prefix=settings.table_prefix,
+            schema=settings.postgresql_schema,
+        )
     return None

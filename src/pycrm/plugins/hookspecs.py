@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 
+#: The pluggy project name: plugins' entry points are registered under it.
 PROJECT = "pycrm"
+#: Marks the functions of this module as the hook specifications.
 hookspec = pluggy.HookspecMarker(PROJECT)
 #: Decorate a plugin's functions with this to implement a hook.
 hookimpl = pluggy.HookimplMarker(PROJECT)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pycrm.core.events import Event
 from pycrm.core.limits import check_text
@@ -61,7 +62,13 @@ class UnitOfWork(Services):
     """
 
     def __init__(
-        self, crm: CRM, tenant: str, user: uuid.UUID | str, *, read_only: bool = False
+        self,
+        crm: CRM,
+        tenant: str,
+        user: uuid.UUID | str,
+        *,
+        read_only: bool = False,
+        connection: Any = None,
     ) -> None:
         self.crm = crm
         #: Whether this unit of work only reads (its transaction takes no write lock).
@@ -74,6 +81,9 @@ class UnitOfWork(Services):
         self._access: Access | None = None
         self._tx: Transaction | None = None
         self._events: list[Event] = []
+        #: Committed in a host's transaction, not yet handed to the handlers.
+        self._undelivered: list[Event] = []
+        self._host = _HostTransaction.of(connection)
         self._done = False
         self._in_call = False
         super().__init__(self.step)
@@ -84,11 +94,11 @@ class UnitOfWork(Services):
         if self._done:
             raise StorageError("this unit of work has ended; start a new one")
         if self._tx is None:
-            self.crm.claim_thread(self)
+            self.crm.claim_context(self)
             try:
-                self._tx = begin(self.crm.storage, read_only=self.read_only)
+                self._tx = begin(self.crm.storage, read_only=self.read_only, host=self._host)
             except BaseException:
-                self.crm.release_thread(self)
+                self.crm.release_context(self)
                 raise
         return self._tx
 
@@ -131,7 +141,21 @@ class UnitOfWork(Services):
                 self._write_events(self._tx, events)
                 self._tx.commit()
             finally:
-                self.crm.release_thread(self)
+                self.crm.release_context(self)
+        if not events:
+            return
+        if self._host is None:
+            outbox.deliver(self.crm, events)
+        else:
+            self._undelivered = events
+            self._host.after_commit(self.deliver_events)
+
+    def deliver_events(self) -> None:
+        """Hand the events of this unit of work to the handlers, once the host
+        application's transaction it ran in has committed (with an ORM ``Session`` this
+        happens by itself). Undelivered events stay pending in the outbox, so
+        :meth:`CRM.deliver_pending_events` hands them over later in any case."""
+        events, self._undelivered = self._undelivered, []
         if events:
             outbox.deliver(self.crm, events)
 
@@ -154,7 +178,7 @@ class UnitOfWork(Services):
             try:
                 self._tx.rollback()
             finally:
-                self.crm.release_thread(self)
+                self.crm.release_context(self)
 
     def __enter__(self) -> UnitOfWork:
         return self
@@ -194,9 +218,63 @@ class UnitOfWork(Services):
             self._in_call = False
 
 
-def begin(storage: StorageBackend, *, read_only: bool) -> Transaction:
+class _HostTransaction:
+    """The host application's connection (and ORM session, when given one) that a unit of
+    work joins."""
+
+    def __init__(self, connection: Any, session: Any = None) -> None:
+        self.connection, self.session = connection, session
+
+    @classmethod
+    def of(cls, given: object) -> _HostTransaction | None:
+        if given is None:
+            return None
+        if _is_session(given):
+            return cls(given.connection(), given)  # type: ignore[attr-defined]
+        if not callable(getattr(given, "begin_nested", None)):
+            raise ValidationError.single(
+                "connection", "give a SQLAlchemy Connection or Session of the CRM's database"
+            )
+        return cls(given)
+
+    def after_commit(self, deliver: Callable[[], None]) -> None:
+        """Run ``deliver`` once the host's session commits; forget it if it rolls back."""
+        if self.session is None:
+            return
+        import sqlalchemy as sa
+
+        def committed(_session: Any) -> None:
+            sa.event.remove(self.session, "after_rollback", rolled_back)
+            deliver()
+
+        def rolled_back(_session: Any) -> None:
+            sa.event.remove(self.session, "after_commit", committed)
+
+        sa.event.listen(self.session, "after_commit", committed, once=True)
+        sa.event.listen(self.session, "after_rollback", rolled_back, once=True)
+
+
+def _is_session(value: object) -> bool:
+    orm = sys.modules.get("sqlalchemy.orm")
+    return orm is not None and isinstance(value, orm.Session)
+
+
+def begin(
+    storage: StorageBackend, *, read_only: bool, host: _HostTransaction | None = None
+) -> Transaction:
     """A transaction of ``storage``, read-only when asked and the backend knows the
-    difference (its ``begin`` takes ``read_only``)."""
+    difference (its ``begin`` takes ``read_only``), in the host's transaction if given."""
+    if host is not None:
+        join = getattr(storage, "begin", None)
+        try:
+            takes = "connection" in inspect.signature(join).parameters  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            takes = False
+        if not takes:
+            raise ValidationError.single(
+                "connection", "this CRM's storage cannot join a host's transaction"
+            )
+        return storage.begin(read_only=read_only, connection=host.connection)  # type: ignore[call-arg]
     if read_only and _takes_read_only(storage):
         return storage.begin(read_only=True)  # type: ignore[call-arg]
     return storage.begin()

@@ -58,13 +58,18 @@ class MemoryBackend:
         self._closed = True
 
     def acquire(self) -> None:
-        """Take the store for one transaction; transactions run one at a time."""
+        """Take the store for one transaction; transactions run one at a time, and one of
+        another thread waits for the open one to end (up to :data:`LOCK_TIMEOUT`)."""
         if self._holder == threading.get_ident():
-            # The same thread would wait for itself: SQLite would report "database is
-            # locked" after its timeout; say at once what is wrong.
+            # The open transaction belongs to this thread: to a unit of work of this context
+            # (the CRM refuses that one first), or of another asyncio task on the same event
+            # loop. Waiting would block the very thread that has to end it (SQLite would
+            # report "database is locked" after its timeout): say at once what is wrong.
             raise StorageError(
-                "a unit of work is already open in this thread: finish it before starting "
-                "another (or do the work inside it)"
+                "the memory backend's transaction is held by another unit of work in this "
+                "thread (this task's, or another task's on the same event loop): finish it "
+                "first, or run the tasks' units of work through pycrm.AsyncCRM, which gives "
+                "each one a thread of its own"
             )
         if not self._lock.acquire(timeout=LOCK_TIMEOUT):
             raise StorageError(f"the memory backend stayed busy for {LOCK_TIMEOUT} s")

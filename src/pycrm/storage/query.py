@@ -51,10 +51,12 @@ class Stored(Protocol):
     kind: ClassVar[str]
 
     @property
-    def id(self) -> uuid.UUID: ...
+    def id(self) -> uuid.UUID:
+        """The id of the stored record or entry."""
 
     @property
-    def tenant(self) -> str: ...
+    def tenant(self) -> str:
+        """The tenant (the company) the record or entry belongs to."""
 
 
 class Op(StrEnum):
@@ -110,10 +112,12 @@ class Related:
     target: str = "id"
 
 
+#: A node of the condition tree: a filter, a combination, or a related-record condition.
 Condition: TypeAlias = Filter | AllOf | AnyOf | Related
 
-#: A condition that always holds, and one that never does.
+#: A condition that always holds.
 EVERYTHING: AllOf = AllOf(())
+#: A condition that never holds.
 NOTHING: AnyOf = AnyOf(())
 
 

@@ -59,29 +59,35 @@ class StorageContract(ReceivablesContract, PipelineContract, ScopeContract, Pari
 
     @pytest.fixture
     def backend(self) -> StorageBackend:
+        """The adapter under test: override this fixture to return a fresh backend."""
         raise NotImplementedError("override the `backend` fixture to return your backend")
 
     @pytest.fixture
     def clock(self) -> FixedClock:
+        """The CRM's clock, standing still at a fixed start until a test moves it."""
         return FixedClock(START)
 
     @pytest.fixture
     def crm(self, backend: StorageBackend, clock: FixedClock) -> Iterator[CRM]:
+        """A CRM on the backend, without plugins from installed packages; closed after."""
         crm = CRM(backend, clock=clock, load_entry_points=False)
         yield crm
         crm.close()
 
     @pytest.fixture
     def tenant(self) -> str:
+        """A fresh tenant for each test."""
         # A fresh tenant per test lets every test share one database.
         return f"t-{uuid.uuid4().hex[:12]}"
 
     @pytest.fixture
     def world(self, crm: CRM, tenant: str) -> dict[str, Any]:
+        """One record of each kind the samples refer to (see :func:`make_world`)."""
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             return make_world(uow)
 
     def create(self, crm: CRM, tenant: str, sample: Sample, world: dict[str, Any]) -> Record:
+        """Create the sample's valid record in its own unit of work and return it."""
         with crm.unit_of_work(tenant=tenant, user=ACTOR) as uow:
             return _service(uow, sample)._create(sample.valid(world))
 
@@ -312,6 +318,7 @@ class StorageContract(ReceivablesContract, PipelineContract, ScopeContract, Pari
     # -- lists ---------------------------------------------------------------------------
     @pytest.fixture
     def customers(self, crm: CRM, tenant: str) -> list[Record]:
+        """Five customers with various levels, industries and regions, for the list tests."""
         rows: list[dict[str, Any]] = [
             {"name": "Alpha Media", "level": "A", "industry": "media", "region": "华北"},
             {"name": "北京阿尔法", "level": "B", "industry": "food"},

@@ -35,6 +35,7 @@ class Sample:
     differs_in: tuple[str, ...] = ()
 
     def valid_again(self, world: Deps) -> dict[str, Any]:
+        """A valid input for a second record of the kind (``another``, else ``valid``)."""
         return (self.another or self.valid)(world)
 
 
@@ -97,6 +98,7 @@ def _plan_input(d: Deps, which: int = 0) -> dict[str, Any]:
     }
 
 
+#: One sample per kind of record: the inputs the contract's per-kind tests run with.
 SAMPLES: tuple[Sample, ...] = (
     Sample(
         "departments",

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import pycrm.storage.sqlalchemy.types
+from pycrm.migrations.naming import label, ref, table
 
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
@@ -20,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
-        "stage_transitions",
+        table("stage_transitions"),
         sa.Column("tenant", sa.String(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("opportunity_id", sa.Uuid(), nullable=False),
@@ -33,23 +34,23 @@ def upgrade() -> None:
         sa.Column("dwell_ms", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["tenant", "opportunity_id"],
-            ["opportunities.tenant", "opportunities.id"],
-            name="fk_stage_transitions_opportunity_id",
+            [ref("opportunities.tenant"), ref("opportunities.id")],
+            name=label("fk_stage_transitions_opportunity_id"),
         ),
-        sa.PrimaryKeyConstraint("tenant", "id", name="pk_stage_transitions"),
+        sa.PrimaryKeyConstraint("tenant", "id", name=label("pk_stage_transitions")),
     )
-    with op.batch_alter_table("stage_transitions", schema=None) as batch_op:
+    with op.batch_alter_table(table("stage_transitions"), schema=None) as batch_op:
         batch_op.create_index(
-            "ix_stage_transitions_opportunity_id", ["tenant", "opportunity_id"], unique=False
+            label("ix_stage_transitions_opportunity_id"), ["tenant", "opportunity_id"], unique=False
         )
         batch_op.create_index(
-            "ix_stage_transitions_pipeline_at", ["tenant", "pipeline", "at"], unique=False
+            label("ix_stage_transitions_pipeline_at"), ["tenant", "pipeline", "at"], unique=False
         )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("stage_transitions", schema=None) as batch_op:
-        batch_op.drop_index("ix_stage_transitions_pipeline_at")
-        batch_op.drop_index("ix_stage_transitions_opportunity_id")
+    with op.batch_alter_table(table("stage_transitions"), schema=None) as batch_op:
+        batch_op.drop_index(label("ix_stage_transitions_pipeline_at"))
+        batch_op.drop_index(label("ix_stage_transitions_opportunity_id"))
 
-    op.drop_table("stage_transitions")
+    op.drop_table(table("stage_transitions"))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from pycrm.migrations.naming import label, table
 from pycrm.storage.sqlalchemy.types import UTCDateTime
 
 revision: str = "0004"
@@ -29,7 +30,7 @@ LIVE = sa.text("deleted_at IS NULL")
 def _retire_duplicates() -> None:
     conn = op.get_bind()
     plans = sa.table(
-        "payment_plans",
+        table("payment_plans"),
         sa.column("tenant"),
         sa.column("id"),
         sa.column("order_id"),
@@ -37,7 +38,7 @@ def _retire_duplicates() -> None:
         sa.column("deleted_at", UTCDateTime()),
     )
     payments = sa.table(
-        "payments", sa.column("tenant"), sa.column("plan_id"), sa.column("deleted_at")
+        table("payments"), sa.column("tenant"), sa.column("plan_id"), sa.column("deleted_at")
     )
     live = plans.c.deleted_at.is_(None)
     rows = conn.execute(
@@ -77,9 +78,9 @@ def _retire_duplicates() -> None:
 
 def upgrade() -> None:
     _retire_duplicates()
-    with op.batch_alter_table("payment_plans", schema=None) as batch_op:
+    with op.batch_alter_table(table("payment_plans"), schema=None) as batch_op:
         batch_op.create_index(
-            "uq_payment_plans_order_id",
+            label("uq_payment_plans_order_id"),
             ["tenant", "order_id"],
             unique=True,
             sqlite_where=LIVE,
@@ -88,5 +89,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("payment_plans", schema=None) as batch_op:
-        batch_op.drop_index("uq_payment_plans_order_id")
+    with op.batch_alter_table(table("payment_plans"), schema=None) as batch_op:
+        batch_op.drop_index(label("uq_payment_plans_order_id"))

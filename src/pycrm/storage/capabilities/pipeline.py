@@ -106,6 +106,7 @@ class ComputedPipelineQueries:
     def opportunity_totals(
         self, scope: Scope, query: Query, group_by: Sequence[str], *, cycle: bool = False
     ) -> list[OpportunityTotals]:
+        """Computed from the matching opportunities: :meth:`PipelineQueries.opportunity_totals`."""
         departments: dict[uuid.UUID | None, uuid.UUID | None] = {None: None}
         groups: dict[tuple[Any, ...], list[int]] = {}
         for opp in each(self._tx, Opportunity, scope, query):
@@ -149,6 +150,7 @@ class ComputedPipelineQueries:
     def open_stays(
         self, scope: Scope, query: Query, group_by: Sequence[str], now: dt.datetime
     ) -> list[OpenStays]:
+        """Computed from the matching opportunities: :meth:`PipelineQueries.open_stays`."""
         groups: dict[tuple[Any, ...], list[int]] = {}
         for opp in each(self._tx, Opportunity, scope, query):
             if opp.stage_entered_at is not None:
@@ -160,6 +162,7 @@ class ComputedPipelineQueries:
     def furthest_stages(
         self, scope: Scope, query: Query, ranks: Mapping[str, int]
     ) -> dict[int, int]:
+        """Computed from the matching opportunities: :meth:`PipelineQueries.furthest_stages`."""
         if not ranks:
             return {}
         wanted = {opp.id for opp in each(self._tx, Opportunity, scope, query)}

@@ -151,6 +151,7 @@ class ComputedReceivablesQueries:
     def open_installments(
         self, scope: Scope, *, due_from: dt.date | None, due_to: dt.date | None
     ) -> list[OpenInstallment]:
+        """Computed from the payment plans: :meth:`ReceivablesQueries.open_installments`."""
         found = []
         for plan, part in self._parts(scope):
             if _left(part) <= 0:
@@ -193,6 +194,7 @@ class ComputedReceivablesQueries:
         ]
 
     def sales_by_day(self, scope: Scope, start: dt.date, end: dt.date) -> list[DatedSum]:
+        """Computed from the orders: :meth:`ReceivablesQueries.sales_by_day`."""
         sold = Query(
             filters=(
                 Filter("status", Op.IN, (OrderStatus.CONFIRMED, OrderStatus.COMPLETED)),
@@ -208,6 +210,7 @@ class ComputedReceivablesQueries:
         return self._summed(scope, items)
 
     def collected_by_day(self, scope: Scope, start: dt.date, end: dt.date) -> list[DatedSum]:
+        """Computed from the payments: :meth:`ReceivablesQueries.collected_by_day`."""
         owners = {plan.id: plan.owner_id for plan in each(self._tx, PaymentPlan, scope)}
         received = Query(
             filters=(Filter("received_on", Op.GTE, start), Filter("received_on", Op.LTE, end))
@@ -220,6 +223,7 @@ class ComputedReceivablesQueries:
         return self._summed(scope, items)
 
     def outstanding_by_day(self, scope: Scope, start: dt.date, end: dt.date) -> list[DatedSum]:
+        """Computed from the payment plans: :meth:`ReceivablesQueries.outstanding_by_day`."""
         items = (
             (part.due_on, part.owner_id, part.amount.currency, _left(part))
             for _, part in self._parts(scope)
@@ -230,6 +234,7 @@ class ComputedReceivablesQueries:
     def aging_sums(
         self, scope: Scope, on: dt.date, by: Literal["customer", "owner"]
     ) -> list[AgingSum]:
+        """Computed from the payment plans: :meth:`ReceivablesQueries.aging_sums`."""
         sums: dict[tuple[uuid.UUID | None, int, str], int] = defaultdict(int)
         for _, part in self._parts(scope):
             if (left := _left(part)) > 0:

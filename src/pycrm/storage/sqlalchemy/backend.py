@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 
 from pycrm.core.audit import Change, ChangeAction, FieldChange
-from pycrm.errors import ConflictError, StorageError
+from pycrm.errors import ConfigurationError, ConflictError, StorageError
 from pycrm.storage.base import Group, Query, Scope, Stored
 from pycrm.storage.capabilities.pipeline import OpenStays, OpportunityTotals
 from pycrm.storage.capabilities.receivables import AgingSum, DatedSum, OpenInstallment
-from pycrm.storage.sqlalchemy import pipeline_queries, receivables, schema
+from pycrm.storage.sqlalchemy import pipeline_queries, receivables
+from pycrm.storage.sqlalchemy import schema as schema_
 from pycrm.storage.sqlalchemy.bulk import bulk_insert
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
 from pycrm.storage.sqlalchemy.queries import (
@@ -27,7 +28,7 @@ from pycrm.storage.sqlalchemy.queries import (
     order_clause,
     where_clause,
 )
-from pycrm.storage.sqlalchemy.tables import CHILDREN, changes, child_table, table_for
+from pycrm.storage.sqlalchemy.tables import CHILDREN, DEFAULT_PREFIX, Tables, tables_for
 
 __all__ = ["SqlBackend", "SqlTransaction"]
 
@@ -44,18 +45,26 @@ _CHANGE_COLUMNS = ("tenant", "id", "entity", "record_id", "user_id", "at", "vers
 _change_values = attrgetter(*_CHANGE_COLUMNS)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # pycrm issues BEGIN itself (see _sqlite_begin): the driver's own transaction handling
-    # would otherwise defer BEGIN to the first write and break SAVEPOINT.
-    dbapi_connection.isolation_level = None
+#: DBAPI connection info key: pycrm's functions and pragmas are installed on it.
+_READY = "pycrm_ready"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     # SQLite's own lower() folds ASCII only; text filters must fold every script the way
     # Python (and so the memory backend) does.
     dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+    if dbapi_connection.in_transaction:
+        return  # a host's connection mid-transaction: the rest waits for its next use
+    # pycrm issues BEGIN itself (see _sqlite_begin): the driver's own transaction handling
+    # would otherwise defer BEGIN to the first write and break SAVEPOINT.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")  # readers work while a writer commits
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    if record is not None:
+        record.info[_READY] = True
 
 
 def _lower(value: object) -> object:
@@ -94,7 +103,54 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     # A writer takes the write lock at once (waiting up to the busy timeout for another
     # writer), so it never fails later when a deferred read lock cannot be upgraded.
     # Read-only units stay deferred and never wait for writers (WAL).
-    conn.exec_driver_sql("BEGIN" if conn.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
+    conn.exec_driver_sql("BEGIN" if conn.info.get(READ_ONLY, False) else "BEGIN IMMEDIATE")
+
+
+def _sqlite_begin_shared(conn: sa.Connection) -> None:
+    # On a host application's engine its own transactions keep SQLite's usual deferred
+    # BEGIN; only pycrm's writers (READ_ONLY set to False) take the write lock at once.
+    conn.exec_driver_sql("BEGIN" if conn.info.get(READ_ONLY, True) else "BEGIN IMMEDIATE")
+
+
+def _prepare_sqlite(engine: sa.Engine, *, shared: bool) -> None:
+    begin = _sqlite_begin_shared if shared else _sqlite_begin
+    if not event.contains(engine, "connect", _sqlite_pragmas):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if not event.contains(engine, "begin", begin):
+        event.listen(engine, "begin", begin)
+
+
+def _check_naming(prefix: str, schema: str | None, dialect: str) -> None:
+    if schema is not None and dialect != "postgresql":
+        raise ConfigurationError(
+            f"Settings.schema={schema!r} needs PostgreSQL; on {dialect} use "
+            "Settings.table_prefix to keep pycrm's tables apart"
+        )
+
+
+def _make_engine(url: str | sa.URL, engine_options: dict[str, Any] | None) -> sa.Engine:
+    options = dict(engine_options or {})
+    options.setdefault("hide_parameters", True)  # values are personal data: not in errors
+    if _in_memory_sqlite(url):
+        # One shared connection, or each connection would see its own empty database.
+        options.setdefault("poolclass", sa.StaticPool)
+        options.setdefault("connect_args", {"check_same_thread": False})
+    try:
+        return sa.create_engine(url, **options)
+    except (exc.NoSuchModuleError, ImportError) as error:
+        raise ConfigurationError(_missing_driver(url, error)) from error
+    except (exc.ArgumentError, ValueError) as error:
+        raise StorageError(f"cannot open database {url!s}: {error}") from error
+
+
+def _missing_driver(url: str | sa.URL, error: BaseException) -> str:
+    backend = str(url).split(":", 1)[0].split("+", 1)[0]
+    if backend in ("postgresql", "postgres"):
+        return (
+            "the PostgreSQL driver is not installed: pip install 'pycrm-embedded[postgresql]' "
+            f"({error})"
+        )
+    return f"no database driver for {backend!r} ({error})"
 
 
 def _in_memory_sqlite(url: str | sa.URL) -> bool:
@@ -110,47 +166,74 @@ class SqlBackend:
 
     def __init__(
         self,
-        url: str | sa.URL,
+        url: str | sa.URL | sa.Engine,
         *,
         auto_migrate: bool | None = None,
         engine_options: dict[str, Any] | None = None,
+        table_prefix: str = DEFAULT_PREFIX,
+        schema: str | None = None,
     ) -> None:
-        options = dict(engine_options or {})
-        options.setdefault("hide_parameters", True)  # values are personal data: not in errors
-        if _in_memory_sqlite(url):
-            # One shared connection, or each connection would see its own empty database.
-            options.setdefault("poolclass", sa.StaticPool)
-            options.setdefault("connect_args", {"check_same_thread": False})
-        try:
-            self.engine = sa.create_engine(url, **options)
-        except (exc.ArgumentError, exc.NoSuchModuleError, ImportError, ValueError) as error:
-            raise StorageError(f"cannot open database {url!s}: {error}") from error
+        #: Whether the engine is the host application's (pycrm never disposes of it).
+        self.shared = isinstance(url, sa.Engine)
+        self.engine = url if isinstance(url, sa.Engine) else _make_engine(url, engine_options)
         self.name = self.engine.dialect.name
+        _check_naming(table_prefix, schema, self.name)
+        #: pycrm's tables in this database (named with the prefix, in the schema).
+        self.tables = tables_for(table_prefix, schema)
         migrate = self.name == "sqlite" if auto_migrate is None else auto_migrate
         with self._translate(f"cannot open {self.engine.url!r}"):
             if self.name == "sqlite":
-                event.listen(self.engine, "connect", _sqlite_pragmas)
-                event.listen(self.engine, "begin", _sqlite_begin)
-            schema.check(self.engine, migrate=migrate)
+                _prepare_sqlite(self.engine, shared=self.shared)
+            schema_.check(self.engine, migrate=migrate, tables=self.tables)
 
-    def begin(self, *, read_only: bool = False) -> SqlTransaction:
+    def begin(
+        self, *, read_only: bool = False, connection: sa.Connection | None = None
+    ) -> SqlTransaction:
         """Open a transaction; ``read_only`` ones take no write lock (SQLite) and refuse
-        writes (PostgreSQL)."""
+        writes (PostgreSQL).
+
+        With ``connection`` (one the host application holds), the work joins it: inside the
+        host's open transaction it is a savepoint, and the host's commit or rollback decides
+        for both; otherwise a transaction of its own on that connection.
+        """
         with self._translate("cannot start a transaction"):
+            if connection is not None:
+                return self._join(connection, read_only)
             conn = self.engine.connect()
+            if self.name == "sqlite" and not conn.connection.info.get(_READY):
+                _sqlite_pragmas(conn.connection.dbapi_connection, conn.connection)
             conn.info[READ_ONLY] = read_only
             if read_only and self.name == "postgresql":
                 # BEGIN READ ONLY in one statement; reset when the connection goes back.
                 conn = conn.execution_options(postgresql_readonly=True)
-            return SqlTransaction(conn, conn.begin(), self._translate)
+            return SqlTransaction(conn, conn.begin(), self._translate, tables=self.tables)
 
-    def migrate(self) -> None:
-        """Apply every pending migration (core and plugins) up to the heads."""
+    def _join(self, conn: sa.Connection, read_only: bool) -> SqlTransaction:
+        if not isinstance(conn, sa.Connection) or conn.closed:
+            raise ConfigurationError("connection: give an open SQLAlchemy Connection")
+        if conn.engine.url != self.engine.url:
+            raise ConfigurationError(
+                "connection: it is connected to another database than this CRM's"
+            )
+        if self.name == "sqlite" and not conn.connection.info.get(_READY):
+            _sqlite_pragmas(conn.connection.dbapi_connection, conn.connection)
+        if conn.in_transaction():
+            return SqlTransaction(
+                conn, conn.begin_nested(), self._translate, tables=self.tables, joined=True
+            )
+        conn.info[READ_ONLY] = read_only
+        return SqlTransaction(conn, conn.begin(), self._translate, tables=self.tables, joined=True)
+
+    def migrate(self, connection: sa.Connection | None = None) -> None:
+        """Apply every pending migration (core and plugins) up to the heads, on
+        ``connection`` (inside its transaction) when given."""
         with self._translate("migration failed"):
-            schema.upgrade(self.engine)
+            schema_.upgrade(connection if connection is not None else self.engine, self.tables)
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Release pycrm's connections; a host application's engine stays as it is."""
+        if not self.shared:
+            self.engine.dispose()
 
     @staticmethod
     @contextmanager
@@ -164,15 +247,22 @@ class SqlBackend:
 
 
 class SqlTransaction:
-    """One connection and its open transaction."""
+    """One connection and its open transaction (or savepoint, in a host's transaction)."""
 
     def __init__(
         self,
         conn: sa.Connection,
-        trans: sa.RootTransaction,
+        trans: sa.Transaction,
         translate: Callable[[str], Any],
+        *,
+        tables: Tables | None = None,
+        joined: bool = False,
     ) -> None:
         self.conn, self._trans, self._translate = conn, trans, translate
+        #: The tables this transaction reads and writes (the CRM's naming).
+        self.tables = tables if tables is not None else tables_for()
+        #: Whether this runs on the host application's connection (which it leaves open).
+        self.joined = joined
 
     # -- reads ------------------------------------------------------------------------
     def get(self, kind: type[S], scope: Scope, record_id: uuid.UUID) -> S | None:
@@ -183,12 +273,12 @@ class SqlTransaction:
         # reuses its compiled form), instead of composing a query on every call.
         with self._translate(f"cannot read {kind.kind} records"):
             params = {"tenant": scope.tenant, "id": record_id}
-            rows = self.conn.execute(_by_id(kind.kind), params).mappings().all()
+            rows = self.conn.execute(_by_id(self.tables, kind.kind), params).mappings().all()
             loaded = self._load(kind, scope.tenant, rows)
         return loaded[0] if loaded else None
 
     def find(self, kind: type[S], scope: Scope, query: Query) -> list[S]:
-        table = table_for(kind.kind)
+        table = self.tables.table(kind.kind)
         stmt = sa.select(table).where(where_clause(table, scope, query, kind.kind))
         if (after := after_clause(table, query)) is not None:
             stmt = stmt.where(after)
@@ -200,7 +290,7 @@ class SqlTransaction:
             return self._load(kind, scope.tenant, rows)
 
     def count(self, kind: type[Stored], scope: Scope, query: Query) -> int:
-        table = table_for(kind.kind)
+        table = self.tables.table(kind.kind)
         stmt = sa.select(sa.func.count()).select_from(table)
         stmt = stmt.where(where_clause(table, scope, query, kind.kind))
         with self._translate(f"cannot count {kind.kind} records"):
@@ -214,7 +304,7 @@ class SqlTransaction:
         by: tuple[str, ...],
         total: str | None = None,
     ) -> list[Group]:
-        table = table_for(kind.kind)
+        table = self.tables.table(kind.kind)
         keys = [column(table, name) for name in by]
         money = total is not None and f"{total}_currency" in table.c
         if money:
@@ -261,7 +351,7 @@ class SqlTransaction:
         # One parent (a get) is the common case: "=", which skips expanding a list.
         one = len(ids) == 1
         params = {"tenant": tenant, "parents": ids[0] if one else ids}
-        for row in self.conn.execute(_children_of(kind, name, one), params).mappings():
+        for row in self.conn.execute(_children_of(self.tables, kind, name, one), params).mappings():
             found.setdefault(row[parent_key], []).append(mapper.from_row(row))
         return found
 
@@ -275,7 +365,7 @@ class SqlTransaction:
             for start in range(0, len(records), BATCH_ROWS):
                 batch = records[start : start + BATCH_ROWS]
                 values = mapper.columns_of(batch)
-                bulk_insert(self.conn, table_for(kind), mapper.columns, values)
+                bulk_insert(self.conn, self.tables.table(kind), mapper.columns, values)
                 for name in mapper.children:
                     self._insert_children(kind, name, batch)
 
@@ -292,10 +382,10 @@ class SqlTransaction:
             *mapper.columns_of([child for p in parents for child in getattr(p, name)]),
         ]
         columns = ["tenant", parent_key, "position", *mapper.columns]
-        bulk_insert(self.conn, child_table(kind, name), columns, values)
+        bulk_insert(self.conn, self.tables.child(kind, name), columns, values)
 
     def update(self, record: Stored, expected_version: int) -> None:
-        table = table_for(record.kind)
+        table = self.tables.table(record.kind)
         mapper = entity_mapper(type(record))
         stmt = (
             table.update()
@@ -317,7 +407,7 @@ class SqlTransaction:
 
     def _replace_children(self, record: Stored, name: str) -> None:
         _, cls, parent_key, keyed = CHILDREN[(record.kind, name)]
-        table = child_table(record.kind, name)
+        table = self.tables.child(record.kind, name)
         items = getattr(record, name)
         mine = sa.and_(table.c.tenant == record.tenant, table.c[parent_key] == record.id)
         if keyed:
@@ -348,17 +438,20 @@ class SqlTransaction:
                     [c.action.value for c in batch],
                     [{f.field: [f.old, f.new] for f in c.fields} for c in batch],
                 ]
-                bulk_insert(self.conn, changes, (*_CHANGE_COLUMNS, "action", "fields"), values)
+                bulk_insert(
+                    self.conn, self.tables.changes, (*_CHANGE_COLUMNS, "action", "fields"), values
+                )
 
     def changes(self, scope: Scope, entity: str, record_id: uuid.UUID) -> list[Change]:
+        log = self.tables.changes
         stmt = (
-            sa.select(changes)
+            sa.select(log)
             .where(
-                changes.c.tenant == scope.tenant,
-                changes.c.entity == entity,
-                changes.c.record_id == record_id,
+                log.c.tenant == scope.tenant,
+                log.c.entity == entity,
+                log.c.record_id == record_id,
             )
-            .order_by(changes.c.version, changes.c.at, changes.c.id)
+            .order_by(log.c.version, log.c.at, log.c.id)
         )
         with self._translate("cannot read the audit trail"):
             return [
@@ -381,25 +474,27 @@ class SqlTransaction:
         self, scope: Scope, *, due_from: dt.date | None, due_to: dt.date | None
     ) -> list[OpenInstallment]:
         with self._translate("cannot list installments"):
-            return receivables.open_installments(self.conn, scope, due_from=due_from, due_to=due_to)
+            return receivables.open_installments(
+                self.conn, self.tables, scope, due_from=due_from, due_to=due_to
+            )
 
     def sales_by_day(self, scope: Scope, start: dt.date, end: dt.date) -> list[DatedSum]:
         with self._translate("cannot sum sales"):
-            return receivables.sales_by_day(self.conn, scope, start, end)
+            return receivables.sales_by_day(self.conn, self.tables, scope, start, end)
 
     def collected_by_day(self, scope: Scope, start: dt.date, end: dt.date) -> list[DatedSum]:
         with self._translate("cannot sum payments"):
-            return receivables.collected_by_day(self.conn, scope, start, end)
+            return receivables.collected_by_day(self.conn, self.tables, scope, start, end)
 
     def outstanding_by_day(self, scope: Scope, start: dt.date, end: dt.date) -> list[DatedSum]:
         with self._translate("cannot sum outstanding installments"):
-            return receivables.outstanding_by_day(self.conn, scope, start, end)
+            return receivables.outstanding_by_day(self.conn, self.tables, scope, start, end)
 
     def aging_sums(
         self, scope: Scope, on: dt.date, by: Literal["customer", "owner"]
     ) -> list[AgingSum]:
         with self._translate("cannot compute the receivables aging"):
-            return receivables.aging_sums(self.conn, scope, on, by)
+            return receivables.aging_sums(self.conn, self.tables, scope, on, by)
 
     # -- pipeline capability (pycrm.storage.capabilities.pipeline) ------------------------
     def opportunity_totals(
@@ -407,20 +502,20 @@ class SqlTransaction:
     ) -> list[OpportunityTotals]:
         with self._translate("cannot total opportunities"):
             return pipeline_queries.opportunity_totals(
-                self.conn, scope, query, group_by, cycle=cycle
+                self.conn, self.tables, scope, query, group_by, cycle=cycle
             )
 
     def open_stays(
         self, scope: Scope, query: Query, group_by: Sequence[str], now: dt.datetime
     ) -> list[OpenStays]:
         with self._translate("cannot total open stays"):
-            return pipeline_queries.open_stays(self.conn, scope, query, group_by, now)
+            return pipeline_queries.open_stays(self.conn, self.tables, scope, query, group_by, now)
 
     def furthest_stages(
         self, scope: Scope, query: Query, ranks: Mapping[str, int]
     ) -> dict[int, int]:
         with self._translate("cannot count stages reached"):
-            return pipeline_queries.furthest_stages(self.conn, scope, query, ranks)
+            return pipeline_queries.furthest_stages(self.conn, self.tables, scope, query, ranks)
 
     # -- ending -------------------------------------------------------------------------
     @contextmanager
@@ -441,20 +536,25 @@ class SqlTransaction:
             with self._translate("commit failed"):
                 self._trans.commit()
         finally:
-            self.conn.close()
+            self._end()
 
     def rollback(self) -> None:
         try:
             with self._translate("rollback failed"):
                 self._trans.rollback()
         finally:
+            self._end()
+
+    def _end(self) -> None:
+        self.conn.info.pop(READ_ONLY, None)
+        if not self.joined:
             self.conn.close()
 
 
 @functools.cache
-def _by_id(kind: str) -> sa.Select[Any]:
+def _by_id(tables: Tables, kind: str) -> sa.Select[Any]:
     """One record of ``kind`` by tenant and id, deleted or not (bound per call)."""
-    table = table_for(kind)
+    table = tables.table(kind)
     return sa.select(table).where(
         table.c.tenant == sa.bindparam("tenant", type_=table.c.tenant.type),
         table.c.id == sa.bindparam("id", type_=table.c.id.type),
@@ -462,10 +562,10 @@ def _by_id(kind: str) -> sa.Select[Any]:
 
 
 @functools.cache
-def _children_of(kind: str, name: str, one: bool) -> sa.Select[Any]:
+def _children_of(tables: Tables, kind: str, name: str, one: bool) -> sa.Select[Any]:
     """The ``name`` children of one ``kind`` parent, or of a list of them, in order."""
     _, _, parent_key, _ = CHILDREN[(kind, name)]
-    table = child_table(kind, name)
+    table = tables.child(kind, name)
     parent = table.c[parent_key]
     bound = sa.bindparam("parents", expanding=not one, type_=parent.type)
     return (

@@ -18,7 +18,7 @@ from pycrm.errors import ValidationError
 from pycrm.storage.base import Query, Scope
 from pycrm.storage.capabilities.pipeline import OWNER_DEPARTMENT, OpenStays, OpportunityTotals
 from pycrm.storage.sqlalchemy.queries import where_clause
-from pycrm.storage.sqlalchemy.tables import stage_transitions, table_for
+from pycrm.storage.sqlalchemy.tables import Tables
 from pycrm.storage.sqlalchemy.types import UTCDateTime
 
 __all__ = ["furthest_stages", "open_stays", "opportunity_totals"]
@@ -53,13 +53,14 @@ def _group_column(opps: sa.Table, users: sa.Table, name: str) -> sa.ColumnElemen
 
 def opportunity_totals(
     conn: sa.Connection,
+    tables: Tables,
     scope: Scope,
     query: Query,
     group_by: Sequence[str],
     *,
     cycle: bool = False,
 ) -> list[OpportunityTotals]:
-    opps, users = table_for("opportunity"), table_for("user")
+    opps, users = tables.table("opportunity"), tables.table("user")
     keys = [_group_column(opps, users, name) for name in group_by]
     units = sa.func.coalesce(opps.c.amount_minor, 0)
     sums: list[sa.ColumnElement[Any]] = [
@@ -100,11 +101,11 @@ def _totals(row: Any, n: int) -> OpportunityTotals:
 
 
 def furthest_stages(
-    conn: sa.Connection, scope: Scope, query: Query, ranks: Mapping[str, int]
+    conn: sa.Connection, tables: Tables, scope: Scope, query: Query, ranks: Mapping[str, int]
 ) -> dict[int, int]:
     if not ranks:
         return {}
-    opps, t = table_for("opportunity"), stage_transitions
+    opps, t = tables.table("opportunity"), tables.stage_transitions
     rank = sa.case(*((t.c.to_stage == key, value) for key, value in ranks.items()), else_=sa.null())
     per_opportunity = (
         sa.select(sa.func.max(rank).label("furthest"))
@@ -126,9 +127,14 @@ def furthest_stages(
 
 
 def open_stays(
-    conn: sa.Connection, scope: Scope, query: Query, group_by: Sequence[str], now: dt.datetime
+    conn: sa.Connection,
+    tables: Tables,
+    scope: Scope,
+    query: Query,
+    group_by: Sequence[str],
+    now: dt.datetime,
 ) -> list[OpenStays]:
-    opps = table_for("opportunity")
+    opps = tables.table("opportunity")
     keys = [_group_column(opps, opps, name) for name in group_by]
     so_far = seconds_between(sa.literal(now, UTCDateTime()), opps.c.stage_entered_at)
     stmt = (

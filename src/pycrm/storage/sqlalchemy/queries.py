@@ -22,7 +22,7 @@ from pycrm.core.fields import StorageType
 from pycrm.core.money import Money
 from pycrm.errors import ValidationError
 from pycrm.storage.base import AllOf, AnyOf, Condition, Filter, Op, Query, Related, Scope
-from pycrm.storage.sqlalchemy.tables import table_for
+from pycrm.storage.sqlalchemy.tables import tables_of
 
 __all__ = [
     "after_clause",
@@ -96,7 +96,8 @@ def custom_expression(
 def custom_index(table: sa.Table, name: str, storage: StorageType | str) -> sa.Index:
     """An expression index on ``(tenant, custom value)`` that list filters and orders use.
 
-    ``custom_index(table_for("customer"), "custom.tier", "integer").create(engine)``
+    ``custom_index(crm.storage.tables.table("customer"), "custom.tier", "integer")``
+    ``.create(crm.storage.engine)``
     """
     key = name.removeprefix("custom.")
     index = sa.Index(
@@ -228,7 +229,7 @@ def _compile(
 
 def _related(table: sa.Table, condition: Related, tenant: str) -> sa.ColumnElement[bool]:
     # An alias, so a condition on the same kind (a parent customer) is its own subquery.
-    other = cast(sa.Table, table_for(condition.kind).alias())
+    other = cast(sa.Table, tables_of(table).table(condition.kind).alias())
     inner = sa.select(column(other, condition.target)).where(
         other.c.tenant == tenant, _compile(other, condition.condition, Query(), tenant)
     )

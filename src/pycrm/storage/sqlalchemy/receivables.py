@@ -21,7 +21,7 @@ from pycrm.storage.capabilities.receivables import (
     OpenInstallment,
 )
 from pycrm.storage.sqlalchemy.queries import scope_clause
-from pycrm.storage.sqlalchemy.tables import child_table, table_for
+from pycrm.storage.sqlalchemy.tables import Tables
 
 __all__ = [
     "aging_sums",
@@ -31,63 +31,74 @@ __all__ = [
     "sales_by_day",
 ]
 
-_parts = child_table("payment_plan", "installments")
-_plans = table_for("payment_plan")
-_users = table_for("user")
-_orders = table_for("order")
-_payments = table_for("payment")
+
+class _Tables:
+    """The tables the receivables questions read, under one naming."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.parts = tables.child("payment_plan", "installments")
+        self.plans = tables.table("payment_plan")
+        self.users = tables.table("user")
+        self.orders = tables.table("order")
+        self.payments = tables.table("payment")
 
 
-def _left() -> sa.ColumnElement[int]:
-    return _parts.c.amount_minor - sa.func.coalesce(_parts.c.paid_minor, 0)
+def _left(t: _Tables) -> sa.ColumnElement[int]:
+    return t.parts.c.amount_minor - sa.func.coalesce(t.parts.c.paid_minor, 0)
 
 
-def _live_parts(scope: Scope) -> tuple[sa.FromClause, list[sa.ColumnElement[bool]]]:
+def _live_parts(t: _Tables, scope: Scope) -> tuple[sa.FromClause, list[sa.ColumnElement[bool]]]:
     """Installments joined to their undeleted plan in the scope, with what every question
     asks."""
-    joined = _parts.join(
-        _plans, sa.and_(_plans.c.tenant == _parts.c.tenant, _plans.c.id == _parts.c.plan_id)
+    joined = t.parts.join(
+        t.plans, sa.and_(t.plans.c.tenant == t.parts.c.tenant, t.plans.c.id == t.parts.c.plan_id)
     )
     return joined, [
-        _parts.c.tenant == scope.tenant,
-        scope_clause(_plans, scope, "payment_plan"),
-        _plans.c.deleted_at.is_(None),
-        _left() > 0,
+        t.parts.c.tenant == scope.tenant,
+        scope_clause(t.plans, scope, "payment_plan"),
+        t.plans.c.deleted_at.is_(None),
+        _left(t) > 0,
     ]
 
 
 def _with_department(
-    source: sa.FromClause, tenant: str, owner: sa.ColumnElement[Any]
+    t: _Tables, source: sa.FromClause, tenant: str, owner: sa.ColumnElement[Any]
 ) -> sa.FromClause:
     """``source`` LEFT JOIN the owner's user row (for ``users.department_id``)."""
-    return source.outerjoin(_users, sa.and_(_users.c.tenant == tenant, _users.c.id == owner))
+    return source.outerjoin(t.users, sa.and_(t.users.c.tenant == tenant, t.users.c.id == owner))
 
 
 def open_installments(
-    conn: sa.Connection, scope: Scope, *, due_from: dt.date | None, due_to: dt.date | None
+    conn: sa.Connection,
+    tables: Tables,
+    scope: Scope,
+    *,
+    due_from: dt.date | None,
+    due_to: dt.date | None,
 ) -> list[OpenInstallment]:
-    source, where = _live_parts(scope)
-    source = _with_department(source, scope.tenant, _parts.c.owner_id)
+    t = _Tables(tables)
+    source, where = _live_parts(t, scope)
+    source = _with_department(t, source, scope.tenant, t.parts.c.owner_id)
     if due_from is not None:
-        where.append(_parts.c.due_on >= due_from)
+        where.append(t.parts.c.due_on >= due_from)
     if due_to is not None:
-        where.append(_parts.c.due_on <= due_to)
+        where.append(t.parts.c.due_on <= due_to)
     stmt = (
         sa.select(
-            _parts.c.id,
-            _parts.c.plan_id,
-            _parts.c.order_id,
-            _parts.c.customer_id,
-            _parts.c.owner_id,
-            _users.c.department_id,
-            _parts.c.due_on,
-            _parts.c.amount_minor,
-            sa.func.coalesce(_parts.c.paid_minor, 0),
-            _parts.c.amount_currency,
+            t.parts.c.id,
+            t.parts.c.plan_id,
+            t.parts.c.order_id,
+            t.parts.c.customer_id,
+            t.parts.c.owner_id,
+            t.users.c.department_id,
+            t.parts.c.due_on,
+            t.parts.c.amount_minor,
+            sa.func.coalesce(t.parts.c.paid_minor, 0),
+            t.parts.c.amount_currency,
         )
         .select_from(source)
         .where(*where)
-        .order_by(_parts.c.due_on, _parts.c.id)
+        .order_by(t.parts.c.due_on, t.parts.c.id)
     )
     return [
         OpenInstallment(
@@ -108,6 +119,7 @@ def open_installments(
 
 def _dated(
     conn: sa.Connection,
+    t: _Tables,
     tenant: str,
     source: sa.FromClause,
     where: list[sa.ColumnElement[bool]],
@@ -116,10 +128,10 @@ def _dated(
     currency: sa.ColumnElement[Any],
     minor: sa.ColumnElement[Any],
 ) -> list[DatedSum]:
-    keys = (day, owner, _users.c.department_id, currency)
+    keys = (day, owner, t.users.c.department_id, currency)
     stmt = (
         sa.select(*keys, sa.func.sum(minor))
-        .select_from(_with_department(source, tenant, owner))
+        .select_from(_with_department(t, source, tenant, owner))
         .where(*where)
         .group_by(*keys)
     )
@@ -129,10 +141,13 @@ def _dated(
     ]
 
 
-def sales_by_day(conn: sa.Connection, scope: Scope, start: dt.date, end: dt.date) -> list[DatedSum]:
-    o = _orders.c
+def sales_by_day(
+    conn: sa.Connection, tables: Tables, scope: Scope, start: dt.date, end: dt.date
+) -> list[DatedSum]:
+    t = _Tables(tables)
+    o = t.orders.c
     where = [
-        scope_clause(_orders, scope, "order"),
+        scope_clause(t.orders, scope, "order"),
         o.deleted_at.is_(None),
         o.status.in_([OrderStatus.CONFIRMED.value, OrderStatus.COMPLETED.value]),
         o.confirmed_on.between(start, end),
@@ -140,8 +155,9 @@ def sales_by_day(conn: sa.Connection, scope: Scope, start: dt.date, end: dt.date
     ]
     return _dated(
         conn,
+        t,
         scope.tenant,
-        _orders,
+        t.orders,
         where,
         o.confirmed_on,
         o.owner_id,
@@ -151,60 +167,66 @@ def sales_by_day(conn: sa.Connection, scope: Scope, start: dt.date, end: dt.date
 
 
 def collected_by_day(
-    conn: sa.Connection, scope: Scope, start: dt.date, end: dt.date
+    conn: sa.Connection, tables: Tables, scope: Scope, start: dt.date, end: dt.date
 ) -> list[DatedSum]:
-    p = _payments.c
-    source = _payments.join(_plans, sa.and_(_plans.c.tenant == p.tenant, _plans.c.id == p.plan_id))
+    t = _Tables(tables)
+    p = t.payments.c
+    source = t.payments.join(
+        t.plans, sa.and_(t.plans.c.tenant == p.tenant, t.plans.c.id == p.plan_id)
+    )
     where = [
-        scope_clause(_payments, scope, "payment"),
-        scope_clause(_plans, scope, "payment_plan"),
+        scope_clause(t.payments, scope, "payment"),
+        scope_clause(t.plans, scope, "payment_plan"),
         p.deleted_at.is_(None),
-        _plans.c.deleted_at.is_(None),
+        t.plans.c.deleted_at.is_(None),
         p.received_on.between(start, end),
     ]
     return _dated(
         conn,
+        t,
         scope.tenant,
         source,
         where,
         p.received_on,
-        _plans.c.owner_id,
+        t.plans.c.owner_id,
         p.amount_currency,
         p.amount_minor,
     )
 
 
 def outstanding_by_day(
-    conn: sa.Connection, scope: Scope, start: dt.date, end: dt.date
+    conn: sa.Connection, tables: Tables, scope: Scope, start: dt.date, end: dt.date
 ) -> list[DatedSum]:
-    source, where = _live_parts(scope)
-    where.append(_parts.c.due_on.between(start, end))
-    c = _parts.c
+    t = _Tables(tables)
+    source, where = _live_parts(t, scope)
+    where.append(t.parts.c.due_on.between(start, end))
+    c = t.parts.c
     return _dated(
-        conn, scope.tenant, source, where, c.due_on, c.owner_id, c.amount_currency, _left()
+        conn, t, scope.tenant, source, where, c.due_on, c.owner_id, c.amount_currency, _left(t)
     )
 
 
-def aging_bucket_sql(on: dt.date) -> sa.ColumnElement[int]:
+def aging_bucket_sql(t: _Tables, on: dt.date) -> sa.ColumnElement[int]:
     """The aging bucket of ``installments.due_on`` as a CASE on dates (portable SQL)."""
     whens = [
-        (_parts.c.due_on >= on - dt.timedelta(days=most), index)
+        (t.parts.c.due_on >= on - dt.timedelta(days=most), index)
         for index, most in enumerate(AGING_BUCKETS)
     ]
     return sa.case(*whens, else_=len(AGING_BUCKETS))
 
 
 def aging_sums(
-    conn: sa.Connection, scope: Scope, on: dt.date, by: Literal["customer", "owner"]
+    conn: sa.Connection, tables: Tables, scope: Scope, on: dt.date, by: Literal["customer", "owner"]
 ) -> list[AgingSum]:
-    source, where = _live_parts(scope)
-    key = _parts.c.customer_id if by == "customer" else _parts.c.owner_id
-    bucket = aging_bucket_sql(on).label("bucket")
+    t = _Tables(tables)
+    source, where = _live_parts(t, scope)
+    key = t.parts.c.customer_id if by == "customer" else t.parts.c.owner_id
+    bucket = aging_bucket_sql(t, on).label("bucket")
     stmt = (
-        sa.select(key, bucket, _parts.c.amount_currency, sa.func.sum(_left()))
+        sa.select(key, bucket, t.parts.c.amount_currency, sa.func.sum(_left(t)))
         .select_from(source)
         .where(*where)
-        .group_by(key, bucket, _parts.c.amount_currency)
+        .group_by(key, bucket, t.parts.c.amount_currency)
     )
     return [
         AgingSum(key=r[0], bucket=int(r[1]), currency=r[2], minor=int(r[3]))

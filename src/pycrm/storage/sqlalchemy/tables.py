@@ -10,6 +10,7 @@ collections (order lines, installments) are tables of their own.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import typing
 import uuid
 from decimal import Decimal
@@ -32,16 +33,22 @@ from pycrm.storage.sqlalchemy.types import ExactDecimal, JSONData, UTCDateTime
 
 __all__ = [
     "CHILDREN",
+    "DEFAULT_PREFIX",
     "TABLE_NAMES",
+    "Tables",
     "changes",
     "child_table",
     "metadata",
     "outbox",
     "stage_transitions",
     "table_for",
+    "tables_for",
+    "tables_of",
 ]
 
-metadata = sa.MetaData()
+#: What every pycrm table name starts with unless ``Settings.table_prefix`` says otherwise,
+#: so pycrm's ``users`` never meets a host application's ``users``.
+DEFAULT_PREFIX = "pycrm_"
 
 TABLE_NAMES: dict[str, str] = {
     "department": "departments",
@@ -69,7 +76,7 @@ CHILDREN: dict[tuple[str, str], tuple[str, type[Any], str, bool]] = {
     ("user", "rights"): ("user_rights", UserRight, "user_id", False),
 }
 
-#: Table a reference column points at (``parent_id`` points at its own table).
+#: Table a reference column points at (``parent_id`` points at its own table), unprefixed.
 _TARGETS: dict[str, str] = {
     **{name: TABLE_NAMES[kind] for name, kind in REFERENCES.items()},
     "installment_id": "installments",
@@ -127,154 +134,199 @@ def is_child_field(kind: str, name: str) -> bool:
     return (kind, name) in CHILDREN
 
 
-def _foreign_keys(table_name: str, names: list[str], kind: str) -> list[sa.ForeignKeyConstraint]:
-    fks = []
-    for name in names:
-        ref = table_name if name == "parent_id" else _TARGETS.get(name)
-        if ref is None:
-            continue
-        fks.append(
-            sa.ForeignKeyConstraint(
-                ["tenant", name], [f"{ref}.tenant", f"{ref}.id"], name=f"fk_{table_name}_{name}"
-            )
-        )
-    return fks
-
-
 #: Paths of the organisation trees, looked up by prefix (``LIKE 'p%'`` on PostgreSQL needs
 #: the pattern operator class whatever the database's collation).
 _PATHS = frozenset({"manager_path", "path"})
 
 
-def _indexes(table_name: str, names: list[str], kind: str) -> list[sa.Index]:
-    wanted: list[tuple[str, ...]] = [(n,) for n in names if n.endswith("_id") and n != "id"]
-    wanted += list(_INDEXED.get(kind, ()))
-    indexes = []
-    for cols in dict.fromkeys(wanted):
-        patterns = {c: "text_pattern_ops" for c in cols if c in _PATHS}
-        options: dict[str, Any] = {"postgresql_ops": patterns} if patterns else {}
-        indexes.append(sa.Index(f"ix_{table_name}_{'_'.join(cols)}", "tenant", *cols, **options))
-    return indexes
+class Tables:
+    """pycrm's tables under one naming: every table, index and constraint name starts with
+    ``prefix`` (after its ``ix_``/``pk_``/``fk_``/``uq_`` kind), all in ``schema`` when one
+    is given (PostgreSQL). Build one with :func:`tables_for`, which shares them."""
 
+    def __init__(self, prefix: str = DEFAULT_PREFIX, schema: str | None = None) -> None:
+        self.prefix, self.schema = prefix, schema
+        self.metadata = sa.MetaData(schema=schema, info={"pycrm": self})
+        self._by_kind: dict[str, sa.Table] = {
+            cls.kind: self._entity_table(cls) for cls in ENTITY_TYPES
+        }
+        self._children: dict[tuple[str, str], sa.Table] = {
+            key: self._child_table(key[0], *spec) for key, spec in CHILDREN.items()
+        }
+        self.changes = self._changes_table()
+        self.stage_transitions = self._transitions_table()
+        self._by_kind[StageTransition.kind] = self.stage_transitions
+        self.outbox = self._entity_table(OutboxEntry)
+        self._by_kind[OutboxEntry.kind] = self.outbox
 
-def _unique(name: str, key: UniqueKey) -> sa.UniqueConstraint | sa.Index:
-    label = f"uq_{name}_{'_'.join(key.fields)}"
-    if not key.live_only:
-        return sa.UniqueConstraint("tenant", *key.fields, name=label)
-    # A partial unique index: soft-deleted rows make room (SQLite and PostgreSQL alike).
-    live = sa.text("deleted_at IS NULL")
-    return sa.Index(
-        label, "tenant", *key.fields, unique=True, sqlite_where=live, postgresql_where=live
-    )
+    def name(self, base: str) -> str:
+        """The real name of the table pycrm calls ``base`` (``"users"`` → ``"pycrm_users"``)."""
+        return self.prefix + base
 
+    def table(self, kind: str) -> sa.Table:
+        """The table records of ``kind`` are stored in."""
+        return self._by_kind[kind]
 
-def _build_entity_table(cls: type[Any]) -> sa.Table:
-    attrs.resolve_types(cls)  # classes written with postponed annotations
-    name = TABLE_NAMES[cls.kind]
-    columns: list[sa.Column[Any]] = []
-    for field in attrs.fields(cls):
-        if not is_child_field(cls.kind, field.name):
+    def child(self, kind: str, name: str) -> sa.Table:
+        """The table of the ``name`` child collection of ``kind`` records."""
+        return self._children[(kind, name)]
+
+    # -- building -----------------------------------------------------------------------
+    def _ref(self, base: str, col: str) -> str:
+        table = self.name(base)
+        return f"{self.schema}.{table}.{col}" if self.schema else f"{table}.{col}"
+
+    def _foreign_keys(self, table: str, names: list[str]) -> list[sa.ForeignKeyConstraint]:
+        fks = []
+        for name in names:
+            ref = table if name == "parent_id" else _TARGETS.get(name)
+            if ref is None:
+                continue
+            fks.append(
+                sa.ForeignKeyConstraint(
+                    ["tenant", name],
+                    [self._ref(ref, "tenant"), self._ref(ref, "id")],
+                    name=f"fk_{self.name(table)}_{name}",
+                )
+            )
+        return fks
+
+    def _indexes(self, table: str, names: list[str], kind: str) -> list[sa.Index]:
+        wanted: list[tuple[str, ...]] = [(n,) for n in names if n.endswith("_id") and n != "id"]
+        wanted += list(_INDEXED.get(kind, ()))
+        indexes = []
+        for cols in dict.fromkeys(wanted):
+            patterns = {c: "text_pattern_ops" for c in cols if c in _PATHS}
+            options: dict[str, Any] = {"postgresql_ops": patterns} if patterns else {}
+            label = f"ix_{self.name(table)}_{'_'.join(cols)}"
+            indexes.append(sa.Index(label, "tenant", *cols, **options))
+        return indexes
+
+    def _unique(self, table: str, key: UniqueKey) -> sa.UniqueConstraint | sa.Index:
+        label = f"uq_{self.name(table)}_{'_'.join(key.fields)}"
+        if not key.live_only:
+            return sa.UniqueConstraint("tenant", *key.fields, name=label)
+        # A partial unique index: soft-deleted rows make room (SQLite and PostgreSQL alike).
+        live = sa.text("deleted_at IS NULL")
+        return sa.Index(
+            label, "tenant", *key.fields, unique=True, sqlite_where=live, postgresql_where=live
+        )
+
+    def _entity_table(self, cls: type[Any]) -> sa.Table:
+        attrs.resolve_types(cls)  # classes written with postponed annotations
+        base = TABLE_NAMES[cls.kind]
+        columns: list[sa.Column[Any]] = []
+        for field in attrs.fields(cls):
+            if not is_child_field(cls.kind, field.name):
+                columns += field_columns(field)
+        col_names = [c.name for c in columns]
+        return sa.Table(
+            self.name(base),
+            self.metadata,
+            *columns,
+            sa.PrimaryKeyConstraint("tenant", "id", name=f"pk_{self.name(base)}"),
+            *self._foreign_keys(base, col_names),
+            *self._indexes(base, col_names, cls.kind),
+            *(self._unique(base, key) for key in UNIQUE_KEYS.get(cls.kind, ())),
+        )
+
+    def _child_table(
+        self, parent: str, base: str, cls: type[Any], parent_fk: str, keyed: bool
+    ) -> sa.Table:
+        columns: list[sa.Column[Any]] = [
+            sa.Column("tenant", sa.String(), nullable=False),
+            sa.Column(parent_fk, sa.Uuid(), nullable=False),
+            sa.Column("position", sa.Integer(), nullable=False),
+        ]
+        for field in attrs.fields(cls):
             columns += field_columns(field)
-    col_names = [c.name for c in columns]
-    return sa.Table(
-        name,
-        metadata,
-        *columns,
-        sa.PrimaryKeyConstraint("tenant", "id", name=f"pk_{name}"),
-        *_foreign_keys(name, col_names, cls.kind),
-        *_indexes(name, col_names, cls.kind),
-        *(_unique(name, key) for key in UNIQUE_KEYS.get(cls.kind, ())),
-    )
+        key = ("tenant", "id") if keyed else ("tenant", parent_fk, "position")
+        col_names = [c.name for c in columns]
+        parent_table = TABLE_NAMES[parent]
+        return sa.Table(
+            self.name(base),
+            self.metadata,
+            *columns,
+            sa.PrimaryKeyConstraint(*key, name=f"pk_{self.name(base)}"),
+            sa.ForeignKeyConstraint(
+                ["tenant", parent_fk],
+                [self._ref(parent_table, "tenant"), self._ref(parent_table, "id")],
+                name=f"fk_{self.name(base)}_{parent_fk}",
+            ),
+            *self._foreign_keys(base, [c for c in col_names if c != parent_fk]),
+            *self._indexes(base, col_names, base),
+        )
+
+    def _changes_table(self) -> sa.Table:
+        """The audit trail: one row per write, ``fields`` maps each changed field to
+        [old, new]."""
+        name = self.name("changes")
+        return sa.Table(
+            name,
+            self.metadata,
+            sa.Column("tenant", sa.String(), nullable=False),
+            sa.Column("id", sa.Uuid(), nullable=False),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("record_id", sa.Uuid(), nullable=False),
+            sa.Column("action", sa.String(16), nullable=False),
+            sa.Column("user_id", sa.Uuid(), nullable=False),
+            sa.Column("at", UTCDateTime(), nullable=False),
+            sa.Column("version", sa.Integer(), nullable=False),
+            sa.Column("fields", JSONData, nullable=False),
+            sa.PrimaryKeyConstraint("tenant", "id", name=f"pk_{name}"),
+            sa.Index(f"ix_{name}_record", "tenant", "entity", "record_id"),
+        )
+
+    def _transitions_table(self) -> sa.Table:
+        """Every move of an opportunity between stages (and to/from won and lost), for
+        exact dwell times and funnels. ``dwell_ms`` is the time spent in ``from_stage``."""
+        name = self.name("stage_transitions")
+        return sa.Table(
+            name,
+            self.metadata,
+            sa.Column("tenant", sa.String(), nullable=False),
+            sa.Column("id", sa.Uuid(), nullable=False),
+            sa.Column("opportunity_id", sa.Uuid(), nullable=False),
+            sa.Column("pipeline", sa.String(), nullable=False),
+            sa.Column("from_stage", sa.String(), nullable=True),
+            sa.Column("to_stage", sa.String(), nullable=False),
+            sa.Column("user_id", sa.Uuid(), nullable=False),
+            sa.Column("owner_id", sa.Uuid(), nullable=True),
+            sa.Column("at", UTCDateTime(), nullable=False),
+            sa.Column("dwell_ms", sa.BigInteger(), nullable=False),
+            sa.PrimaryKeyConstraint("tenant", "id", name=f"pk_{name}"),
+            sa.ForeignKeyConstraint(
+                ["tenant", "opportunity_id"],
+                [self._ref("opportunities", "tenant"), self._ref("opportunities", "id")],
+                name=f"fk_{name}_opportunity_id",
+            ),
+            sa.Index(f"ix_{name}_opportunity_id", "tenant", "opportunity_id"),
+            sa.Index(f"ix_{name}_pipeline_at", "tenant", "pipeline", "at"),
+        )
 
 
-def _build_child_table(
-    parent: str, table_name: str, cls: type[Any], parent_fk: str, keyed: bool
-) -> sa.Table:
-    parent_table = TABLE_NAMES[parent]
-    columns: list[sa.Column[Any]] = [
-        sa.Column("tenant", sa.String(), nullable=False),
-        sa.Column(parent_fk, sa.Uuid(), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
-    ]
-    for field in attrs.fields(cls):
-        columns += field_columns(field)
-    key = ("tenant", "id") if keyed else ("tenant", parent_fk, "position")
-    col_names = [c.name for c in columns]
-    return sa.Table(
-        table_name,
-        metadata,
-        *columns,
-        sa.PrimaryKeyConstraint(*key, name=f"pk_{table_name}"),
-        sa.ForeignKeyConstraint(
-            ["tenant", parent_fk],
-            [f"{parent_table}.tenant", f"{parent_table}.id"],
-            name=f"fk_{table_name}_{parent_fk}",
-        ),
-        *_foreign_keys(table_name, [c for c in col_names if c != parent_fk], parent),
-        *_indexes(table_name, col_names, table_name),
-    )
+@functools.cache
+def tables_for(prefix: str = DEFAULT_PREFIX, schema: str | None = None) -> Tables:
+    """pycrm's tables named with ``prefix`` in ``schema``; one set per naming, shared."""
+    return Tables(prefix, schema)
 
 
-_TABLES: dict[str, sa.Table] = {cls.kind: _build_entity_table(cls) for cls in ENTITY_TYPES}
-_CHILD_TABLES: dict[tuple[str, str], sa.Table] = {
-    key: _build_child_table(key[0], *spec) for key, spec in CHILDREN.items()
-}
-
-#: The audit trail: one row per write, ``fields`` maps each changed field to [old, new].
-changes = sa.Table(
-    "changes",
-    metadata,
-    sa.Column("tenant", sa.String(), nullable=False),
-    sa.Column("id", sa.Uuid(), nullable=False),
-    sa.Column("entity", sa.String(40), nullable=False),
-    sa.Column("record_id", sa.Uuid(), nullable=False),
-    sa.Column("action", sa.String(16), nullable=False),
-    sa.Column("user_id", sa.Uuid(), nullable=False),
-    sa.Column("at", UTCDateTime(), nullable=False),
-    sa.Column("version", sa.Integer(), nullable=False),
-    sa.Column("fields", JSONData, nullable=False),
-    sa.PrimaryKeyConstraint("tenant", "id", name="pk_changes"),
-    sa.Index("ix_changes_record", "tenant", "entity", "record_id"),
-)
+def tables_of(table: sa.FromClause) -> Tables:
+    """The set of tables ``table`` (or an alias of one) belongs to: a query on it joins its
+    own siblings."""
+    while not isinstance(table, sa.Table):
+        table = table.element  # type: ignore[attr-defined]
+    tables: Tables = table.metadata.info["pycrm"]
+    return tables
 
 
-#: Every move of an opportunity between stages (and to/from won and lost), for exact dwell
-#: times and funnels. ``dwell_ms`` is the time spent in ``from_stage``.
-stage_transitions = sa.Table(
-    "stage_transitions",
-    metadata,
-    sa.Column("tenant", sa.String(), nullable=False),
-    sa.Column("id", sa.Uuid(), nullable=False),
-    sa.Column("opportunity_id", sa.Uuid(), nullable=False),
-    sa.Column("pipeline", sa.String(), nullable=False),
-    sa.Column("from_stage", sa.String(), nullable=True),
-    sa.Column("to_stage", sa.String(), nullable=False),
-    sa.Column("user_id", sa.Uuid(), nullable=False),
-    sa.Column("owner_id", sa.Uuid(), nullable=True),
-    sa.Column("at", UTCDateTime(), nullable=False),
-    sa.Column("dwell_ms", sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint("tenant", "id", name="pk_stage_transitions"),
-    sa.ForeignKeyConstraint(
-        ["tenant", "opportunity_id"],
-        ["opportunities.tenant", "opportunities.id"],
-        name="fk_stage_transitions_opportunity_id",
-    ),
-    sa.Index("ix_stage_transitions_opportunity_id", "tenant", "opportunity_id"),
-    sa.Index("ix_stage_transitions_pipeline_at", "tenant", "pipeline", "at"),
-)
+_DEFAULT = tables_for()
 
-
-_TABLES[StageTransition.kind] = stage_transitions
-
-#: Events awaiting delivery (the transactional outbox): written with the change they report.
-outbox = _build_entity_table(OutboxEntry)
-_TABLES[OutboxEntry.kind] = outbox
-
-
-def table_for(kind: str) -> sa.Table:
-    """The table records of ``kind`` are stored in."""
-    return _TABLES[kind]
-
-
-def child_table(kind: str, name: str) -> sa.Table:
-    return _CHILD_TABLES[(kind, name)]
+#: The tables under the default naming (``pycrm_`` prefix, no schema): what a database
+#: built with default settings holds. A CRM's own are ``crm.storage.tables``.
+metadata = _DEFAULT.metadata
+changes = _DEFAULT.changes
+stage_transitions = _DEFAULT.stage_transitions
+outbox = _DEFAULT.outbox
+table_for = _DEFAULT.table
+child_table = _DEFAULT.child
