@@ -241,8 +241,13 @@ def load(url: str, org: Org, start: int, stop: int) -> float:
     started = time.perf_counter()
     engine = sa.create_engine(url)
     customers, deals = table_for("customer"), table_for("opportunity")
+    folded = "name_folded" in customers.c  # the searched copy pycrm writes with a record
+    if folded:
+        from pycrm.core.text import fold
     with engine.begin() as conn:
         for customer_rows, deal_rows in _batches(org, start, stop):
+            for row in (*customer_rows, *deal_rows) if folded else ():
+                row["name_folded"] = fold(row["name"])
             conn.execute(customers.insert(), customer_rows)
             conn.execute(deals.insert(), deal_rows)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -30,6 +30,19 @@ def test_bulk_create_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert results["bulk"]["peak_rss_mib"] > 0
 
 
+@pytest.mark.postgres
+def test_bulk_create_benchmark_runs_on_postgresql(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _load("bench_bulk_create")
+    results = bench.main(["--rows", "300", "--single", "5", "--postgres", postgres_url])
+    out = capsys.readouterr().out
+    assert "ratio pycrm / COPY" in out and "psycopg COPY FROM STDIN" in out
+    measured = results["postgresql"]
+    assert measured["ratio"] > 0 and measured["copy_ratio"] > 0
+    assert measured["copy_rows_per_s"] > 0 and measured["server_version"]
+
+
 def test_bulk_create_benchmark_rows_are_valid_and_varied() -> None:
     bench = _load("bench_bulk_create")
     rows = bench.customer_rows(200)
@@ -78,3 +91,37 @@ def test_async_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     for measured in results.values():
         assert measured["ratio"] > 0 and measured["sync_s"] > 0 and measured["async_s"] > 0
         assert measured["worst_lag_ms"] >= 0 and measured["median_lag_ms"] >= 0
+
+
+def test_everyday_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    _load("bench_access")  # the data it shares
+    bench = _load("bench_everyday")
+    # The benchmark itself checks that pycrm and the hand-written SQL give the same answers.
+    results = bench.main(["--rows", "1500", "--reps", "40", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert "first page" in out and "deep" in out and "history" in out and "update" in out
+    sqlite = results["sqlite"]
+    assert all(r["pycrm"] > 0 for r in sqlite.values())
+
+
+def test_stream_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load("bench_stream")
+    # The benchmark itself checks that pycrm and the hand-written SELECT read the same rows.
+    results = bench.main(["--rows", "300", "--batch", "50", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert "pycrm stream" in out and "hand-written dicts" in out and "peak memory" in out
+    assert "postgresql" not in results  # no --postgres: skipped
+    sqlite = results["sqlite"]
+    assert sqlite["rows"] == 300
+    for name in ("pycrm stream", "hand-written dicts", "hand-written tuples"):
+        assert sqlite[name]["ratio"] > 0 and sqlite[name]["peak_mib"] > 0
+    assert sqlite["hand-written dicts"]["ratio"] == 1.0
+
+
+@pytest.mark.postgres
+def test_stream_benchmark_runs_on_postgresql(postgres_url: str) -> None:
+    bench = _load("bench_stream")
+    results = bench.main(
+        ["--rows", "300", "--batch", "50", "--repeat", "1", "--postgres", postgres_url]
+    )
+    assert results["postgresql"]["rows"] == 300

@@ -92,8 +92,9 @@ if TYPE_CHECKING:
     from pycrm.crm import CRM
     from pycrm.plugins.hookspecs import hookimpl
     from pycrm.schemas import json_default, jsonable, page_model, view, view_model
+    from pycrm.services.catalogue import Services
     from pycrm.services.fields import CustomFields
-    from pycrm.services.listing import Page
+    from pycrm.services.listing import Page, Stream
     from pycrm.services.orders import OrderBalance
     from pycrm.services.receivables import DueInstallment
     from pycrm.services.reports import Reports
@@ -229,8 +230,9 @@ _LAZY: dict[str, tuple[str, ...]] = {
     "pycrm.crm": ("CRM",),
     "pycrm.plugins.hookspecs": ("hookimpl",),
     "pycrm.schemas": ("json_default", "jsonable", "page_model", "view", "view_model"),
+    "pycrm.services.catalogue": ("Services",),
     "pycrm.services.fields": ("CustomFields",),
-    "pycrm.services.listing": ("Page",),
+    "pycrm.services.listing": ("Page", "Stream"),
     "pycrm.services.orders": ("OrderBalance",),
     "pycrm.services.receivables": ("DueInstallment",),
     "pycrm.services.reports": ("Reports",),
@@ -353,6 +355,7 @@ __all__ = [
     "Role",
     "RoleDefinition",
     "RuleViolation",
+    "Services",
     "Settings",
     "Share",
     "ShareAccess",
@@ -361,6 +364,7 @@ __all__ = [
     "StageTransition",
     "StatusChanged",
     "StorageError",
+    "Stream",
     "SystemClock",
     "Ticket",
     "TicketChannel",

@@ -106,6 +106,12 @@ class AsyncService:
     def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
         if method.startswith("_"):  # private, or looked up before __init__ (copy, pickle)
             raise AttributeError(method)
+        if method in _SYNC_ONLY:
+            raise AttributeError(
+                f"{self._name}.{method} reads on the thread that iterates it: in async code, "
+                f"iterate it on the unit of work's thread, in "
+                f"`await uow.run(lambda u: ... u.{self._name}.{method}(...) ...)`"
+            )
         target = getattr(_service_class(self._services, self._name), method, None)
         if not inspect.isfunction(target):
             raise AttributeError(f"{self._name} has no method {method!r}")
@@ -121,10 +127,19 @@ class AsyncService:
 
     def __dir__(self) -> list[str]:
         cls = _service_class(self._services, self._name)
-        return sorted(n for n in dir(cls) if not n.startswith("_") and _is_method(cls, n))
+        return sorted(
+            n
+            for n in dir(cls)
+            if not n.startswith("_") and n not in _SYNC_ONLY and _is_method(cls, n)
+        )
 
     def __repr__(self) -> str:
         return f"<async {self._name}>"
+
+
+#: Methods whose result reads the database as it is iterated (a stream), which only a unit
+#: of work's own thread may do.
+_SYNC_ONLY = frozenset({"stream"})
 
 
 def _service_class(services: Services, name: str) -> type:
@@ -287,10 +302,14 @@ class AsyncCRM:
         commits, or none (arguments as :meth:`pycrm.CRM.unit_of_work`)."""
         return AsyncUnitOfWork(self, self.crm.unit_of_work(user=user, tenant=tenant))
 
-    def as_user(self, user: uuid.UUID | str, *, tenant: str | None = None) -> AsyncServices:
+    def as_user(
+        self, user: uuid.UUID | str, *, tenant: str | None = None, fresh: bool = False
+    ) -> AsyncServices:
         """Services where every awaited call is its own unit of work, acting as ``user``
-        (as :meth:`pycrm.CRM.as_user`; a call that only reads takes no write lock)."""
-        return AsyncServices(self.crm.as_user(user, tenant=tenant), self._call_alone)
+        (as :meth:`pycrm.CRM.as_user`; a call that only reads takes no write lock, and may
+        run on a read replica unless ``fresh=True``)."""
+        services = self.crm.as_user(user, tenant=tenant, fresh=fresh)
+        return AsyncServices(services, self._call_alone)
 
     async def _call_alone(self, fn: Callable[[], T]) -> T:
         if _open_here(self.crm):

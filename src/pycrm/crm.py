@@ -135,7 +135,10 @@ class CRM:
     ) -> CRM:
         """Open the CRM stored at ``url`` (``sqlite:///file.db``, ``postgresql://...``,
         ``memory://``), or in the database of a host application's SQLAlchemy ``Engine``
-        (its pool and options stay the host's; pycrm never disposes of it).
+        (its pool and options stay the host's; pycrm never disposes of it). On SQLite every
+        connection of that engine gets what pycrm needs: foreign keys on, the WAL journal, a
+        busy timeout, a Unicode ``lower()`` and SQLAlchemy-issued ``BEGIN`` (the host's own
+        transactions stay deferred).
 
         An embedded SQLite database is created and migrated on first use; other databases
         are migrated when ``migrate=True`` (which overrides ``settings.auto_migrate``) and
@@ -164,12 +167,20 @@ class CRM:
                 auto_migrate=self.settings.auto_migrate,
                 table_prefix=self.settings.table_prefix,
                 schema=self.settings.postgresql_schema,
+                read_replicas=self.settings.read_replicas,
+                replica_max_lag_seconds=self.settings.replica_max_lag_seconds,
             )
         backend = self._pm.hook.pycrm_make_storage(url=url, settings=self.settings)
         if backend is None:
             raise ConfigurationError(
                 f"no storage backend for {url!r}: use sqlite:///path.db, postgresql://... or "
                 "memory://, or install a plugin that handles this scheme"
+            )
+        if self.settings.read_replicas and getattr(backend, "replicas", None) is None:
+            backend.close()
+            raise ConfigurationError(
+                "Settings.read_replicas needs a PostgreSQL primary (postgresql://...); "
+                f"{str(url).split(':', 1)[0]!r} storage reads from one place (see docs/scaling.md)"
             )
         return backend  # type: ignore[no-any-return]
 
@@ -328,14 +339,25 @@ class CRM:
             connection=connection,
         )
 
-    def as_user(self, user: uuid.UUID | str, *, tenant: str | None = None) -> Services:
-        """Services where every call is its own unit of work, acting as ``user``."""
+    def as_user(
+        self, user: uuid.UUID | str, *, tenant: str | None = None, fresh: bool = False
+    ) -> Services:
+        """Services where every call is its own unit of work, acting as ``user``.
+
+        With ``Settings.read_replicas``, calls that only read (lists, gets, counts,
+        reports) may run on a hot standby, which can be a moment behind the primary;
+        ``fresh=True`` keeps them on the primary, so they see every commit made before
+        them (read your own writes). Calls that write always run on the primary.
+        """
         tenant = check_tenant(tenant if tenant is not None else self.settings.default_tenant)
         user_id = check_user(user)
+        if not isinstance(fresh, bool):
+            raise ValidationError.single("fresh", "give True or False")
 
         @contextmanager
         def step(*, read_only: bool = False) -> Iterator[UnitOfWork]:
-            with UnitOfWork(self, tenant, user_id, read_only=read_only) as uow:
+            replica = read_only and not fresh
+            with UnitOfWork(self, tenant, user_id, read_only=read_only, replica=replica) as uow:
                 yield uow
 
         return Services(step)

@@ -60,6 +60,12 @@ class CRMError(Exception):
         """``{"code", "message", ...details}``: JSON-ready, for an API response."""
         return {"code": self.code, "message": str(self), **self.details()}
 
+    @property
+    def http_status(self) -> int:
+        """The HTTP status an API answers this error with (:data:`HTTP_STATUS` by the
+        first part of :attr:`code`; 500 for the others)."""
+        return HTTP_STATUS.get(self.code.partition(".")[0], 500)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from the message and attributes, whatever the subclass's __init__ takes.
         return (_rebuild, (type(self), str(self), dict(self.__dict__)))

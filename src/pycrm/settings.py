@@ -18,6 +18,8 @@ __all__ = ["Settings"]
 # Names pycrm puts into SQL unquoted-safe: no quoting surprises on any database.
 _PREFIX = re.compile(r"(?:[a-z][a-z0-9_]{0,19})?")
 _SCHEMA = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_REPLICA = re.compile(r"(?i)postgres(?:ql)?(?:\+\w+)?://\S+")
+_SCHEME = re.compile(r"([A-Za-z][\w+.-]*)://")
 
 
 class Settings(BaseModel):
@@ -60,6 +62,16 @@ class Settings(BaseModel):
     #: ``{"eight_step": {"proposal": {"probability": 60, "stale_days": 10}}}``; only
     #: ``probability``, ``dwell_days`` and ``stale_days`` (see ``Pipeline.tuned``).
     stages: dict[str, dict[str, dict[str, int | None]]] = Field(default_factory=dict)
+    #: PostgreSQL hot standbys of the primary (``["postgresql://user@standby1/crm", ...]``)
+    #: where reads pycrm runs on its own may go: the calls of ``crm.as_user(...)`` that only
+    #: read (lists, gets, counts, reports), unless ``fresh=True``. Writes, units of work
+    #: opened with ``crm.unit_of_work(...)`` and a host's transactions use the primary.
+    #: Needs a PostgreSQL primary; left out of ``repr`` (URLs may hold passwords). See
+    #: docs/scaling.md.
+    read_replicas: tuple[str, ...] = Field(default=(), repr=False)
+    #: Reads skip a standby further behind the primary than this many seconds (measured
+    #: with one small query every few seconds); ``None``: any lag is accepted.
+    replica_max_lag_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
     @field_validator("table_prefix")
     @classmethod
@@ -79,6 +91,19 @@ class Settings(BaseModel):
                 "must be lower-case letters, digits and underscores, starting with a letter, "
                 "at most 63 characters (e.g. 'crm')"
             )
+        return value
+
+    @field_validator("read_replicas")
+    @classmethod
+    def _replicas(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for position, url in enumerate(value):
+            if not _REPLICA.fullmatch(url):
+                scheme = _SCHEME.match(url)
+                shown = scheme.group(1) if scheme else "not a URL"
+                raise ValueError(
+                    f"item {position} ({shown}) is not a PostgreSQL URL: read replicas are "
+                    "PostgreSQL hot standbys (postgresql://user@host/database)"
+                )
         return value
 
     @field_validator("reporting_currency")

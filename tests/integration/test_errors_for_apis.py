@@ -58,6 +58,7 @@ def test_codes_are_dotted_and_their_family_gives_the_http_status() -> None:
     )
     assert status["ValidationError"] == status["RuleViolation"] == 422
     assert status["StorageError"] == 500
+    assert {type(e).__name__: e.http_status for e in _every_error()} == status
 
 
 def test_to_dict_carries_what_a_program_needs() -> None:

@@ -77,3 +77,62 @@ def test_snapshot_columns_convert_money_and_children() -> None:
     lines = columns[names.index("lines")][0]
     assert lines[0]["unit_price"] == {"amount": "1000.00", "currency": "CNY"}
     assert snapshot_columns([], skip=frozenset()) == ([], [])
+
+
+# -- id runs, JSON and COPY text of the bulk path --------------------------------------------
+
+
+def test_an_id_run_is_as_many_increasing_ids_as_asked_from_one_value() -> None:
+    from pycrm.core.ids import id_in_run, new_id_run
+
+    before = new_id()
+    first = new_id_run(5000)
+    run = [id_in_run(first, i) for i in range(5000)]
+    after = new_id()
+    assert run[0] == first and run == sorted(run) and len(set(run)) == 5000
+    assert before < first and run[-1] < after  # the run's stamps are reserved
+    assert {i.version for i in run} == {7} and {i.variant for i in run} == {uuid.RFC_4122}
+    assert all(uuid.UUID(str(i)) == i for i in (first, run[-1]))
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_JSON)
+def test_json_text_is_json_dumps_to_the_character(value: object) -> None:
+    import json
+
+    from pycrm.storage.sqlalchemy.bulk import json_text
+
+    assert json_text(value) == json.dumps(value)
+
+
+def _copy_fields(line: str) -> list[str | None]:
+    """One line of COPY's text format read back as PostgreSQL reads it."""
+    fields: list[str | None] = []
+    for raw in line.split("\t"):
+        if raw == "\\N":
+            fields.append(None)
+            continue
+        out, chars = [], iter(raw)
+        for char in chars:
+            if char == "\\":
+                escaped = next(chars)
+                out.append({"t": "\t", "n": "\n", "r": "\r"}.get(escaped, escaped))
+            else:
+                out.append(char)
+        fields.append("".join(out))
+    return fields
+
+
+@given(st.lists(st.none() | st.text(alphabet=st.characters(blacklist_characters="\x00"))))
+def test_copy_text_reads_back_as_the_values_written(values: list[str | None]) -> None:
+    from pycrm.storage.sqlalchemy.bulk import _escaped
+
+    texts = _escaped(values)
+    assert all("\t" not in t and "\n" not in t and "\r" not in t for t in texts)
+    assert _copy_fields("\t".join(texts)) == values if values else texts == []

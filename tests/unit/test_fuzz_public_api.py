@@ -79,7 +79,7 @@ ENTRY_POINTS = [
 #: Calls that only read: after one succeeds, the stored state is known to be unchanged
 #: (were it changed, the next failing call's comparison would catch it).
 READS = frozenset(
-    {"get", "list", "count", "subtotals", "history", "transitions", "stale", "due"}
+    {"get", "list", "stream", "count", "subtotals", "history", "transitions", "stale", "due"}
     | {name for name, _ in inspect.getmembers(Reports, inspect.isfunction)}
 )
 
@@ -772,7 +772,9 @@ def _raised(
     with crm.unit_of_work(tenant=tenant, user=pycrm.SYSTEM_USER) as uow:
         entry = getattr(getattr(uow, call.service), call.method)
         try:
-            entry(*args, **kwargs)
+            result = entry(*args, **kwargs)
+            if isinstance(result, pycrm.Stream):
+                list(result)  # a stream reads as it is iterated
         except pycrm.CRMError as error:
             event(f"raised {type(error).__name__}")
             return True

@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 
-__all__ = ["new_id", "new_ids"]
+__all__ = ["id_in_run", "new_id", "new_id_run", "new_ids"]
 
 _last = 0
 
@@ -25,13 +25,21 @@ def _stamps(count: int) -> range:
     return range(first, first + count)
 
 
+#: Version 7 and the RFC 9562 variant, where a UUIDv7 has them; the random bits' mask.
+_VERSION_VARIANT = (0x7 << 76) | (0b10 << 62)
+_RANDOM = (1 << 62) - 1
+_new, _set, _UNKNOWN = object.__new__, object.__setattr__, uuid.SafeUUID.unknown
+
+
 def _uuid7(stamp: int, random: int) -> uuid.UUID:
-    value = (stamp >> 12) << 80  # timestamp
-    value |= 0x7 << 76  # version
-    value |= (stamp & 0xFFF) << 64  # counter bits keep same-millisecond ids ordered
-    value |= 0b10 << 62  # variant
-    value |= random & ((1 << 62) - 1)
-    return uuid.UUID(int=value)
+    # 48 bits of milliseconds, then the counter bits that keep same-millisecond ids ordered.
+    value = ((stamp >> 12) << 80) | ((stamp & 0xFFF) << 64) | _VERSION_VARIANT | (random & _RANDOM)
+    # Built the way uuid.UUID builds itself, without its checks of a value made right here:
+    # bulk paths make one per record and per change.
+    made = _new(uuid.UUID)
+    _set(made, "int", value)
+    _set(made, "is_safe", _UNKNOWN)
+    return made
 
 
 def new_id() -> uuid.UUID:
@@ -44,3 +52,17 @@ def new_ids(count: int) -> list[uuid.UUID]:
     """``count`` new ids in increasing order, cheaper than calling :func:`new_id` each time."""
     randoms = memoryview(os.urandom(8 * count)).cast("Q")  # one system call for the batch
     return list(map(_uuid7, _stamps(count), randoms))
+
+
+def new_id_run(count: int) -> uuid.UUID:
+    """The first of ``count`` new ids that follow one another and share their random bits:
+    a batch's ids kept as one value, :func:`id_in_run` gives the others."""
+    first = _stamps(max(count, 1)).start
+    return _uuid7(first, int.from_bytes(os.urandom(8), "big"))
+
+
+def id_in_run(first: uuid.UUID, n: int) -> uuid.UUID:
+    """The ``n``-th id of the run :func:`new_id_run` started with ``first`` (0 is ``first``)."""
+    value = first.int
+    stamp = ((value >> 80) << 12) | ((value >> 64) & 0xFFF)
+    return _uuid7(stamp + n, value)

@@ -30,6 +30,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, list | tuple):
+        if _AS_IS.issuperset(map(type, value)):  # tags and the like: plain already
+            return list(value)
         return [plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
@@ -86,8 +88,11 @@ def map_distinct(function: Callable[[Any], T], values: Sequence[Any]) -> list[T]
     functions whose result depends on the value alone.
     """
     ids = list(map(id, values))
-    if len(set(ids)) > len(ids) // 2:
+    distinct = len(set(ids))
+    if distinct > len(ids) // 2:
         return list(map(function, values))
+    if distinct == 1:  # one object all along (a batch's user, its timestamp, None)
+        return [function(values[0])] * len(ids)
     done = {key: function(value) for key, value in dict(zip(ids, values, strict=True)).items()}
     return list(map(done.__getitem__, ids))
 

@@ -24,5 +24,7 @@ def pycrm_make_storage(url: str, settings: Settings) -> StorageBackend | None:
             auto_migrate=settings.auto_migrate,
             table_prefix=settings.table_prefix,
             schema=settings.postgresql_schema,
+            read_replicas=settings.read_replicas,
+            replica_max_lag_seconds=settings.replica_max_lag_seconds,
         )
     return None

@@ -1,4 +1,5 @@
-"""What the acting user may see and do, as query conditions (resolved once per unit of work).
+"""What the acting user may see and do, as query conditions (resolved once per unit of work,
+and kept between units of work while the tenant's organisation stays as it was).
 
 :class:`Access` turns the user's roles, their own exceptions, explicit shares, sharing
 rules and plugins' narrowing into one :class:`pycrm.storage.base.Condition` per kind and
@@ -11,11 +12,21 @@ Whose records a grant reaches is decided by the record's *owner* (``owner_id``) 
 customers, leads, deals, orders, tickets and activities; contacts follow their customer,
 payment plans their order, payments their plan (the parent's condition for the same
 action); users, departments and products are the organisation and the catalogue.
+
+What resolving costs queries — the user, their department, the users their scopes reach,
+the shares opened to them — is kept per CRM, tenant and user in :class:`Facts` and reused
+by later units of work as long as the tenant's organisation version
+(:mod:`pycrm.storage.capabilities.organisation`) is the one it was read at: every write of
+a user, a department or a share raises it, in any process, so a change is seen by the next
+unit of work everywhere. Shares with an expiry are read again once the first expires.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +58,11 @@ from pycrm.storage.base import (
     Related,
     Scope,
 )
+from pycrm.storage.capabilities.organisation import organisation_version
 from pycrm.storage.matching import matches
 
 if TYPE_CHECKING:
+    from pycrm.crm import CRM
     from pycrm.services.unit_of_work import UnitOfWork
 
 __all__ = ["CHILDREN", "OWNED", "Access"]
@@ -72,6 +85,60 @@ SCOPED = (*OWNED, *CHILDREN, *SHARED_KINDS, "share")
 #: Up to this many owners (or shared records) are written into a query as a list of ids,
 #: which every planner estimates right; beyond it, as a subquery.
 LISTED = 2000
+#: Users whose resolved rights a CRM keeps at most (the oldest half is dropped beyond it).
+KEPT = 10_000
+
+
+@attrs.define
+class Facts:
+    """What resolving one user's rights read from the database, at one organisation
+    version: kept between units of work until the version moves."""
+
+    version: int
+    user: User
+    department: Department | None
+    owners: dict[frozenset[DataScope], Condition] = attrs.Factory(dict)
+    shares: dict[tuple[str, str], frozenset[uuid.UUID]] | None = None
+    #: When the first of the shares read expires (they must be read again then).
+    shares_until: dt.datetime | None = None
+    #: The conditions worked out from these facts alone, by kind and action.
+    conditions: dict[tuple[str, str], Condition | None] = attrs.Factory(dict)
+
+    def shares_at(self, now: dt.datetime) -> dict[tuple[str, str], frozenset[uuid.UUID]] | None:
+        if self.shares_until is not None and now >= self.shares_until:
+            self.shares, self.shares_until = None, None
+            self.conditions.clear()  # some were built on a share that has now expired
+        return self.shares
+
+
+class _Kept:
+    """The facts of every user a CRM resolved lately, by tenant and user."""
+
+    def __init__(self) -> None:
+        self._facts: dict[tuple[str, uuid.UUID], Facts] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant: str, user: uuid.UUID, version: int) -> Facts | None:
+        facts = self._facts.get((tenant, user))
+        return facts if facts is not None and facts.version == version else None
+
+    def keep(self, tenant: str, facts: Facts) -> None:
+        with self._lock:
+            if len(self._facts) >= KEPT:
+                for key in list(self._facts)[: KEPT // 2]:
+                    del self._facts[key]
+            self._facts[(tenant, facts.user.id)] = facts
+
+
+_KEPT: weakref.WeakKeyDictionary[CRM, _Kept] = weakref.WeakKeyDictionary()
+_KEPT_LOCK = threading.Lock()
+
+
+def _kept(crm: CRM) -> _Kept:
+    with _KEPT_LOCK:
+        if crm not in _KEPT:
+            _KEPT[crm] = _Kept()
+        return _KEPT[crm]
 
 
 class Access:
@@ -88,15 +155,59 @@ class Access:
         self._department: Department | None = None
         self._owners: dict[frozenset[DataScope], Condition] = {}
         self._shares: dict[tuple[str, str], frozenset[uuid.UUID]] | None = None
+        self._facts: Facts | None = None
+        self._stale = False
         self._restricted: dict[str, dict[str, FieldAccess]] = {}
+        self._hidden: dict[str, frozenset[str]] = {}
         # Asked once per unit of work: a bulk write skips the per-record hook call
         # when no plugin checks permissions.
         self._checked_by_plugins = bool(uow.crm.hook.pycrm_check_permission.get_hookimpls())
+        # A plugin's narrowing may change from call to call: then nothing built is kept.
+        self._narrowed_by_plugins = bool(uow.crm.hook.pycrm_narrow_scope.get_hookimpls())
         if not self.everything:
             self._load_user()
 
     # -- who is acting ------------------------------------------------------------------
     def _load_user(self) -> None:
+        uow = self._uow
+        versions = organisation_version(uow.tx)
+        version = None
+        if versions is not None and not uow.changed_organisation:
+            version = versions.organisation_version(uow.tenant)
+        kept = _kept(uow.crm)
+        facts = kept.get(uow.tenant, self.user_id, version) if version is not None else None
+        if facts is None:
+            facts = self._read_facts(version if version is not None else -1)
+            if version is not None:
+                kept.keep(uow.tenant, facts)
+        self._facts = facts
+        self.user, self._department = facts.user, facts.department
+        # Shared with later units of work: what _owned works out is kept with the facts.
+        self._owners = facts.owners
+        known = uow.crm.roles
+        self.roles = tuple(known[key] for key in facts.user.roles if key in known)
+
+    def detach(self) -> None:
+        """This unit of work changed the organisation: work the rights out again, from
+        what it sees now (its own changes included), and keep none of it for later units
+        of work (they are not committed)."""
+        if not self.everything:
+            self._stale = True
+
+    def _refresh(self) -> None:
+        if self._stale:
+            self._stale = False
+            self._conditions.clear()
+            self._restricted.clear()
+            self._hidden.clear()
+            self._shares = None
+            facts = self._read_facts(-1)
+            self._facts = facts  # this unit's own: never kept
+            self.user, self._department, self._owners = facts.user, facts.department, {}
+            known = self._uow.crm.roles
+            self.roles = tuple(known[key] for key in facts.user.roles if key in known)
+
+    def _read_facts(self, version: int) -> Facts:
         uow = self._uow
         everyone = Scope(uow.tenant)
         user = uow.tx.get(User, everyone, self.user_id)
@@ -106,11 +217,10 @@ class Access:
                 f"user {self.user_id} is {state} in tenant {uow.tenant!r}: an acting user "
                 "must be an active user of the tenant (jobs act as pycrm.SYSTEM_USER)"
             )
-        self.user = user
-        known = uow.crm.roles
-        self.roles = tuple(known[key] for key in user.roles if key in known)
+        department = None
         if user.department_id is not None:
-            self._department = uow.tx.get(Department, everyone, user.department_id)
+            department = uow.tx.get(Department, everyone, user.department_id)
+        return Facts(version=version, user=user, department=department)
 
     # -- conditions ---------------------------------------------------------------------
     def scope(self, action: str = Action.VIEW) -> Scope:
@@ -125,9 +235,21 @@ class Access:
         """What records of ``kind`` must meet for ``action`` (None: every record)."""
         if self.everything or kind in INTERNAL:
             return None
+        self._refresh()
         key = (kind, action)
-        if key not in self._conditions:
-            self._conditions[key] = self._build(kind, action)
+        if key in self._conditions:
+            return self._conditions[key]
+        facts = self._facts
+        if facts is not None and facts.version >= 0 and not self._narrowed_by_plugins:
+            facts.shares_at(self._uow.now())
+            if key in facts.conditions:
+                return facts.conditions[key]
+            built = self._build(kind, action)
+            if self._shares is None or ("*", "*") not in self._shares:
+                facts.conditions[key] = built  # not built on the clock: kept with the facts
+            self._conditions[key] = built
+            return built
+        self._conditions[key] = self._build(kind, action)
         return self._conditions[key]
 
     def _build(self, kind: str, action: str) -> Condition | None:
@@ -159,6 +281,7 @@ class Access:
         (empty: the action is not granted)."""
         if self.user is None:
             return {DataScope.TENANT}
+        self._refresh()
         if self._revoked(kind, action):
             return set()
         rights = self.user.rights
@@ -225,23 +348,37 @@ class Access:
         """Records of ``kind`` shared with the user (or their department) for one of
         ``accesses``: their ids, read once per unit of work, or a subquery when many."""
         if self._shares is None:
-            self._shares = self._live_shares()
+            self._shares = self._kept_shares()
         if ("*", "*") in self._shares:
             return [self._shares_subquery(kind, accesses)]
         ids = frozenset().union(*(self._shares.get((kind, a), frozenset()) for a in accesses))
         return [Filter("id", Op.IN, tuple(sorted(ids)))] if ids else []
 
-    def _live_shares(self) -> dict[tuple[str, str], frozenset[uuid.UUID]]:
+    def _kept_shares(self) -> dict[tuple[str, str], frozenset[uuid.UUID]]:
+        """The shares opened to the user: as the facts keep them while none has expired,
+        else read now (and kept)."""
+        facts, now = self._facts, self._uow.now()
+        if facts is not None and (kept := facts.shares_at(now)) is not None:
+            return kept
+        shares, until = self._live_shares(now)
+        if facts is not None:
+            facts.shares, facts.shares_until = shares, until
+        return shares
+
+    def _live_shares(
+        self, now: dt.datetime
+    ) -> tuple[dict[tuple[str, str], frozenset[uuid.UUID]], dt.datetime | None]:
         """Every live share opened to the user, by kind and access (``{"*": …}`` when there
-        are too many to list)."""
+        are too many to list), and when the first of them expires."""
         query = Query(filters=(self._shares_to_me(),), limit=LISTED + 1)
         found = self._uow.tx.find(Share, Scope(self._uow.tenant), query)
         if len(found) > LISTED:
-            return {("*", "*"): frozenset()}
+            return {("*", "*"): frozenset()}, None
         shares: dict[tuple[str, str], set[uuid.UUID]] = {}
         for share in found:
             shares.setdefault((share.entity, str(share.access)), set()).add(share.record_id)
-        return {key: frozenset(ids) for key, ids in shares.items()}
+        expiries = [s.expires_at for s in found if s.expires_at is not None]
+        return {key: frozenset(ids) for key, ids in shares.items()}, min(expiries, default=None)
 
     def _shares_to_me(self) -> Condition:
         """Live shares opened to the user or to their department (or one above it)."""
@@ -341,6 +478,9 @@ class Access:
             raise PermissionDenied("; ".join(refusals))
 
     def _stored_meets(self, kind: str, condition: Condition, record: Any) -> bool:
+        if _on_own_fields(condition):
+            # ``record`` is as stored (just read): its own fields answer without a query.
+            return matches(record, (condition,))
         this = Query(ids=frozenset([record.id]), deleted=None)
         scope = Scope(self._uow.tenant, {kind: condition})
         return self._uow.tx.count(kind_of(kind), scope, this) == 1
@@ -359,15 +499,43 @@ class Access:
     def restricted(self, kind: str) -> dict[str, FieldAccess]:
         """Fields of ``kind`` restricted for this user: a field is restricted when every
         role of the user restricts it, hidden winning over read-only."""
-        if self.everything or not self.roles:
+        if self.everything:
             return {}
-        per_role = [
-            {r.field: r.access for r in role.fields if r.entity in ("*", kind)}
-            for role in self.roles
-        ]
-        common = set.intersection(*(set(rules) for rules in per_role))
-        hidden = {n for n in common if all(rules[n] is FieldAccess.HIDDEN for rules in per_role)}
-        return {n: FieldAccess.HIDDEN if n in hidden else FieldAccess.READ_ONLY for n in common}
+        self._refresh()
+        if not self.roles:
+            return {}
+        if kind not in self._restricted:
+            per_role = [
+                {r.field: r.access for r in role.fields if r.entity in ("*", kind)}
+                for role in self.roles
+            ]
+            common = set.intersection(*(set(rules) for rules in per_role))
+            hidden = {
+                n for n in common if all(rules[n] is FieldAccess.HIDDEN for rules in per_role)
+            }
+            self._restricted[kind] = {
+                n: FieldAccess.HIDDEN if n in hidden else FieldAccess.READ_ONLY for n in common
+            }
+        return self._restricted[kind]
+
+    def hidden(self, kind: str) -> frozenset[str]:
+        """Fields of ``kind`` hidden from this user."""
+        if kind not in self._hidden:
+            rules = self.restricted(kind)
+            self._hidden[kind] = frozenset(
+                n for n, access in rules.items() if access is FieldAccess.HIDDEN
+            )
+        return self._hidden[kind]
+
+
+def _on_own_fields(condition: Condition) -> bool:
+    """Whether ``condition`` reads only built-in fields of the record itself (no other
+    records, no custom values)."""
+    if isinstance(condition, Filter):
+        return not condition.field.startswith("custom.")
+    if isinstance(condition, AllOf | AnyOf):
+        return all(_on_own_fields(c) for c in condition.conditions)
+    return False
 
 
 def _merged(conditions: list[Condition]) -> list[Condition]:

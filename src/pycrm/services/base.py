@@ -5,12 +5,13 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
 
-from pycrm.core.access import Action, FieldAccess
+from pycrm.core.access import Action
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.events import (
     Event,
@@ -20,7 +21,7 @@ from pycrm.core.events import (
     RecordUpdated,
     StatusChanged,
 )
-from pycrm.core.ids import new_id, new_ids
+from pycrm.core.ids import new_id, new_id_run, new_ids
 from pycrm.core.introspect import child_types
 from pycrm.core.kinds import REFERENCES, kind_of
 from pycrm.core.limits import MAX_INT64, MIN_INT64
@@ -29,10 +30,19 @@ from pycrm.core.records import SYSTEM_USER, Record
 from pycrm.core.snapshot import diff
 from pycrm.errors import ConflictError, NotFound, PermissionDenied, ValidationError, shown
 from pycrm.schemas import Validator, checked_call
-from pycrm.services.auditing import AuditItem, audited, creations
-from pycrm.services.batching import batches, chunks, collector_paused, shift_rows
+from pycrm.services.auditing import AuditItem, audited, created_together, creations
+from pycrm.services.batching import (
+    batches,
+    chunks,
+    collector_paused,
+    collector_resumed,
+    shift_rows,
+)
 from pycrm.services.listing import (
+    MAX_STREAM_BATCH,
+    STREAM_BATCH,
     Page,
+    Stream,
     Subtotal,
     build_query,
     check_fields,
@@ -40,6 +50,10 @@ from pycrm.services.listing import (
     next_cursor,
 )
 from pycrm.storage.base import Filter, Query
+from pycrm.storage.capabilities.audit import creation_audit
+from pycrm.storage.capabilities.bulk import bulk_writes
+from pycrm.storage.capabilities.organisation import ORGANISATION_KINDS, raise_version
+from pycrm.storage.capabilities.streaming import record_streams
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import Step, UnitOfWork
@@ -111,8 +125,84 @@ class RecordService(Generic[E]):
             items: builtins.list[E] = uow.tx.find(self._kind, uow.scope, query)
             more = len(items) == limit
             cursor = next_cursor(items[-1], query) if more and items else None
-            shown = [self._shown(uow, self._typed(uow, item)) for item in items]  # type: ignore[arg-type]
+            shown = self._shown_all(uow, [self._typed(uow, item) for item in items])  # type: ignore[misc]
         return Page(shown, cursor)
+
+    @checked_call
+    def stream(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        order_by: str | Sequence[str] = (),
+        batch_size: int = STREAM_BATCH,
+        deleted: bool | None = False,
+    ) -> Stream[E]:
+        """Every record matching ``where``, one by one, in the order of ``order_by``: the
+        records :meth:`list` gives page after page, read ``batch_size`` at a time (1 to
+        10,000) on a database cursor, so memory holds about one batch however many
+        records there are.
+
+        ``where``, ``order_by`` and ``deleted`` are those of :meth:`list`, checked now,
+        not at the first record. Inside a unit of work the stream reads in its
+        transaction. Through :meth:`pycrm.CRM.as_user` it opens one read-only unit of
+        work for the whole stream, which ends when the stream is exhausted or closed
+        (``close()``, ``with ….stream() as rows:``, :func:`contextlib.closing`); until
+        then it holds a database connection, and no other unit of work of the CRM can
+        open in this thread.
+        """
+        batches = self._streamed(where, order_by, batch_size, deleted)
+        next(batches)  # checks the arguments and starts the read, or raises
+        return Stream(batches)
+
+    def _streamed(
+        self,
+        where: Mapping[str, Any] | None,
+        order_by: str | Sequence[str],
+        batch_size: int,
+        deleted: bool | None,
+    ) -> Generator[builtins.list[E], None, None]:
+        """The batches of :meth:`stream`, after an empty one once the arguments are checked
+        and the unit of work is open."""
+        kind = self.entity.kind
+        errors = []
+        if isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_STREAM_BATCH:
+            errors.append(("batch_size", f"must be between 1 and {MAX_STREAM_BATCH:,}"))
+        with _held(self._step) as uow:
+            with uow.step(read_only=True):
+                try:
+                    query = build_query(
+                        self.entity, where, order_by, None, None, deleted, fields=uow.crm.fields
+                    )
+                except ValidationError as error:
+                    raise ValidationError(error.errors + errors, entity=kind) from None
+                if errors:
+                    raise ValidationError(errors, entity=kind)
+                _check_readable(uow, kind, query)
+                scope, hidden = uow.scope, _hidden(uow, kind)
+                scope.condition(kind)  # what the user may see, worked out now
+                streams = record_streams(uow.tx)
+            yield []
+            fields = uow.crm.fields
+            batches = streams.stream(self._kind, scope, query, batch_size)
+            try:
+                while True:
+                    # A batch's records are alive together: collecting meanwhile would only
+                    # promote them (as on the bulk paths). Never paused across the yield.
+                    with collector_paused():
+                        batch = next(batches, None)
+                        if batch is None:
+                            return
+                        for record in batch:
+                            if record.custom:
+                                record.custom = fields.load(kind, record.custom)
+                        if hidden:
+                            batch = [_hide(record, hidden) for record in batch]
+                    yield batch
+                    uow.tx  # noqa: B018 (raises StorageError once the unit of work has ended)
+            finally:
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()  # the adapter's cursor, before the unit of work ends
 
     @checked_call
     def count(self, where: Mapping[str, Any] | None = None, *, deleted: bool | None = False) -> int:
@@ -207,13 +297,34 @@ class RecordService(Generic[E]):
     ) -> Iterator[builtins.list[E]]:
         if not isinstance(rows, Iterable) or isinstance(rows, str | bytes | Mapping):
             raise ValidationError.single("rows", "expected an iterable of rows (mappings)")
-        for offset, batch in batches(rows, uow.crm.settings.batch_size):
-            with collector_paused():
-                created = self._create_batch(uow, offset, batch)
-            yield created  # the collector is back on while the caller's rows are read
+        upcoming = batches(rows, uow.crm.settings.batch_size)
+        # The store may still be writing a batch while the next one is prepared
+        # (pycrm.storage.capabilities.bulk); the caller's rows are read only once it is done,
+        # with the collector on. Each batch reads the next one's rows before it writes.
+        with bulk_writes(uow.tx) as finish:
+            ahead: builtins.list[tuple[int, builtins.list[Mapping[str, Any]]] | None] = [
+                next(upcoming, None)
+            ]
+
+            def read_ahead() -> None:
+                finish()
+                with collector_resumed():
+                    ahead.append(next(upcoming, None))
+
+            while (current := ahead.pop()) is not None:
+                with collector_paused():
+                    created = self._create_batch(uow, *current, before_writes=read_ahead)
+                if not ahead:
+                    read_ahead()
+                yield created
 
     def _create_batch(
-        self, uow: UnitOfWork, offset: int, batch: Sequence[Mapping[str, Any]]
+        self,
+        uow: UnitOfWork,
+        offset: int,
+        batch: Sequence[Mapping[str, Any]],
+        *,
+        before_writes: Callable[[], None] = lambda: None,
     ) -> builtins.list[E]:
         try:
             clean = self._clean_many(uow, batch)
@@ -227,9 +338,13 @@ class RecordService(Generic[E]):
         uow.access.require_all(self.entity.kind, Action.CREATE, records)
         for record in records:
             self._before_write(uow, record, None)
+        before_writes()
+        # The audit first: the records' own rows are the batch's last write, which the
+        # store may go on with while the next batch is prepared.
+        changes = self._audit_created(uow, records)
         uow.tx.insert([self._stored(uow, r) for r in records])
         self._after_insert(uow, records)
-        self._audit(uow, creations(records))
+        self._audited(uow, records, changes)
         return records
 
     def _update(
@@ -325,18 +440,18 @@ class RecordService(Generic[E]):
         record.custom = uow.crm.fields.load(record.kind, record.custom)
         return record
 
+    def _shown_all(self, uow: UnitOfWork, records: builtins.list[E]) -> builtins.list[E]:
+        """:meth:`_shown` of many records of this service's kind."""
+        hidden = _hidden(uow, self.entity.kind)
+        return [_hide(r, hidden) for r in records] if hidden else records
+
     def _shown(self, uow: UnitOfWork, record: E) -> E:
         """The record as the acting user may see it: fields hidden from them are emptied
         (a copy; the stored record is untouched)."""
         hidden = _hidden(uow, record.kind)
         if not hidden:
             return record
-        shown = attrs.evolve(record)
-        shown.custom = {k: v for k, v in record.custom.items() if f"custom.{k}" not in hidden}
-        for name in hidden:
-            if not name.startswith("custom.") and hasattr(shown, name):
-                setattr(shown, name, _EMPTY_VALUE.get(name))
-        return shown
+        return _hide(record, hidden)
 
     def _stored(self, uow: UnitOfWork, record: E) -> E:
         """A copy of ``record`` whose custom values are JSON-ready, for the backend."""
@@ -384,8 +499,14 @@ class RecordService(Generic[E]):
         except ValidationError as error:
             errors += error.errors
         typed = []
+        absent: tuple[dict[str, Any], builtins.list[tuple[str, str]]] | None = None
         for i, custom in enumerate(customs):
-            values_i, problems = self._custom(uow, custom, new=True)
+            if custom is None:  # no custom input: every such row of the batch ends alike
+                if absent is None:
+                    absent = self._custom(uow, None, new=True)
+                values_i, problems = dict(absent[0]), absent[1]
+            else:
+                values_i, problems = self._custom(uow, custom, new=True)
             typed.append(values_i)
             errors += [(f"{i}.{path}", why) for path, why in problems]
         if errors:
@@ -426,6 +547,8 @@ class RecordService(Generic[E]):
     def _values(self, clean: Mapping[str, Any]) -> dict[str, Any]:
         """Validated input as entity field values (child dicts become child objects)."""
         children = child_types(self.entity)
+        if not children:  # most kinds: the values as they are (a copy), no look-up per field
+            return dict(clean)
         return {
             name: [children[name](**item) for item in value] if name in children else value
             for name, value in clean.items()
@@ -528,8 +651,34 @@ class RecordService(Generic[E]):
             for change_id, (record, action, fields) in zip(new_ids(len(items)), items, strict=True)
         ]
         uow.tx.record_changes(changes)
+        self._audited(uow, [record for record, _, _ in items], lambda: changes)
+
+    def _audit_created(
+        self, uow: UnitOfWork, records: Sequence[E]
+    ) -> Callable[[], Sequence[Change]]:
+        """Write the audit of a batch of new records: their create changes go to the store
+        in one piece (:mod:`pycrm.storage.capabilities.audit`). Returns how to list them one
+        by one, which only events need (:meth:`_audited`)."""
+        created = created_together(
+            records,
+            change_id=new_id_run(len(records)),
+            tenant=uow.tenant,
+            user=uow.user,
+            at=uow.now(),
+        )
+        creation_audit(uow.tx).record_creations(created)
+        return created.changes
+
+    def _audited(
+        self, uow: UnitOfWork, records: Sequence[Record], changes: Callable[[], Sequence[Change]]
+    ) -> None:
+        """What follows the audit of a write of ``records`` (``changes`` gives their
+        changes, in the same order)."""
+        if self.entity.kind in ORGANISATION_KINDS:
+            raise_version(uow.tx, uow.tenant)  # rights cached by any process are stale now
+            uow.organisation_changed()
         if uow.wants_events:
-            for change, (record, _, _) in zip(changes, items, strict=True):
+            for change, record in zip(changes(), records, strict=True):
                 for event in self._events(uow, record, change):
                     uow.emit(event)
 
@@ -625,8 +774,33 @@ USER_REFERENCES = frozenset({"owner_id", "manager_id", "assignee_id"})
 
 
 def _hidden(uow: UnitOfWork, kind: str) -> frozenset[str]:
-    rules = uow.access.restricted(kind)
-    return frozenset(n for n, access in rules.items() if access is FieldAccess.HIDDEN)
+    return uow.access.hidden(kind)
+
+
+def _hide(record: E, hidden: frozenset[str]) -> E:
+    """A copy of ``record`` with the ``hidden`` fields emptied."""
+    shown = attrs.evolve(record)
+    shown.custom = {k: v for k, v in record.custom.items() if f"custom.{k}" not in hidden}
+    for name in hidden:
+        if not name.startswith("custom.") and hasattr(shown, name):
+            setattr(shown, name, _EMPTY_VALUE.get(name))
+    return shown
+
+
+@contextmanager
+def _held(step: Step) -> Iterator[UnitOfWork]:
+    """The unit of work a stream reads in, for as long as it lasts: the caller's own when
+    ``step`` runs calls inside one (then nothing of a call, such as a savepoint, stays open
+    while records are handed out), else a read-only one of its own that ends with the
+    block."""
+    from pycrm.services.unit_of_work import UnitOfWork
+
+    caller = getattr(step, "__self__", None)
+    if isinstance(caller, UnitOfWork):
+        yield caller
+        return
+    with step(read_only=True) as uow:
+        yield uow
 
 
 def _check_readable(uow: UnitOfWork, kind: str, query: Query, extra: Sequence[str] = ()) -> None:

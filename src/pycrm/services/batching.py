@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from typing import Any
 
 from pycrm.errors import ValidationError
 
-__all__ = ["batches", "chunks", "collector_paused", "shift_rows"]
+__all__ = ["batches", "chunks", "collector_paused", "collector_resumed", "shift_rows"]
 
 
 def chunks(items: Sequence[uuid.UUID], size: int) -> Iterator[Sequence[uuid.UUID]]:
@@ -33,10 +34,32 @@ def collector_paused() -> Iterator[None]:
         yield
         return
     gc.disable()
+    depth = getattr(_pauses, "open", 0)
+    _pauses.open = depth + 1
     try:
         yield
     finally:
+        _pauses.open = depth
         gc.enable()
+
+
+#: Per thread, how many :func:`collector_paused` that turned the collector off are open.
+_pauses = threading.local()
+
+
+@contextmanager
+def collector_resumed() -> Iterator[None]:
+    """Turn the collector back on for a while inside :func:`collector_paused` (while the
+    caller's rows are read); it stays as it is when it was on, or when the host had it off
+    (then :func:`collector_paused` never turned it off)."""
+    if gc.isenabled() or not getattr(_pauses, "open", 0):
+        yield
+        return
+    gc.enable()
+    try:
+        yield
+    finally:
+        gc.disable()
 
 
 def batches(

@@ -7,10 +7,12 @@ import binascii
 import datetime as dt
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from decimal import Decimal
 from enum import Enum
 from functools import cache
+from itertools import chain
+from types import TracebackType
 from typing import Annotated, Any, Generic, TypeVar
 
 import attrs
@@ -26,7 +28,7 @@ from pycrm.errors import ValidationError
 from pycrm.schemas import MoneyInput, PlainText, Timestamp, WholeNumber, errors_of
 from pycrm.storage.base import Filter, Op, Query, sort_value
 
-__all__ = ["Page", "Subtotal", "build_query", "next_cursor"]
+__all__ = ["Page", "Stream", "Subtotal", "build_query", "next_cursor"]
 
 E = TypeVar("E", bound=Record)
 
@@ -35,6 +37,10 @@ MAX_PAGE = 1000
 #: Most fields a list may be ordered (or subtotals grouped) by; SQLite takes at most 2000
 #: terms, and a handful is all a reader can follow.
 MAX_ORDER_FIELDS = 20
+#: Records a stream reads and decodes at a time unless told otherwise.
+STREAM_BATCH = 1000
+#: Largest batch a stream reads at once (memory holds about one batch).
+MAX_STREAM_BATCH = 10_000
 
 
 @frozen
@@ -62,6 +68,46 @@ class Page(Generic[E]):
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+class Stream(Generic[E]):
+    """Every record of a :meth:`~pycrm.services.base.RecordService.stream`, one by one, in
+    the list's order; iterate it once.
+
+    It reads in the unit of work it was started in, or, started from
+    :meth:`pycrm.CRM.as_user`, in a read-only unit of work of its own that stays open
+    until the stream is exhausted or closed. Exhaust it, or close it early: ``close()``,
+    ``with uow.customers.stream() as rows:`` or :func:`contextlib.closing`. A stream
+    dropped unfinished is closed when Python frees it, but until then its unit of work
+    (and its database connection) stays open.
+    """
+
+    def __init__(self, batches: Generator[list[E], None, None]) -> None:
+        self._batches = batches
+        self._records = chain.from_iterable(batches)
+
+    def __iter__(self) -> Stream[E]:
+        return self
+
+    def __next__(self) -> E:
+        return next(self._records)
+
+    def close(self) -> None:
+        """End the stream now: its cursor closes and a unit of work of its own ends; the
+        records not read yet are not read. Closing twice does nothing."""
+        self._batches.close()
+        self._records = chain()
+
+    def __enter__(self) -> Stream[E]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 _FIELD_TYPES: dict[type[Record], dict[str, Any]] = {}
@@ -325,7 +371,7 @@ def next_cursor(record: Record, query: Query) -> str:
     """The cursor that continues a list after ``record`` (as stored, before typing)."""
     order = query.order
     values = [sort_value(record, name, query) for name, _ in order] + [record.id]
-    plain = pydantic.TypeAdapter(list[Any]).dump_python(values, mode="json")
+    plain = _adapter(list[Any]).dump_python(values, mode="json")
     payload = json.dumps({"o": _signature(order), "v": plain}, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode()
 

@@ -7,7 +7,7 @@ import inspect
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -69,16 +69,22 @@ class UnitOfWork(Services):
         *,
         read_only: bool = False,
         connection: Any = None,
+        replica: bool = False,
     ) -> None:
         self.crm = crm
         #: Whether this unit of work only reads (its transaction takes no write lock).
         self.read_only = read_only
+        #: Whether it may read a hot standby (``Settings.read_replicas``), which can be a
+        #: moment behind: only a read-only unit of work of pycrm's own, never a host's.
+        self.replica = replica and read_only and connection is None
         self.tenant = check_tenant(tenant)
         self.user = check_user(user)
         #: Every record of the tenant, for pycrm's own bookkeeping (rule checks such as
         #: one plan per order must see records the acting user may not).
         self.everything = Scope(self.tenant)
         self._access: Access | None = None
+        #: Whether this unit of work changed the organisation (users, departments, shares).
+        self.changed_organisation = False
         self._tx: Transaction | None = None
         self._events: list[Event] = []
         #: Committed in a host's transaction, not yet handed to the handlers.
@@ -96,11 +102,24 @@ class UnitOfWork(Services):
         if self._tx is None:
             self.crm.claim_context(self)
             try:
-                self._tx = begin(self.crm.storage, read_only=self.read_only, host=self._host)
+                self._tx = begin(
+                    self.crm.storage,
+                    read_only=self.read_only,
+                    host=self._host,
+                    replica=self.replica,
+                )
             except BaseException:
                 self.crm.release_context(self)
                 raise
         return self._tx
+
+    def organisation_changed(self) -> None:
+        """Note a write that changes who may see what: rights worked out from now on in
+        this unit of work see its uncommitted changes, so none of them are kept for other
+        units of work."""
+        self.changed_organisation = True
+        if self._access is not None:
+            self._access.detach()
 
     @property
     def access(self) -> Access:
@@ -201,15 +220,17 @@ class UnitOfWork(Services):
         The call runs in a savepoint: if it raises, its writes and its events are undone
         while the rest of the unit of work stays, so a caller that catches the error can
         go on. Calls a service makes to other services share the outer call's savepoint.
-        ``read_only`` changes nothing here: the unit of work was opened for writing.
+        A ``read_only`` call has nothing to undo and needs none, unless a failed statement
+        would end the whole transaction (PostgreSQL).
         """
         if self._in_call:
             yield self
             return
         self._in_call = True
         mark = len(self._events)
+        guarded = not read_only or getattr(self.tx, "read_failures_abort", True)
         try:
-            with self.tx.savepoint():
+            with self.tx.savepoint() if guarded else nullcontext():
                 yield self
         except BaseException:
             del self._events[mark:]
@@ -260,10 +281,15 @@ def _is_session(value: object) -> bool:
 
 
 def begin(
-    storage: StorageBackend, *, read_only: bool, host: _HostTransaction | None = None
+    storage: StorageBackend,
+    *,
+    read_only: bool,
+    host: _HostTransaction | None = None,
+    replica: bool = False,
 ) -> Transaction:
     """A transaction of ``storage``, read-only when asked and the backend knows the
-    difference (its ``begin`` takes ``read_only``), in the host's transaction if given."""
+    difference (its ``begin`` takes ``read_only``), in the host's transaction if given;
+    on a read replica when ``replica`` allows it and the backend has them."""
     if host is not None:
         join = getattr(storage, "begin", None)
         try:
@@ -275,13 +301,15 @@ def begin(
                 "connection", "this CRM's storage cannot join a host's transaction"
             )
         return storage.begin(read_only=read_only, connection=host.connection)  # type: ignore[call-arg]
-    if read_only and _takes_read_only(storage):
+    if read_only and _takes(storage, "read_only"):
+        if replica and getattr(storage, "replicas", None) is not None:
+            return storage.begin(read_only=True, replica=True)  # type: ignore[call-arg]
         return storage.begin(read_only=True)  # type: ignore[call-arg]
     return storage.begin()
 
 
-def _takes_read_only(storage: StorageBackend) -> bool:
+def _takes(storage: StorageBackend, argument: str) -> bool:
     try:
-        return "read_only" in inspect.signature(storage.begin).parameters
+        return argument in inspect.signature(storage.begin).parameters
     except (TypeError, ValueError):
         return False

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pycrm.core.fields import StorageType, comparable
 from pycrm.core.money import Money
+from pycrm.core.text import fold
 from pycrm.storage.base import Group
 from pycrm.storage.query import AllOf, AnyOf, Condition, Filter, Op, Query, Related, sort_value
 
@@ -38,7 +39,7 @@ def _compare(op: Op, have: Any, want: Any) -> bool:
             return op is Op.NE
         have, want = have.amount, want.amount
     if op is Op.CONTAINS:
-        return str(want).lower() in str(have).lower()
+        return fold(str(want)) in fold(str(have))
     if op is Op.STARTSWITH:
         return str(have).startswith(str(want))
     checks: dict[Op, Callable[[Any, Any], bool]] = {

@@ -42,6 +42,7 @@ class MemoryBackend:
     def __init__(self) -> None:
         self._tables: dict[tuple[str, str], Table] = {}
         self._changes: list[Change] = []
+        self.org_versions: dict[str, int] = {}
         self._lock = threading.Lock()
         self._holder: int | None = None  # the thread whose transaction is open
         self._closed = False
@@ -150,6 +151,19 @@ class MemoryTransaction:
         rows = select(self._visible(kind.kind, scope), query, self._lookup(scope.tenant))
         return [copy.deepcopy(r) for r in rows]
 
+    def stream(
+        self, kind: type[S], scope: Scope, query: Query, batch_size: int
+    ) -> Iterator[list[S]]:
+        """The streaming capability (:mod:`pycrm.storage.capabilities.streaming`): the
+        matching records as they are when the stream starts (a snapshot, as a database
+        cursor gives), copied a batch at a time."""
+        self._check_open()
+        lookup = self._lookup(scope.tenant)
+        rows = select(self._visible(kind.kind, scope), _unlimited(query), lookup)
+        for start in range(0, len(rows), batch_size):
+            self._check_open()
+            yield [copy.deepcopy(r) for r in rows[start : start + batch_size]]
+
     def count(self, kind: type[Stored], scope: Scope, query: Query) -> int:
         self._check_open()
         return len(
@@ -182,6 +196,17 @@ class MemoryTransaction:
             if c.tenant == scope.tenant and c.entity == entity and c.record_id == record_id
         ]
         return sorted(found, key=lambda c: (c.version, c.at, c.id))
+
+    def organisation_version(self, tenant: str) -> int:
+        self._check_open()
+        return self._backend.org_versions.get(tenant, 0)
+
+    def raise_organisation_version(self, tenant: str) -> None:
+        self._check_open()
+        versions = self._backend.org_versions
+        before = versions.get(tenant, 0)
+        versions[tenant] = before + 1
+        self._undo.append(lambda: versions.__setitem__(tenant, before))
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -216,6 +241,10 @@ def _deleted(record: Any) -> bool:
 
 def _unpaged(query: Query) -> Query:
     return attrs.evolve(query, order=(), after=None, limit=None)
+
+
+def _unlimited(query: Query) -> Query:
+    return attrs.evolve(query, limit=None)
 
 
 def _check_unique(table: Table, record: Any) -> None:

@@ -27,6 +27,7 @@ from pycrm.testing.pipeline_contract import PipelineContract
 from pycrm.testing.receivables import ReceivablesContract
 from pycrm.testing.samples import SAMPLES, Sample, make_world
 from pycrm.testing.scopes import ScopeContract
+from pycrm.testing.streams import StreamContract
 
 __all__ = ["StorageContract"]
 
@@ -54,7 +55,9 @@ def _service(uow: Any, sample: Sample) -> RecordService[Record]:
     return service
 
 
-class StorageContract(ReceivablesContract, PipelineContract, ScopeContract, ParityContract):
+class StorageContract(
+    ReceivablesContract, PipelineContract, ScopeContract, StreamContract, ParityContract
+):
     """Subclass it and override the ``backend`` fixture to run the whole contract."""
 
     @pytest.fixture

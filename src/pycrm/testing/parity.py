@@ -2,10 +2,10 @@
 as the memory backend (pycrm's reference semantics) on generated data.
 
 Mixed into :class:`pycrm.testing.StorageContract`. Property tests (hypothesis) build the
-same records in both and compare lists page by page, counts, custom-field filters and
-orders, every pipeline report and every receivables list and report. Ids differ between
-the two stores, so answers are compared by names and amounts. Each example uses a tenant
-of its own, so one database serves them all.
+same records in both and compare lists page by page (and streamed), counts, custom-field
+filters and orders, every pipeline report and every receivables list and report. Ids
+differ between the two stores, so answers are compared by names and amounts. Each example
+uses a tenant of its own, so one database serves them all.
 """
 
 from __future__ import annotations
@@ -180,10 +180,13 @@ def _list_answers(crm: CRM, tenant: str, rows: Any, where: Any, order: Any) -> A
             page = acme.customers.list(where, order_by=order, limit=4, after=cursor)
             seen += [labels[c.id] for c in page]
             if page.next_cursor is None:
-                return seen, acme.customers.count(where)
+                break
             cursor = page.next_cursor
     except ValidationError as error:
         return "invalid", sorted(path for path, _ in error.errors)
+    streamed = [labels[c.id] for c in acme.customers.stream(where, order_by=order, batch_size=3)]
+    assert streamed == seen, "a stream gives what list pages give"
+    return seen, acme.customers.count(where)
 
 
 # -- receivables ------------------------------------------------------------------------------

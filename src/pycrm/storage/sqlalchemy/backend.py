@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from operator import attrgetter
 from typing import Any, Literal, TypeVar
 
@@ -14,13 +14,15 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 
 from pycrm.core.audit import Change, ChangeAction, FieldChange
+from pycrm.core.text import fold
 from pycrm.errors import ConfigurationError, ConflictError, StorageError
 from pycrm.storage.base import Group, Query, Scope, Stored
+from pycrm.storage.capabilities.audit import Creations
 from pycrm.storage.capabilities.pipeline import OpenStays, OpportunityTotals
 from pycrm.storage.capabilities.receivables import AgingSum, DatedSum, OpenInstallment
-from pycrm.storage.sqlalchemy import pipeline_queries, receivables
+from pycrm.storage.sqlalchemy import audit, pipeline_queries, receivables
 from pycrm.storage.sqlalchemy import schema as schema_
-from pycrm.storage.sqlalchemy.bulk import bulk_insert
+from pycrm.storage.sqlalchemy.bulk import bulk_insert, deferred_copies
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
 from pycrm.storage.sqlalchemy.queries import (
     after_clause,
@@ -28,6 +30,7 @@ from pycrm.storage.sqlalchemy.queries import (
     order_clause,
     where_clause,
 )
+from pycrm.storage.sqlalchemy.replicas import Replicas
 from pycrm.storage.sqlalchemy.tables import CHILDREN, DEFAULT_PREFIX, Tables, tables_for
 
 __all__ = ["SqlBackend", "SqlTransaction"]
@@ -39,6 +42,9 @@ READ_ONLY = "pycrm_read_only"
 
 #: Rows per INSERT statement batch: bounded memory and statement size on bulk paths.
 BATCH_ROWS = 2000
+
+#: What a failed write of the audit trail says first.
+_AUDIT = "cannot write the audit trail"
 
 #: The audit trail's plain columns, read from each Change in one call.
 _CHANGE_COLUMNS = ("tenant", "id", "entity", "record_id", "user_id", "at", "version")
@@ -53,6 +59,7 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     # SQLite's own lower() folds ASCII only; text filters must fold every script the way
     # Python (and so the memory backend) does.
     dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+    dbapi_connection.create_function("pycrm_fold", 1, _fold, deterministic=True)
     if dbapi_connection.in_transaction:
         return  # a host's connection mid-transaction: the rest waits for its next use
     # pycrm issues BEGIN itself (see _sqlite_begin): the driver's own transaction handling
@@ -69,6 +76,10 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
 
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
+
+
+def _fold(value: object) -> object:
+    return fold(value) if isinstance(value, str) else value
 
 
 def _without_values(error: exc.SQLAlchemyError) -> str:
@@ -128,6 +139,21 @@ def _check_naming(prefix: str, schema: str | None, dialect: str) -> None:
         )
 
 
+def _make_replicas(
+    engine: sa.Engine, urls: Sequence[str], max_lag: float | None, *, shared: bool
+) -> Replicas | None:
+    if not urls:
+        return None
+    if engine.dialect.name != "postgresql":
+        if not shared:
+            engine.dispose()
+        raise ConfigurationError(
+            f"Settings.read_replicas needs a PostgreSQL primary; this CRM's database is "
+            f"{engine.dialect.name} (see docs/scaling.md)"
+        )
+    return Replicas(urls, hide_parameters=engine.hide_parameters, max_lag_seconds=max_lag)
+
+
 def _make_engine(url: str | sa.URL, engine_options: dict[str, Any] | None) -> sa.Engine:
     options = dict(engine_options or {})
     options.setdefault("hide_parameters", True)  # values are personal data: not in errors
@@ -172,12 +198,18 @@ class SqlBackend:
         engine_options: dict[str, Any] | None = None,
         table_prefix: str = DEFAULT_PREFIX,
         schema: str | None = None,
+        read_replicas: Sequence[str] = (),
+        replica_max_lag_seconds: float | None = None,
     ) -> None:
         #: Whether the engine is the host application's (pycrm never disposes of it).
         self.shared = isinstance(url, sa.Engine)
         self.engine = url if isinstance(url, sa.Engine) else _make_engine(url, engine_options)
         self.name = self.engine.dialect.name
         _check_naming(table_prefix, schema, self.name)
+        #: Hot standbys for reads (``Settings.read_replicas``); ``None`` without any.
+        self.replicas = _make_replicas(
+            self.engine, read_replicas, replica_max_lag_seconds, shared=self.shared
+        )
         #: pycrm's tables in this database (named with the prefix, in the schema).
         self.tables = tables_for(table_prefix, schema)
         migrate = self.name == "sqlite" if auto_migrate is None else auto_migrate
@@ -187,7 +219,11 @@ class SqlBackend:
             schema_.check(self.engine, migrate=migrate, tables=self.tables)
 
     def begin(
-        self, *, read_only: bool = False, connection: sa.Connection | None = None
+        self,
+        *,
+        read_only: bool = False,
+        connection: sa.Connection | None = None,
+        replica: bool = False,
     ) -> SqlTransaction:
         """Open a transaction; ``read_only`` ones take no write lock (SQLite) and refuse
         writes (PostgreSQL).
@@ -195,11 +231,18 @@ class SqlBackend:
         With ``connection`` (one the host application holds), the work joins it: inside the
         host's open transaction it is a savepoint, and the host's commit or rollback decides
         for both; otherwise a transaction of its own on that connection.
+
+        ``replica=True`` lets a ``read_only`` transaction run on a read replica, when there
+        are any and one is usable (otherwise on the primary); it may not see the latest
+        commits.
         """
         with self._translate("cannot start a transaction"):
             if connection is not None:
                 return self._join(connection, read_only)
-            conn = self.engine.connect()
+            on_replica = None
+            if replica and read_only and self.replicas is not None:
+                on_replica = self.replicas.connect()
+            conn = on_replica if on_replica is not None else self.engine.connect()
             if self.name == "sqlite" and not conn.connection.info.get(_READY):
                 _sqlite_pragmas(conn.connection.dbapi_connection, conn.connection)
             conn.info[READ_ONLY] = read_only
@@ -231,7 +274,10 @@ class SqlBackend:
             schema_.upgrade(connection if connection is not None else self.engine, self.tables)
 
     def close(self) -> None:
-        """Release pycrm's connections; a host application's engine stays as it is."""
+        """Release pycrm's connections (the read replicas' too); a host application's
+        engine stays as it is."""
+        if self.replicas is not None:
+            self.replicas.dispose()
         if not self.shared:
             self.engine.dispose()
 
@@ -263,6 +309,11 @@ class SqlTransaction:
         self.tables = tables if tables is not None else tables_for()
         #: Whether this runs on the host application's connection (which it leaves open).
         self.joined = joined
+        #: Whether a failed statement ends the whole transaction (PostgreSQL): then even a
+        #: read inside a unit of work runs in a savepoint, so a caught error leaves it usable.
+        self.read_failures_abort = conn.dialect.name != "sqlite"
+        #: Results of streams still open: closed before the transaction ends.
+        self._streams: set[sa.CursorResult[Any]] = set()
 
     # -- reads ------------------------------------------------------------------------
     def get(self, kind: type[S], scope: Scope, record_id: uuid.UUID) -> S | None:
@@ -273,8 +324,8 @@ class SqlTransaction:
         # reuses its compiled form), instead of composing a query on every call.
         with self._translate(f"cannot read {kind.kind} records"):
             params = {"tenant": scope.tenant, "id": record_id}
-            rows = self.conn.execute(_by_id(self.tables, kind.kind), params).mappings().all()
-            loaded = self._load(kind, scope.tenant, rows)
+            result = self.conn.execute(_by_id(self.tables, kind.kind), params)
+            loaded = self._load(kind, scope.tenant, result)
         return loaded[0] if loaded else None
 
     def find(self, kind: type[S], scope: Scope, query: Query) -> list[S]:
@@ -286,8 +337,7 @@ class SqlTransaction:
         if query.lock and self.conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(of=table)
         with self._translate(f"cannot read {kind.kind} records"):
-            rows = self.conn.execute(stmt).mappings().all()
-            return self._load(kind, scope.tenant, rows)
+            return self._load(kind, scope.tenant, self.conn.execute(stmt))
 
     def count(self, kind: type[Stored], scope: Scope, query: Query) -> int:
         table = self.tables.table(kind.kind)
@@ -331,13 +381,15 @@ class SqlTransaction:
             for row in rows
         ]
 
-    def _load(self, kind: type[S], tenant: str, rows: Sequence[sa.RowMapping]) -> list[S]:
+    def _load(self, kind: type[S], tenant: str, result: sa.CursorResult[Any]) -> list[S]:
+        """The records of ``result``'s rows, decoded a column at a time, with children."""
+        keys, rows = tuple(result.keys()), result.all()
+        if not rows:
+            return []
         mapper = entity_mapper(kind)
-        children = {name: self._children(kind.kind, name, tenant, rows) for name in mapper.children}
-        return [
-            mapper.from_row(row, **{n: c.get(row["id"], []) for n, c in children.items()})
-            for row in rows
-        ]
+        children = self._batch_children(kind.kind, mapper, tenant, rows)
+        loaded: list[S] = mapper.from_rows(keys, rows, **children)
+        return loaded
 
     def _children(
         self, kind: str, name: str, tenant: str, parents: Sequence[sa.RowMapping]
@@ -365,7 +417,8 @@ class SqlTransaction:
             for start in range(0, len(records), BATCH_ROWS):
                 batch = records[start : start + BATCH_ROWS]
                 values = mapper.columns_of(batch)
-                bulk_insert(self.conn, self.tables.table(kind), mapper.columns, values)
+                what = f"cannot insert {kind} records"
+                bulk_insert(self.conn, self.tables.table(kind), mapper.columns, values, what=what)
                 for name in mapper.children:
                     self._insert_children(kind, name, batch)
 
@@ -382,22 +435,18 @@ class SqlTransaction:
             *mapper.columns_of([child for p in parents for child in getattr(p, name)]),
         ]
         columns = ["tenant", parent_key, "position", *mapper.columns]
-        bulk_insert(self.conn, self.tables.child(kind, name), columns, values)
+        what = f"cannot insert {kind} records"
+        bulk_insert(self.conn, self.tables.child(kind, name), columns, values, what=what)
 
     def update(self, record: Stored, expected_version: int) -> None:
-        table = self.tables.table(record.kind)
         mapper = entity_mapper(type(record))
-        stmt = (
-            table.update()
-            .where(
-                table.c.tenant == record.tenant,
-                table.c.id == record.id,
-                table.c.version == expected_version,
-            )
-            .values(mapper.to_row(record))
+        # One statement per kind, its SET taken from the row's keys: SQLAlchemy reuses the
+        # compiled form instead of a statement built per call.
+        params = mapper.to_row(
+            record, where_tenant=record.tenant, where_id=record.id, expected=expected_version
         )
         with self._translate(f"cannot update {record.kind} {record.id}"):
-            if self.conn.execute(stmt).rowcount != 1:
+            if self.conn.execute(_update_of(self.tables, record.kind), params).rowcount != 1:
                 raise ConflictError(
                     f"{record.kind} {record.id} was changed by someone else (expected version "
                     f"{expected_version}); read it again and retry"
@@ -438,36 +487,113 @@ class SqlTransaction:
                     [c.action.value for c in batch],
                     [{f.field: [f.old, f.new] for f in c.fields} for c in batch],
                 ]
-                bulk_insert(
-                    self.conn, self.tables.changes, (*_CHANGE_COLUMNS, "action", "fields"), values
-                )
+                columns = (*_CHANGE_COLUMNS, "action", "fields")
+                bulk_insert(self.conn, self.tables.changes, columns, values, what=_AUDIT)
+
+    def record_creations(self, creations: Creations) -> None:
+        """The bulk audit capability (:mod:`pycrm.storage.capabilities.audit`): a row per
+        batch of records, an index row per record (:mod:`pycrm.storage.sqlalchemy.audit`)."""
+        with self._translate(_AUDIT):
+            audit.write_creations(self.conn, self.tables, creations, BATCH_ROWS, what=_AUDIT)
+
+    def bulk_writes(self) -> AbstractContextManager[Callable[[], None]]:
+        """The bulk-writes capability (:mod:`pycrm.storage.capabilities.bulk`): on
+        PostgreSQL a batch's last COPY stays open, and the server stores its rows while the
+        next batch is prepared (:func:`pycrm.storage.sqlalchemy.bulk.deferred_copies`)."""
+        return deferred_copies(self.conn)
 
     def changes(self, scope: Scope, entity: str, record_id: uuid.UUID) -> list[Change]:
-        log = self.tables.changes
-        stmt = (
-            sa.select(log)
-            .where(
-                log.c.tenant == scope.tenant,
-                log.c.entity == entity,
-                log.c.record_id == record_id,
-            )
-            .order_by(log.c.version, log.c.at, log.c.id)
-        )
+        params = {"tenant": scope.tenant, "entity": entity, "record_id": record_id}
+        actions, field = _ACTIONS, FieldChange
         with self._translate("cannot read the audit trail"):
-            return [
+            rows = self.conn.execute(_changes_of(self.tables), params).all()
+            # Positional rows and a table of actions: a record's history can be thousands
+            # of changes long, and this loop is most of what reading it costs.
+            found = [
                 Change(
-                    id=row.id,
-                    tenant=row.tenant,
-                    entity=row.entity,
-                    record_id=row.record_id,
-                    action=ChangeAction(row.action),
-                    user_id=row.user_id,
-                    at=row.at,
-                    version=row.version,
-                    fields=tuple(FieldChange(k, v[0], v[1]) for k, v in row.fields.items()),
+                    id=cid,
+                    tenant=tenant,
+                    entity=kind,
+                    record_id=rid,
+                    action=actions[action],
+                    user_id=user,
+                    at=at,
+                    version=version,
+                    fields=tuple([field(k, v[0], v[1]) for k, v in fields.items()]),
                 )
-                for row in self.conn.execute(stmt)
+                for tenant, cid, kind, rid, action, user, at, version, fields in rows
             ]
+            # Creates of bulk writes are kept a batch at a time (record_creations).
+            created = audit.created_changes(self.conn, self.tables, scope.tenant, entity, record_id)
+        return sorted([*created, *found], key=_change_order) if created else found
+
+    # -- organisation capability (pycrm.storage.capabilities.organisation) ---------------
+    def organisation_version(self, tenant: str) -> int:
+        with self._translate("cannot read the organisation version"):
+            found = self.conn.execute(_org_version(self.tables), {"tenant": tenant}).scalar()
+        return int(found or 0)
+
+    def raise_organisation_version(self, tenant: str) -> None:
+        with self._translate("cannot raise the organisation version"):
+            self.conn.execute(
+                _raise_org_version(self.tables, self.conn.dialect.name), [{"tenant": tenant}]
+            )
+
+    # -- streaming capability (pycrm.storage.capabilities.streaming) -----------------------
+    def stream(
+        self, kind: type[S], scope: Scope, query: Query, batch_size: int
+    ) -> Iterator[list[S]]:
+        """Every matching record read on one cursor, ``batch_size`` rows at a time: a
+        server-side (named) cursor on PostgreSQL, SQLite's own stepping cursor; each batch
+        decoded with its children, read for the whole batch at once."""
+        table = self.tables.table(kind.kind)
+        stmt = sa.select(table).where(where_clause(table, scope, query, kind.kind))
+        if (after := after_clause(table, query)) is not None:
+            stmt = stmt.where(after)
+        stmt = stmt.order_by(*order_clause(table, query))
+        what = f"cannot read {kind.kind} records"
+        mapper = entity_mapper(kind)
+        with self._translate(what):
+            result = self.conn.execute(stmt.execution_options(yield_per=batch_size))
+        self._streams.add(result)
+        try:
+            keys = tuple(result.keys())
+            while True:
+                with self._translate(what):
+                    rows = result.fetchmany(batch_size)
+                    if not rows:
+                        return
+                    children = self._batch_children(kind.kind, mapper, scope.tenant, rows)
+                    batch: list[S] = mapper.from_rows(keys, rows, **children)
+                yield batch
+        finally:
+            self._close_stream(result)
+
+    def _batch_children(
+        self, kind: str, mapper: Mapper, tenant: str, rows: Sequence[sa.Row[Any]]
+    ) -> dict[str, list[list[Any]]]:
+        """The child lists of a batch's records (one query per collection), per name in
+        the order of ``rows``."""
+        if not mapper.children:
+            return {}
+        parents = [row._mapping for row in rows]
+        found = {}
+        for name in mapper.children:
+            by_parent = self._children(kind, name, tenant, parents)
+            found[name] = [by_parent.get(parent["id"], []) for parent in parents]
+        return found
+
+    def _close_stream(self, result: sa.CursorResult[Any]) -> None:
+        if result in self._streams:
+            self._streams.discard(result)
+            with self._translate("cannot close a cursor"):
+                result.close()
+
+    def _close_streams(self) -> None:
+        # While the transaction is open: a server-side cursor it declared still exists, and
+        # none is left for a later transaction on this connection to close.
+        for result in list(self._streams):
+            self._close_stream(result)
 
     # -- receivables capability (pycrm.storage.capabilities.receivables) ----------------
     def open_installments(
@@ -533,6 +659,7 @@ class SqlTransaction:
 
     def commit(self) -> None:
         try:
+            self._close_streams()
             with self._translate("commit failed"):
                 self._trans.commit()
         finally:
@@ -540,6 +667,7 @@ class SqlTransaction:
 
     def rollback(self) -> None:
         try:
+            self._close_streams()
             with self._translate("rollback failed"):
                 self._trans.rollback()
         finally:
@@ -549,6 +677,73 @@ class SqlTransaction:
         self.conn.info.pop(READ_ONLY, None)
         if not self.joined:
             self.conn.close()
+
+
+_ACTIONS = {action.value: action for action in ChangeAction}
+
+
+@functools.cache
+def _update_of(tables: Tables, kind: str) -> sa.Update:
+    """The update of one record at an expected version (SET from the parameters)."""
+    table = tables.table(kind)
+    return table.update().where(
+        table.c.tenant == sa.bindparam("where_tenant", type_=table.c.tenant.type),
+        table.c.id == sa.bindparam("where_id", type_=table.c.id.type),
+        table.c.version == sa.bindparam("expected", type_=table.c.version.type),
+    )
+
+
+@functools.cache
+def _changes_of(tables: Tables) -> sa.Select[Any]:
+    """One record's changes, oldest first (bound per call)."""
+    log = tables.changes
+    return (
+        sa.select(
+            log.c.tenant,
+            log.c.id,
+            log.c.entity,
+            log.c.record_id,
+            log.c.action,
+            log.c.user_id,
+            log.c.at,
+            log.c.version,
+            log.c.fields,
+        )
+        .where(
+            log.c.tenant == sa.bindparam("tenant", type_=log.c.tenant.type),
+            log.c.entity == sa.bindparam("entity", type_=log.c.entity.type),
+            log.c.record_id == sa.bindparam("record_id", type_=log.c.record_id.type),
+        )
+        .order_by(log.c.version, log.c.at, log.c.id)
+    )
+
+
+@functools.cache
+def _org_version(tables: Tables) -> sa.Select[Any]:
+    table = tables.org_versions
+    return sa.select(table.c.version).where(
+        table.c.tenant == sa.bindparam("tenant", type_=table.c.tenant.type)
+    )
+
+
+@functools.cache
+def _raise_org_version(tables: Tables, dialect: str) -> Any:
+    """Insert the tenant's counter at 1, or add one to it: one statement, safe when two
+    writers raise it at once."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = tables.org_versions
+    values = {"tenant": sa.bindparam("tenant"), "version": 1}
+    bump = {"version": table.c.version + 1}
+    if dialect == "postgresql":
+        pg = postgresql.insert(table).values(values)
+        return pg.on_conflict_do_update(index_elements=[table.c.tenant], set_=bump)
+    lite = sqlite.insert(table).values(values)
+    return lite.on_conflict_do_update(index_elements=[table.c.tenant], set_=bump)
+
+
+def _change_order(change: Change) -> tuple[int, dt.datetime, uuid.UUID]:
+    return change.version, change.at, change.id
 
 
 @functools.cache

@@ -3,21 +3,24 @@
 A :class:`Mapper` knows, for one attrs class, which column each value goes to and how it
 is turned into a column value (an enum into its value, money into minor units and a
 currency). Bulk writes use :meth:`Mapper.columns_of`, which works a column at a time over a
-whole batch, so the cost per row stays small whatever the number of fields.
+whole batch, so the cost per row stays small whatever the number of fields; streams read
+back the same way with :meth:`Mapper.from_rows`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import attrs
 
 from pycrm.core.introspect import unwrap
 from pycrm.core.money import Money
-from pycrm.storage.sqlalchemy.tables import CHILDREN
+from pycrm.core.snapshot import map_distinct
+from pycrm.core.text import fold
+from pycrm.storage.sqlalchemy.tables import CHILDREN, FOLDED
 
 __all__ = ["Mapper", "entity_mapper", "mapper_for"]
 
@@ -36,6 +39,10 @@ def _minor_units(value: Money | None) -> int | None:
 
 def _currency(value: Money | None) -> str | None:
     return None if value is None else value.currency
+
+
+def _folded(value: str | None) -> str | None:
+    return None if value is None else fold(value)
 
 
 def _money_reader(name: str) -> FromRow:
@@ -91,6 +98,8 @@ class Mapper:
             is_enum = isinstance(tp, type) and issubclass(tp, Enum)
             self._add_column(field.name, index, _enum_value if is_enum else None)
             self._readers.append((field.name, _plain_reader(field.name, tp)))
+        for name in FOLDED.get(kind or "", ()):
+            self._add_column(f"{name}_folded", names.index(name), _folded)
         # One C-level call fetches every stored field of an object as a tuple.
         self._values: Callable[[Any], tuple[Any, ...]] = (
             attrgetter(*names) if len(names) > 1 else lambda obj: (getattr(obj, names[0]),)
@@ -105,8 +114,9 @@ class Mapper:
         if not objs:
             return [() for _ in self.columns]
         fields = list(zip(*map(self._values, objs), strict=True))
+        # A conversion runs once per distinct object (a batch shares its enum members).
         return [
-            fields[index] if convert is None else list(map(convert, fields[index]))
+            fields[index] if convert is None else map_distinct(convert, fields[index])
             for index, convert in self._sources
         ]
 
@@ -123,8 +133,86 @@ class Mapper:
         values.update(extra)
         return self.cls(**values)
 
+    def from_rows(
+        self, keys: Sequence[str], rows: Sequence[Sequence[Any]], **extra: Sequence[Any]
+    ) -> list[Any]:
+        """The objects of many rows (values in the order of the column names ``keys``), as
+        :meth:`from_row` gives them, decoded a column at a time over the whole batch.
+        ``extra`` gives further field values: per name, one value for each row."""
+        if not rows:
+            return []
+        names, readers = _batch_plan(self, tuple(keys))
+        columns = list(zip(*rows, strict=True))
+        values = [read(columns) for read in readers]
+        names = (*names, *extra)
+        values += extra.values()
+        cls = self.cls
+        return [cls(**dict(zip(names, row, strict=True))) for row in zip(*values, strict=True)]
+
     def rows(self, objs: Iterable[Any]) -> list[dict[str, Any]]:
         return [self.to_row(o) for o in objs]
+
+
+#: Decodes one field for a whole batch, from the batch's columns.
+ColumnsReader = Callable[[Sequence[Sequence[Any]]], Sequence[Any]]
+_PLANS: dict[tuple[Mapper, tuple[str, ...]], tuple[tuple[str, ...], list[ColumnsReader]]] = {}
+
+
+def _batch_plan(
+    mapper: Mapper, keys: tuple[str, ...]
+) -> tuple[tuple[str, ...], list[ColumnsReader]]:
+    """The stored fields of ``mapper`` and how each is read from columns named ``keys``."""
+    plan = _PLANS.get((mapper, keys))
+    if plan is not None:
+        return plan
+    at = {key: i for i, key in enumerate(keys)}
+    names: list[str] = []
+    readers: list[ColumnsReader] = []
+    for field in attrs.fields(mapper.cls):
+        if field.name in mapper.children:
+            continue
+        names.append(field.name)
+        tp, _ = unwrap(field.type)
+        if tp is Money:
+            readers.append(_money_column(at[f"{field.name}_minor"], at[f"{field.name}_currency"]))
+        elif isinstance(tp, type) and issubclass(tp, Enum):
+            readers.append(_enum_column(at[field.name], _Members(tp)))
+        else:
+            readers.append(itemgetter(at[field.name]))
+    plan = _PLANS[(mapper, keys)] = (tuple(names), readers)
+    return plan
+
+
+class _Members(dict[Any, Any]):
+    """An enum's members by stored value (and None for None); a value that is no member
+    raises what the enum itself raises."""
+
+    def __init__(self, enum: type[Enum]) -> None:
+        super().__init__({member.value: member for member in enum})
+        self[None] = None
+        self.enum = enum
+
+    def __missing__(self, value: Any) -> Any:
+        return self.enum(value)
+
+
+def _enum_column(index: int, members: _Members) -> ColumnsReader:
+    def read(columns: Sequence[Sequence[Any]]) -> list[Any]:
+        return list(map(members.__getitem__, columns[index]))
+
+    return read
+
+
+def _money_column(minor: int, currency: int) -> ColumnsReader:
+    from_minor = Money.from_minor
+
+    def read(columns: Sequence[Sequence[Any]]) -> list[Money | None]:
+        return [
+            None if units is None else from_minor(units, code)
+            for units, code in zip(columns[minor], columns[currency], strict=True)
+        ]
+
+    return read
 
 
 _MAPPERS: dict[tuple[type[Any], str | None], Mapper] = {}

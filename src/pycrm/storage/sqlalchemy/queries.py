@@ -9,6 +9,7 @@ built with :func:`custom_index` matches the very expression the queries use.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any, cast
@@ -20,6 +21,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from pycrm.core.fields import StorageType
 from pycrm.core.money import Money
+from pycrm.core.text import fold
 from pycrm.errors import ValidationError
 from pycrm.storage.base import AllOf, AnyOf, Condition, Filter, Op, Query, Related, Scope
 from pycrm.storage.sqlalchemy.tables import tables_of
@@ -138,12 +140,41 @@ def _condition(table: sa.Table, flt: Filter, query: Query) -> sa.ColumnElement[b
     if flt.op is Op.IN:
         return col.in_(list(value))
     if flt.op is Op.CONTAINS:
-        return sa.func.lower(col).contains(str(value).lower(), autoescape=True)
+        return _searchable(table, flt.field, col).contains(fold(str(value)), autoescape=True)
     if flt.op is Op.STARTSWITH:
         return _starts_with(col, str(value))
     if flt.op is Op.NE:
         return sa.or_(col != value, col.is_(None))
     return _compare(col, flt.op, value)
+
+
+class _Folded(sa.sql.expression.ColumnElement[str]):
+    """A text column as searches compare it (:func:`pycrm.core.text.fold`)."""
+
+    type = sa.String()
+    inherit_cache = True
+    _traverse_internals = [("col", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+
+    def __init__(self, col: sa.ColumnElement[Any]) -> None:
+        self.col = col
+
+
+@compiles(_Folded, "sqlite")
+def _folded_sqlite(element: _Folded, compiler: Any, **kw: Any) -> str:
+    # pycrm's own function (registered on every connection): Python's folding, row by row.
+    return f"pycrm_fold({compiler.process(element.col, **kw)})"
+
+
+@compiles(_Folded)
+def _folded_default(element: _Folded, compiler: Any, **kw: Any) -> str:
+    return f"lower(normalize({compiler.process(element.col, **kw)}, NFKC))"
+
+
+def _searchable(table: sa.Table, field: str, col: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    """What a contains-filter on ``field`` reads: its folded copy, kept on write, when the
+    table has one (``name_folded``), else the column folded as the query runs."""
+    shadow = f"{field}_folded"
+    return table.c[shadow] if shadow in table.c else _Folded(col)
 
 
 class _Prefix(sa.sql.expression.ColumnElement[bool]):
@@ -238,10 +269,20 @@ def _related(table: sa.Table, condition: Related, tenant: str) -> sa.ColumnEleme
 
 def scope_clause(table: sa.Table, scope: Scope, kind: str) -> sa.ColumnElement[bool]:
     """The tenant and the scope's condition for records of ``kind`` in ``table``."""
-    conditions = [table.c.tenant == scope.tenant]
-    if (visible := scope.condition(kind)) is not None:
-        conditions.append(_compile(table, visible, Query(), scope.tenant))
-    return sa.and_(*conditions)
+    visible = scope.condition(kind)
+    if visible is None:
+        return table.c.tenant == scope.tenant
+    try:
+        return _scope_clause(table, visible, scope.tenant)
+    except TypeError:  # a condition holding an unhashable value (a plugin's list)
+        return _scope_clause.__wrapped__(table, visible, scope.tenant)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scope_clause(table: sa.Table, visible: Condition, tenant: str) -> sa.ColumnElement[bool]:
+    # A user's scope is the same condition call after call (their rights are kept between
+    # units of work): its SQL expression is built once and shared by every statement.
+    return sa.and_(table.c.tenant == tenant, _compile(table, visible, Query(), tenant))
 
 
 def where_clause(table: sa.Table, scope: Scope, query: Query, kind: str) -> sa.ColumnElement[bool]:

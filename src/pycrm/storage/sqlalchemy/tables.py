@@ -29,11 +29,12 @@ from pycrm.core.orders import OrderLine, ProductPrice
 from pycrm.core.payments import Installment
 from pycrm.core.pipeline import StageTransition
 from pycrm.storage.base import UNIQUE_KEYS, UniqueKey
-from pycrm.storage.sqlalchemy.types import ExactDecimal, JSONData, UTCDateTime
+from pycrm.storage.sqlalchemy.types import ExactDecimal, JSONData, UTCDateTime, Uuid
 
 __all__ = [
     "CHILDREN",
     "DEFAULT_PREFIX",
+    "FOLDED",
     "TABLE_NAMES",
     "Tables",
     "changes",
@@ -82,6 +83,17 @@ _TARGETS: dict[str, str] = {
     "installment_id": "installments",
 }
 
+#: Text fields people search (``__contains``) that get a folded copy, ``<field>_folded``,
+#: written with the record (:func:`pycrm.core.text.fold`): a search then compares stored
+#: text instead of folding every row as it runs.
+FOLDED: dict[str, tuple[str, ...]] = {
+    "customer": ("name",),
+    "contact": ("name",),
+    "lead": ("name", "company"),
+    "opportunity": ("name",),
+    "product": ("name",),
+}
+
 #: Columns besides the foreign keys that lists filter on often.
 _INDEXED: dict[str, tuple[tuple[str, ...], ...]] = {
     "customer": (("name",), ("level",), ("status",), ("type",), ("industry",)),
@@ -104,7 +116,7 @@ def _scalar_type(tp: Any) -> sa.types.TypeEngine[Any]:
     if isinstance(tp, type) and issubclass(tp, Enum):
         return sa.String(40)
     simple: dict[Any, sa.types.TypeEngine[Any]] = {
-        uuid.UUID: sa.Uuid(),
+        uuid.UUID: Uuid(),
         str: sa.String(),
         bool: sa.Boolean(),
         int: sa.BigInteger(),
@@ -154,10 +166,20 @@ class Tables:
             key: self._child_table(key[0], *spec) for key, spec in CHILDREN.items()
         }
         self.changes = self._changes_table()
+        self.change_batches, self.change_batch_records = self._change_batch_tables()
         self.stage_transitions = self._transitions_table()
         self._by_kind[StageTransition.kind] = self.stage_transitions
         self.outbox = self._entity_table(OutboxEntry)
         self._by_kind[OutboxEntry.kind] = self.outbox
+        #: One counter per tenant, raised by every write that changes who may see what
+        #: (users, departments, shares): cached rights are good while it stands still.
+        self.org_versions = sa.Table(
+            self.name("org_versions"),
+            self.metadata,
+            sa.Column("tenant", sa.String(), nullable=False),
+            sa.Column("version", sa.BigInteger(), nullable=False),
+            sa.PrimaryKeyConstraint("tenant", name=f"pk_{self.name('org_versions')}"),
+        )
 
     def name(self, base: str) -> str:
         """The real name of the table pycrm calls ``base`` (``"users"`` → ``"pycrm_users"``)."""
@@ -219,6 +241,7 @@ class Tables:
         for field in attrs.fields(cls):
             if not is_child_field(cls.kind, field.name):
                 columns += field_columns(field)
+        columns += [sa.Column(f"{n}_folded", sa.String()) for n in FOLDED.get(cls.kind, ())]
         col_names = [c.name for c in columns]
         return sa.Table(
             self.name(base),
@@ -235,7 +258,7 @@ class Tables:
     ) -> sa.Table:
         columns: list[sa.Column[Any]] = [
             sa.Column("tenant", sa.String(), nullable=False),
-            sa.Column(parent_fk, sa.Uuid(), nullable=False),
+            sa.Column(parent_fk, Uuid(), nullable=False),
             sa.Column("position", sa.Integer(), nullable=False),
         ]
         for field in attrs.fields(cls):
@@ -265,16 +288,52 @@ class Tables:
             name,
             self.metadata,
             sa.Column("tenant", sa.String(), nullable=False),
-            sa.Column("id", sa.Uuid(), nullable=False),
+            sa.Column("id", Uuid(), nullable=False),
             sa.Column("entity", sa.String(40), nullable=False),
-            sa.Column("record_id", sa.Uuid(), nullable=False),
+            sa.Column("record_id", Uuid(), nullable=False),
             sa.Column("action", sa.String(16), nullable=False),
-            sa.Column("user_id", sa.Uuid(), nullable=False),
+            sa.Column("user_id", Uuid(), nullable=False),
             sa.Column("at", UTCDateTime(), nullable=False),
             sa.Column("version", sa.Integer(), nullable=False),
             sa.Column("fields", JSONData, nullable=False),
             sa.PrimaryKeyConstraint("tenant", "id", name=f"pk_{name}"),
             sa.Index(f"ix_{name}_record", "tenant", "entity", "record_id"),
+        )
+
+    def _change_batch_tables(self) -> tuple[sa.Table, sa.Table]:
+        """The audit trail of bulk creates: one row per batch, holding every record's
+        created values (:mod:`pycrm.storage.sqlalchemy.audit`), and one index row per
+        record, keyed like the look-ups of one record's changes (no rowid on SQLite: the
+        key is the whole row)."""
+        batches, records = self.name("change_batches"), self.name("change_batch_records")
+        return sa.Table(
+            batches,
+            self.metadata,
+            sa.Column("tenant", sa.String(), nullable=False),
+            sa.Column("id", Uuid(), nullable=False),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("action", sa.String(16), nullable=False),
+            sa.Column("user_id", Uuid(), nullable=False),
+            sa.Column("at", UTCDateTime(), nullable=False),
+            sa.Column("version", sa.Integer(), nullable=False),
+            # JSON text that pycrm writes and the database's JSON functions read a record
+            # at a time: the field names and the values the batch shares, then each
+            # record's other values (on PostgreSQL stored as it is, not compressed).
+            sa.Column("fields", sa.Text(), nullable=False),
+            sa.Column("records", sa.Text(), nullable=False),
+            sa.PrimaryKeyConstraint("tenant", "id", name=f"pk_{batches}"),
+        ), sa.Table(
+            records,
+            self.metadata,
+            sa.Column("tenant", sa.String(), nullable=False),
+            sa.Column("entity", sa.String(40), nullable=False),
+            sa.Column("record_id", Uuid(), nullable=False),
+            sa.Column("batch_id", Uuid(), nullable=False),
+            sa.Column("position", sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint(
+                "tenant", "entity", "record_id", "batch_id", name=f"pk_{records}"
+            ),
+            sqlite_with_rowid=False,
         )
 
     def _transitions_table(self) -> sa.Table:
@@ -285,13 +344,13 @@ class Tables:
             name,
             self.metadata,
             sa.Column("tenant", sa.String(), nullable=False),
-            sa.Column("id", sa.Uuid(), nullable=False),
-            sa.Column("opportunity_id", sa.Uuid(), nullable=False),
+            sa.Column("id", Uuid(), nullable=False),
+            sa.Column("opportunity_id", Uuid(), nullable=False),
             sa.Column("pipeline", sa.String(), nullable=False),
             sa.Column("from_stage", sa.String(), nullable=True),
             sa.Column("to_stage", sa.String(), nullable=False),
-            sa.Column("user_id", sa.Uuid(), nullable=False),
-            sa.Column("owner_id", sa.Uuid(), nullable=True),
+            sa.Column("user_id", Uuid(), nullable=False),
+            sa.Column("owner_id", Uuid(), nullable=True),
             sa.Column("at", UTCDateTime(), nullable=False),
             sa.Column("dwell_ms", sa.BigInteger(), nullable=False),
             sa.PrimaryKeyConstraint("tenant", "id", name=f"pk_{name}"),

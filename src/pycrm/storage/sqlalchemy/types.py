@@ -1,13 +1,14 @@
 """Column types that keep data exact on every dialect."""
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-__all__ = ["ExactDecimal", "JSONData", "UTCDateTime"]
+__all__ = ["ExactDecimal", "JSONData", "UTCDateTime", "Uuid"]
 
 #: JSON on SQLite, JSONB on PostgreSQL (indexable, and expression indexes work on it).
 JSONData = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -45,3 +46,31 @@ class ExactDecimal(sa.TypeDecorator[Decimal]):
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> Decimal | None:
         return None if value is None else Decimal(value)
+
+
+_new, _set, _UNKNOWN = object.__new__, object.__setattr__, uuid.SafeUUID.unknown
+
+
+def _uuid_from_text(value: Any) -> uuid.UUID | None:
+    """A UUID from SQLite's 32 hex digits, built the way ``uuid.UUID`` builds itself but
+    without re-parsing the text: every id of every row read goes through here."""
+    if value is None:
+        return None
+    digits = value.replace("-", "") if len(value) != 32 else value
+    if len(digits) != 32:
+        return uuid.UUID(value)  # not pycrm's form: uuid.UUID says what is wrong
+    made = _new(uuid.UUID)
+    _set(made, "int", int(digits, 16))
+    _set(made, "is_safe", _UNKNOWN)
+    return made
+
+
+class Uuid(sa.Uuid[uuid.UUID]):
+    """``sa.Uuid`` (native on PostgreSQL, 32 hex digits on SQLite), read faster on SQLite."""
+
+    cache_ok = True
+
+    def result_processor(self, dialect: sa.Dialect, coltype: object) -> Any:
+        if dialect.name == "sqlite" and self.as_uuid:
+            return _uuid_from_text
+        return super().result_processor(dialect, coltype)  # type: ignore[no-untyped-call]
