@@ -86,3 +86,18 @@ def test_the_installed_command_runs():
     script = Path(sys.executable).with_name("pycrm")
     done = subprocess.run([str(script), "version"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == pycrm.__version__
+
+
+def test_generate_fills_a_tenant_and_prints_rows_per_kind(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'volumes.db'}"
+    args = ["generate", url, "--tenant", "big", "--scale", "0.0002", "--reps", "5"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for kind, rows in (("customer", "200"), ("contact", "600"), ("activity", "2,000")):
+        assert any(kind in line and rows in line for line in result.output.splitlines()), kind
+    assert "rows/s" in result.output
+    crm = pycrm.CRM.connect(url, load_entry_points=False)
+    assert crm.as_user(pycrm.SYSTEM_USER, tenant="big").opportunities.count() == 1000
+    crm.close()
+    bad = runner.invoke(app, ["generate", url, "--tenant", "other", "--scale", "0"])
+    assert bad.exit_code == 2 and "scale" in bad.output

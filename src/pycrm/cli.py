@@ -1,4 +1,5 @@
-"""The companion command line: ``pycrm demo``, ``pycrm migrate``, ``pycrm version``.
+"""The companion command line: ``pycrm demo``, ``pycrm generate``, ``pycrm migrate``,
+``pycrm version``.
 
 Needs the ``cli`` extra (typer, rich, Faker): ``pip install "pycrm-embedded[cli]"``.
 """
@@ -12,6 +13,7 @@ from typing import Annotated
 import typer
 from babel.dates import format_skeleton
 from rich.console import Console
+from rich.progress import TaskID
 from rich.table import Table
 
 import pycrm
@@ -157,6 +159,59 @@ def _aging(crm: Services, app_crm: CRM, locale: str) -> Table:
     if len(rows) > SHOWN_ROWS:
         table.caption = _(msg.MORE_ROWS, locale, count=len(rows) - SHOWN_ROWS)
     return table
+
+
+@app.command()
+def generate(
+    url: Annotated[str, typer.Argument(help="Database URL: sqlite:///file.db, postgresql://…")],
+    tenant: Annotated[str, typer.Option(help="Tenant to fill.")],
+    scale: Annotated[
+        float, typer.Option(help="Share of the full volume (1.0: 1,000,000 customers).")
+    ] = 0.01,
+    years: Annotated[int, typer.Option(help="Years of history, ending now.")] = 10,
+    reps: Annotated[int, typer.Option(help="Sales reps.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 7,
+) -> None:
+    """Fill a tenant with realistic volumes: customers, contacts, deals, activities, orders
+    and installments of a sales company over the years (pycrm.volumes)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from pycrm.volumes import generate as generate_volumes
+
+    settings = Settings(auto_migrate=True)
+    with (
+        CRM.connect(url, settings=settings, load_entry_points=False) as crm,
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar,
+    ):
+        tasks: dict[str, TaskID] = {}
+
+        def progress(kind: str, done: int, total: int) -> None:
+            if kind not in tasks:
+                tasks[kind] = bar.add_task(kind, total=total)
+            bar.update(tasks[kind], completed=done)
+
+        try:
+            report = generate_volumes(
+                crm, tenant=tenant, scale=scale, years=years, reps=reps, seed=seed,
+                progress=progress,
+            )  # fmt: skip
+        except (pycrm.ValidationError, pycrm.ConfigurationError) as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from error
+    table = Table(title=f"{tenant}: {report.rows:,} rows in {report.seconds:.1f} s")
+    table.add_column("kind")
+    table.add_column("rows", justify="right")
+    for kind, count in report.counts.items():
+        table.add_row(kind, f"{count:,}")
+    table.add_section()
+    table.add_row("rows/s", f"{report.rows_per_second:,.0f}")
+    console.print(table)
 
 
 @app.command()
