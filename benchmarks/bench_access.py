@@ -38,6 +38,7 @@ import random
 import re
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -49,6 +50,10 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from databases import fresh_databases
 
 import pycrm
 from pycrm.core.ids import new_ids
@@ -512,23 +517,6 @@ def _indent(text: str, n: int, width: int = 160) -> str:
     return "\n".join(" " * n + (s if len(s) <= width else s[: width - 1] + "…") for s in lines)
 
 
-# -- PostgreSQL database of our own --------------------------------------------------------
-def _own_database(server: str) -> tuple[str, Callable[[], None]]:
-    """A fresh database on the server at ``server``; returns its URL and how to drop it."""
-    name = f"bench_access_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    url = sa.make_url(server).set(database=name).render_as_string(hide_password=False)
-    return url, drop
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="customers and deals")
@@ -542,11 +530,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         url = f"sqlite:///{Path(folder) / 'bench_access.db'}"
         report["sqlite"] = run_one("SQLite", url, args.rows, args.reps, args.repeat)
     if args.postgres:
-        url, drop = _own_database(args.postgres)
-        try:
+        with fresh_databases(args.postgres, "bench_access") as (url,):
             report["postgresql"] = run_one("PostgreSQL", url, args.rows, args.reps, args.repeat)
-        finally:
-            drop()
     return report
 
 

@@ -17,7 +17,6 @@ Run: ``python benchmarks/bench_bulk_create.py --rows 100000``. Ratios are what c
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import gc
 import os
@@ -33,6 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from databases import fresh_databases
 from sqlalchemy import orm
 
 import pycrm
@@ -270,7 +273,7 @@ def bench_bulk(folder: Path, rows: list[dict[str, Any]]) -> dict[str, float]:
 def bench_bulk_postgres(server: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Rows per second through ``create_many``, Core executemany and COPY, each into a
     fresh database of the PostgreSQL server at ``server`` (dropped afterwards)."""
-    with _databases(server, 3) as (pycrm_url, core_url, copy_url):
+    with fresh_databases(server, "bench_bulk", 3) as (pycrm_url, core_url, copy_url):
         pycrm_seconds, baseline_rows, _ = _through_pycrm(pycrm_url, rows)
         core_seconds = _through_core(core_url, baseline_rows)
         copy_seconds = _through_copy(copy_url, baseline_rows)
@@ -283,24 +286,6 @@ def bench_bulk_postgres(server: str, rows: list[dict[str, Any]]) -> dict[str, An
         "copy_ratio": copy_seconds / pycrm_seconds,
         "server_version": version,
     }
-
-
-@contextlib.contextmanager
-def _databases(server: str, count: int) -> Iterator[list[str]]:
-    """``count`` fresh databases on the server at ``server``, dropped afterwards."""
-    names = [f"bench_bulk_{uuid.uuid4().hex[:10]}" for _ in range(count)]
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            for name in names:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        base = sa.make_url(server)
-        yield [base.set(database=n).render_as_string(hide_password=False) for n in names]
-    finally:
-        with admin.connect() as conn:
-            for name in names:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _server_version(url: str) -> str:

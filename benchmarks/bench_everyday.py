@@ -44,6 +44,7 @@ from sqlalchemy import orm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_access as base
+from databases import fresh_databases
 
 import pycrm
 from pycrm.core.ids import new_ids
@@ -345,11 +346,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         url = f"sqlite:///{Path(folder) / 'bench_everyday.db'}"
         report["sqlite"] = run_one("SQLite", url, args.rows, args.reps, args.repeat)
     if args.postgres:
-        url, drop = base._own_database(args.postgres)
-        try:
+        with fresh_databases(args.postgres, "bench_everyday") as (url,):
             report["postgresql"] = run_one("PostgreSQL", url, args.rows, args.reps, args.repeat)
-        finally:
-            drop()
     return report
 
 

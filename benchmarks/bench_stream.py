@@ -29,12 +29,12 @@ of its own created on that server and dropped at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import os
 import random
 import resource
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -44,6 +44,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from databases import fresh_databases
 
 import pycrm
 from pycrm.core.ids import new_ids
@@ -255,21 +259,6 @@ def _print(label: str, results: dict[str, Any], batch: int) -> None:
     )
 
 
-@contextlib.contextmanager
-def _own_database(server: str) -> Iterator[str]:
-    """A fresh database on the PostgreSQL server at ``server``, dropped afterwards."""
-    name = f"bench_stream_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="customers of the tenant")
@@ -283,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         url = f"sqlite:///{Path(folder) / 'bench_stream.db'}"
         report["sqlite"] = run_one("SQLite", url, args.rows, args.batch, args.repeat)
     if args.postgres:
-        with _own_database(args.postgres) as url:
+        with fresh_databases(args.postgres, "bench_stream") as (url,):
             report["postgresql"] = run_one("PostgreSQL", url, args.rows, args.batch, args.repeat)
     return report
 
