@@ -50,6 +50,14 @@ if TYPE_CHECKING:
     from pycrm.core.activities import Activity, ActivityKind
     from pycrm.core.audit import Change, ChangeAction, FieldChange
     from pycrm.core.clock import Clock, FixedClock, SystemClock
+    from pycrm.core.configuration import (
+        Choice,
+        ConfigEntry,
+        ExchangeRateEntry,
+        NumberSequence,
+        Picklist,
+        TenantConfiguration,
+    )
     from pycrm.core.customers import (
         Contact,
         ContactRole,
@@ -61,6 +69,7 @@ if TYPE_CHECKING:
         LeadStatus,
     )
     from pycrm.core.events import (
+        ConfigurationChanged,
         Event,
         InstallmentOverdue,
         InstallmentSettled,
@@ -93,6 +102,7 @@ if TYPE_CHECKING:
     from pycrm.plugins.hookspecs import hookimpl
     from pycrm.schemas import json_default, jsonable, page_model, view, view_model
     from pycrm.services.catalogue import Services
+    from pycrm.services.configuration import ConfigurationService
     from pycrm.services.fields import CustomFields
     from pycrm.services.listing import Page, Stream
     from pycrm.services.orders import OrderBalance
@@ -156,7 +166,16 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "Lead",
         "LeadStatus",
     ),
+    "pycrm.core.configuration": (
+        "Choice",
+        "ConfigEntry",
+        "ExchangeRateEntry",
+        "NumberSequence",
+        "Picklist",
+        "TenantConfiguration",
+    ),
     "pycrm.core.events": (
+        "ConfigurationChanged",
         "Event",
         "InstallmentOverdue",
         "InstallmentSettled",
@@ -231,6 +250,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     "pycrm.plugins.hookspecs": ("hookimpl",),
     "pycrm.schemas": ("json_default", "jsonable", "page_model", "view", "view_model"),
     "pycrm.services.catalogue": ("Services",),
+    "pycrm.services.configuration": ("ConfigurationService",),
     "pycrm.services.fields": ("CustomFields",),
     "pycrm.services.listing": ("Page", "Stream"),
     "pycrm.services.orders": ("OrderBalance",),
@@ -282,8 +302,12 @@ __all__ = [
     "CRMError",
     "Change",
     "ChangeAction",
+    "Choice",
     "Clock",
+    "ConfigEntry",
+    "ConfigurationChanged",
     "ConfigurationError",
+    "ConfigurationService",
     "ConflictError",
     "Contact",
     "ContactRole",
@@ -299,6 +323,7 @@ __all__ = [
     "DueInstallment",
     "DwellTimes",
     "Event",
+    "ExchangeRateEntry",
     "ExchangeRateMissing",
     "ExchangeRates",
     "FieldAccess",
@@ -322,6 +347,7 @@ __all__ = [
     "LostReasons",
     "Money",
     "NotFound",
+    "NumberSequence",
     "Opportunity",
     "OpportunityLost",
     "OpportunityMoved",
@@ -341,6 +367,7 @@ __all__ = [
     "PaymentPlan",
     "PaymentReceived",
     "PermissionDenied",
+    "Picklist",
     "Pipeline",
     "Pipelines",
     "PluginError",
@@ -366,6 +393,7 @@ __all__ = [
     "StorageError",
     "Stream",
     "SystemClock",
+    "TenantConfiguration",
     "Ticket",
     "TicketChannel",
     "TicketPriority",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
 
 from pycrm.core.access import RoleDefinition, SharingRule
 from pycrm.core.clock import Clock, SystemClock
+from pycrm.core.configuration import Picklist
 from pycrm.core.events import Event
 from pycrm.core.fields import FieldDefinition
 from pycrm.core.money import ExchangeRates, validate_currency
@@ -22,6 +23,7 @@ from pycrm.plugins.manager import PluginInfo, make_plugin_manager
 from pycrm.services import outbox
 from pycrm.services.catalogue import Services
 from pycrm.services.fields import CustomFields
+from pycrm.services.tenant_config import Configurations
 from pycrm.services.unit_of_work import UnitOfWork, check_tenant, check_user
 from pycrm.settings import Settings
 from pycrm.storage.base import StorageBackend
@@ -119,8 +121,13 @@ class CRM:
         self.sharing_rules: list[SharingRule] = self._collected(
             self._pm.hook.pycrm_register_sharing_rules(), SharingRule, "pycrm.SharingRule"
         )
-        #: Custom field definitions (plugins' and the host application's).
+        #: Custom field definitions every tenant starts from (plugins' and the host
+        #: application's); a tenant's own are in ``uow.config.fields``.
         self.fields = CustomFields(self, self._collect_fields())
+        #: Picklists every tenant starts from, by name (``pycrm_register_picklists``).
+        self.picklists: dict[str, Picklist] = self._collect_picklists()
+        #: Each tenant's configuration as this process keeps it (``uow.config``).
+        self.configurations = Configurations(self)
 
     @classmethod
     def connect(
@@ -233,6 +240,14 @@ class CRM:
                         f"plugin {plugin!r} registered {item!r}, not a {name}", plugin=plugin
                     )
                 found.append(item)
+        return found
+
+    def _collect_picklists(self) -> dict[str, Picklist]:
+        found: dict[str, Picklist] = {}
+        lists = self._pm.hook.pycrm_register_picklists()
+        # pluggy answers the plugin registered last first: let later plugins win.
+        for picklist in self._collected(list(reversed(lists)), Picklist, "pycrm.Picklist"):
+            found[picklist.name] = picklist
         return found
 
     def _collect_roles(self) -> dict[str, RoleDefinition]:

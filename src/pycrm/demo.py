@@ -144,7 +144,7 @@ def seed_demo(
 def _opportunities(
     uow: UnitOfWork, rng: random.Random, customers: list[Any], today: dt.date
 ) -> int:
-    stages = uow.crm.pipelines.default.stages
+    stages = uow.config.pipelines.default.stages
     rows = []
     for customer in rng.sample(customers, k=len(customers) * 3 // 5):
         stage = rng.choice(stages)

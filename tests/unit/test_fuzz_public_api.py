@@ -406,6 +406,16 @@ _SIMPLE: dict[Any, st.SearchStrategy[Any]] = {
     dt.date: DATES,
     dt.datetime: TIMES,
     pycrm.Money: AMOUNTS,
+    # Tenant configuration: a picklist key with labels, a small pipeline.
+    pycrm.Choice: st.builds(
+        pycrm.Choice, WORDS.filter(str.strip), st.just({"en_US": "Label", "zh_CN": "标签"})
+    ),
+    pycrm.Pipeline: st.builds(
+        pycrm.Pipeline,
+        st.sampled_from(["b2b", "own", "eight_step"]),
+        st.just("Pipeline"),
+        st.just([pycrm.Stage("qualify", probability=10), pycrm.Stage("propose", probability=50)]),
+    ),
 }
 
 

@@ -15,6 +15,7 @@ from attrs import define, field, frozen
 
 __all__ = [
     "EVENT_TYPES",
+    "ConfigurationChanged",
     "Event",
     "InstallmentOverdue",
     "InstallmentSettled",
@@ -180,6 +181,15 @@ class InstallmentOverdue(Event):
     entity: str = field(default="installment", init=False)
 
 
+@frozen(kw_only=True)
+class ConfigurationChanged(Event):
+    """``configuration.changed``: a tenant changed its configuration (``data``: section,
+    key, and the value before and after; ``entity`` is ``config_entry`` or
+    ``exchange_rate``). Units of work that start after the commit use the new one."""
+
+    name: str = field(default="configuration.changed", init=False)
+
+
 #: Every event class by its class name (how stored events are read back).
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
@@ -201,6 +211,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PaymentReceived,
         InstallmentSettled,
         InstallmentOverdue,
+        ConfigurationChanged,
     )
 }
 

@@ -17,6 +17,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from pycrm.core.access import RoleDefinition, SharingRule
+    from pycrm.core.configuration import Picklist
     from pycrm.core.events import Event
     from pycrm.core.fields import FieldDefinition
     from pycrm.core.money import ExchangeRates
@@ -118,6 +119,21 @@ def pycrm_register_pipelines() -> list[Pipeline]:  # type: ignore[empty-body]
     are refused with :class:`pycrm.PluginError`. The built-in plugin registers ``"b2b"``
     and ``"eight_step"``; ``Settings.default_pipeline`` names the one new opportunities
     go into when none is given (``"b2b"`` when it is registered).
+    """
+
+
+@hookspec
+def pycrm_register_picklists() -> list[Picklist]:  # type: ignore[empty-body]
+    """Picklists (dictionaries) every tenant starts from, as :class:`pycrm.Picklist` objects.
+
+    Called once when the CRM is built; lists from every plugin are merged into
+    ``crm.picklists``, and a later plugin's list of the same name replaces an earlier one's
+    (so a plugin can give the built-in ``industry`` list its keys). A tenant changes its
+    own copy with ``uow.configuration.set_picklist(...)``. The built-in plugin registers
+    the lists of the fields in :data:`pycrm.core.configuration.PICKLIST_FIELDS`: the fixed
+    ones (source, customer type and status, contact role, ticket type and channel, activity
+    type) with their keys and labels in zh_CN, en_US and ja_JP, and ``industry``,
+    ``customer_level`` and ``region`` without keys (free text until a tenant gives keys).
     """
 
 

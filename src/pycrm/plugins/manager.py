@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "pycrm.plugins.default_currencies",
     "pycrm.plugins.default_pipelines",
     "pycrm.plugins.default_roles",
+    "pycrm.plugins.default_picklists",
 )
 
 

@@ -58,7 +58,6 @@ from pycrm.storage.base import (
     Related,
     Scope,
 )
-from pycrm.storage.capabilities.organisation import organisation_version
 from pycrm.storage.matching import matches
 
 if TYPE_CHECKING:
@@ -79,7 +78,7 @@ CHILDREN: Mapping[str, tuple[str, str]] = {
 #: The organisation and the catalogue: seen by anyone holding a view grant on them.
 SHARED_KINDS = frozenset({"user", "department", "product"})
 #: Kinds pycrm keeps for itself (events awaiting delivery), never read through a scope.
-INTERNAL = frozenset({"outbox_entry"})
+INTERNAL = frozenset({"outbox_entry", "config_entry", "exchange_rate"})
 #: Every kind a scope carries a condition for.
 SCOPED = (*OWNED, *CHILDREN, *SHARED_KINDS, "share")
 #: Up to this many owners (or shared records) are written into a query as a list of ids,
@@ -170,10 +169,8 @@ class Access:
     # -- who is acting ------------------------------------------------------------------
     def _load_user(self) -> None:
         uow = self._uow
-        versions = organisation_version(uow.tx)
-        version = None
-        if versions is not None and not uow.changed_organisation:
-            version = versions.organisation_version(uow.tenant)
+        # One read gives the organisation and configuration versions (uow.versions()).
+        version = None if uow.changed_organisation else uow.versions()[0]
         kept = _kept(uow.crm)
         facts = kept.get(uow.tenant, self.user_id, version) if version is not None else None
         if facts is None:

@@ -119,7 +119,7 @@ class RecordService(Generic[E]):
         """
         with self._step(read_only=True) as uow:
             query = build_query(
-                self.entity, where, order_by, limit, after, deleted, fields=uow.crm.fields
+                self.entity, where, order_by, limit, after, deleted, fields=uow.config.fields
             )
             _check_readable(uow, self.entity.kind, query)
             items: builtins.list[E] = uow.tx.find(self._kind, uow.scope, query)
@@ -171,7 +171,7 @@ class RecordService(Generic[E]):
             with uow.step(read_only=True):
                 try:
                     query = build_query(
-                        self.entity, where, order_by, None, None, deleted, fields=uow.crm.fields
+                        self.entity, where, order_by, None, None, deleted, fields=uow.config.fields
                     )
                 except ValidationError as error:
                     raise ValidationError(error.errors + errors, entity=kind) from None
@@ -182,7 +182,7 @@ class RecordService(Generic[E]):
                 scope.condition(kind)  # what the user may see, worked out now
                 streams = record_streams(uow.tx)
             yield []
-            fields = uow.crm.fields
+            fields = uow.config.fields
             batches = streams.stream(self._kind, scope, query, batch_size)
             try:
                 while True:
@@ -208,7 +208,9 @@ class RecordService(Generic[E]):
     def count(self, where: Mapping[str, Any] | None = None, *, deleted: bool | None = False) -> int:
         """How many records match ``where`` (same keys as :meth:`list`)."""
         with self._step(read_only=True) as uow:
-            query = build_query(self.entity, where, (), None, None, deleted, fields=uow.crm.fields)
+            query = build_query(
+                self.entity, where, (), None, None, deleted, fields=uow.config.fields
+            )
             _check_readable(uow, self.entity.kind, query)
             return uow.tx.count(self.entity, uow.scope, query)
 
@@ -229,7 +231,7 @@ class RecordService(Generic[E]):
         if total is not None:
             check_money_field(self.entity, total)
         with self._step(read_only=True) as uow:
-            query = build_query(self.entity, where, (), None, None, False, fields=uow.crm.fields)
+            query = build_query(self.entity, where, (), None, None, False, fields=uow.config.fields)
             _check_readable(uow, self.entity.kind, query, (*by, *([total] if total else [])))
             groups = uow.tx.group(self.entity, uow.scope, query, tuple(by), total)
         return [
@@ -265,6 +267,7 @@ class RecordService(Generic[E]):
             record = self._build(uow, self._prepare(uow, clean, None), new_id(), uow.now())
             self._check_references(uow, [record])
             uow.access.require(self.entity.kind, Action.CREATE, record, stored=False)
+            self._before_insert(uow, [record])
             self._before_write(uow, record, None)
             uow.tx.insert([self._stored(uow, record)])
             self._after_insert(uow, [record])
@@ -336,6 +339,7 @@ class RecordService(Generic[E]):
         except ValidationError as error:
             raise shift_rows(error, offset) from None
         uow.access.require_all(self.entity.kind, Action.CREATE, records)
+        self._before_insert(uow, records)
         for record in records:
             self._before_write(uow, record, None)
         before_writes()
@@ -408,6 +412,10 @@ class RecordService(Generic[E]):
         the stored record on update, None on create); the default changes nothing."""
         return clean
 
+    def _before_insert(self, uow: UnitOfWork, records: Sequence[E]) -> None:
+        """What a subclass completes on new records once they may be created (numbers
+        from a sequence), a batch at a time."""
+
     def _before_write(self, uow: UnitOfWork, record: E, old: E | None) -> None:
         """Rules a subclass adds before a record is written (``old`` is None on create)."""
 
@@ -437,7 +445,7 @@ class RecordService(Generic[E]):
     # -- custom fields -------------------------------------------------------------------
     def _typed(self, uow: UnitOfWork, record: Record) -> Record:
         """Give a stored record typed custom values (``Decimal``, ``date``, ``Money``...)."""
-        record.custom = uow.crm.fields.load(record.kind, record.custom)
+        record.custom = uow.config.fields.load(record.kind, record.custom)
         return record
 
     def _shown_all(self, uow: UnitOfWork, records: builtins.list[E]) -> builtins.list[E]:
@@ -457,7 +465,7 @@ class RecordService(Generic[E]):
         """A copy of ``record`` whose custom values are JSON-ready, for the backend."""
         if not record.custom:
             return record  # nothing to convert (and bulk paths skip a copy per record)
-        return attrs.evolve(record, custom=uow.crm.fields.dump(record.kind, record.custom))
+        return attrs.evolve(record, custom=uow.config.fields.dump(record.kind, record.custom))
 
     def _clean(
         self, uow: UnitOfWork, fields: Mapping[str, Any], *, partial: bool = False
@@ -474,6 +482,7 @@ class RecordService(Generic[E]):
             clean = self.validator.one(values, partial=partial)
         except ValidationError as error:
             errors += error.errors
+        errors += uow.config.picklist_problems(self.entity.kind, clean)
         typed, problems = self._custom(uow, custom, new=not partial)
         if errors or problems:
             raise ValidationError(errors + problems, entity=self.entity.kind)
@@ -498,6 +507,11 @@ class RecordService(Generic[E]):
             clean = self.validator.many(values)
         except ValidationError as error:
             errors += error.errors
+        config = uow.config
+        for i, row in enumerate(clean):
+            errors += [
+                (f"{i}.{f}", why) for f, why in config.picklist_problems(self.entity.kind, row)
+            ]
         typed = []
         absent: tuple[dict[str, Any], builtins.list[tuple[str, str]]] | None = None
         for i, custom in enumerate(customs):
@@ -523,7 +537,7 @@ class RecordService(Generic[E]):
             custom = {}
         if not isinstance(custom, Mapping):
             return {}, [("custom", "expected a mapping of custom field keys to values")]
-        typed, problems = uow.crm.fields.validate(self.entity.kind, custom, new=new)
+        typed, problems = uow.config.fields.validate(self.entity.kind, custom, new=new)
         if not problems:
             problems = self._custom_references(uow, typed)
         if new:
@@ -536,7 +550,7 @@ class RecordService(Generic[E]):
         """Custom reference values must name an undeleted record of the same tenant."""
         problems = []
         for key, value in typed.items():
-            definition = uow.crm.fields.get(self.entity.kind, key)
+            definition = uow.config.fields.get(self.entity.kind, key)
             if value is None or definition is None or definition.target is None:
                 continue
             found = uow.tx.get(kind_of(definition.target), uow.scope, value)

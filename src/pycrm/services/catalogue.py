@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pycrm.services.activities import ActivityService
+from pycrm.services.configuration import ConfigurationService
 from pycrm.services.contacts import ContactService
 from pycrm.services.customers import CustomerService
 from pycrm.services.leads import LeadService
@@ -43,6 +44,8 @@ class Services:
         self.activities = ActivityService(step)
         self.receivables = ReceivablesService(step)
         self.shares = ShareService(step)
+        #: The tenant's own configuration: fields, pipelines, picklists, rates, numbers.
+        self.configuration = ConfigurationService(step)
         self._step = step
         self._reports: Reports | None = None
 

@@ -31,8 +31,23 @@ class CustomFields(FieldRegistry):
     """
 
     def __init__(self, crm: CRM, definitions: list[FieldDefinition]) -> None:
+        #: Raised by every change, so tenants' configurations built on these see it.
+        self.generation = 0
         super().__init__(definitions)
         self._crm = crm
+
+    def add(self, definition: FieldDefinition) -> FieldDefinition:
+        """Add or replace a definition every tenant starts from (stored values are never
+        changed); a tenant adds its own with ``uow.configuration.define_field(...)``."""
+        added = super().add(definition)
+        self.generation += 1
+        return added
+
+    def remove(self, entity: str, key: str) -> FieldDefinition:
+        """Remove a definition every tenant starts from (stored values stay)."""
+        removed = super().remove(entity, key)
+        self.generation += 1
+        return removed
 
     @checked_call
     def define(
@@ -82,7 +97,8 @@ class CustomFields(FieldRegistry):
 
     @checked_call
     def check(self, entity: str, *, tenant: str | None = None) -> list[FieldProblem]:
-        """Stored custom values of ``entity`` records the current definitions reject.
+        """Stored custom values of ``entity`` records the tenant's current definitions
+        reject.
 
         Reports values that no longer validate and values of keys with no definition
         (deleted records included), reading the records in batches.
@@ -100,44 +116,45 @@ class CustomFields(FieldRegistry):
                 query = Query(limit=_CHECK_BATCH, after=after, deleted=None)
                 batch = uow.tx.find(cls, uow.scope, query)
                 for record in batch:
-                    problems += self._problems(entity, record.id, record.custom)
+                    problems += _problems(uow.config.fields, entity, record.id, record.custom)
                 if len(batch) < _CHECK_BATCH:
                     return problems
                 after = (batch[-1].id,)
 
-    def _problems(
-        self, entity: str, record_id: Any, stored: Mapping[str, Any]
-    ) -> list[FieldProblem]:
-        found = []
-        for key, value in stored.items():
-            definition = self.get(entity, key)
-            reason = None
-            if definition is None:
-                reason = "no custom field has this key any more"
-            else:
-                try:
-                    definition.check(value)
-                except ValueError as error:
-                    reason = str(error)
-            if reason is not None:
-                found.append(
-                    FieldProblem(
-                        entity=entity,
-                        record_id=record_id,
-                        path=f"custom.{key}",
-                        value=value,
-                        reason=reason,
-                    )
+
+def _problems(
+    fields: FieldRegistry, entity: str, record_id: Any, stored: Mapping[str, Any]
+) -> list[FieldProblem]:
+    found = []
+    for key, value in stored.items():
+        definition = fields.get(entity, key)
+        reason = None
+        if definition is None:
+            reason = "no custom field has this key any more"
+        else:
+            try:
+                definition.check(value)
+            except ValueError as error:
+                reason = str(error)
+        if reason is not None:
+            found.append(
+                FieldProblem(
+                    entity=entity,
+                    record_id=record_id,
+                    path=f"custom.{key}",
+                    value=value,
+                    reason=reason,
                 )
-        for definition in self.of(entity):
-            if definition.required and stored.get(definition.key) in (None, []):
-                found.append(
-                    FieldProblem(
-                        entity=entity,
-                        record_id=record_id,
-                        path=definition.path,
-                        value=None,
-                        reason="is required",
-                    )
+            )
+    for definition in fields.of(entity):
+        if definition.required and stored.get(definition.key) in (None, []):
+            found.append(
+                FieldProblem(
+                    entity=entity,
+                    record_id=record_id,
+                    path=definition.path,
+                    value=None,
+                    reason="is required",
                 )
-        return found
+            )
+    return found

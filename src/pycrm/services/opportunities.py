@@ -79,7 +79,7 @@ class OpportunityService(RecordService[Opportunity]):
             raise ValidationError.single(
                 "lost_reason", "a new opportunity is open; lose() records the reason"
             )
-        pipelines = uow.crm.pipelines
+        pipelines = uow.config.pipelines
         pipeline = (
             pipelines.get_or_error(values["pipeline"])
             if "pipeline" in values
@@ -221,7 +221,7 @@ class OpportunityService(RecordService[Opportunity]):
             record = self._load(uow, _as_id(record_id), for_update=True)
             _check_version(record, version)
             uow.access.require(Opportunity.kind, Action.MOVE, record)
-            pipeline = uow.crm.pipelines.get_or_error(record.pipeline)
+            pipeline = uow.config.pipelines.get_or_error(record.pipeline)
             before = audited(record)
             event = change(record, pipeline, at=uow.now(), by=uow.user, check=_vetoes(uow))
             saved = self._save(uow, record, before, ChangeAction.UPDATE)
@@ -282,7 +282,7 @@ def _vetoes(uow: UnitOfWork) -> TransitionCheck:
 def _stale(uow: UnitOfWork, only: str | None, scope: Scope) -> builtins.list[Opportunity]:
     """Open opportunities without contact for their stage's (or pipeline's) stale days, or
     longer in their stage than its dwell days: one query, ordered by id."""
-    pipelines = uow.crm.pipelines
+    pipelines = uow.config.pipelines
     chosen = [pipelines.get_or_error(only)] if only is not None else list(pipelines.values())
     now = uow.now()
     rules: builtins.list[Condition] = []
@@ -314,7 +314,7 @@ def _quiet(
         _no_contact_since(uow.now() - dt.timedelta(days=days)),
     ]
     if only is not None:
-        filters.append(Filter("pipeline", Op.EQ, uow.crm.pipelines.get_or_error(only).key))
+        filters.append(Filter("pipeline", Op.EQ, uow.config.pipelines.get_or_error(only).key))
     found: builtins.list[Opportunity] = uow.tx.find(
         Opportunity, scope, Query(filters=tuple(filters))
     )

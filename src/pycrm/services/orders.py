@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
 import attrs
@@ -29,7 +29,9 @@ from pycrm.schemas import (
 )
 from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id, _check_version
+from pycrm.services.configuration import next_numbers
 from pycrm.services.payment_plans import plans_of
+from pycrm.storage.capabilities.configuration import numbering
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import UnitOfWork
@@ -75,7 +77,7 @@ class OrderService(RecordService[Order]):
             amount = deal.amount
             given: dict[str, Any] = {
                 "customer_id": deal.customer_id,
-                "currency": amount.currency if amount else uow.crm.settings.reporting_currency,
+                "currency": amount.currency if amount else uow.config.reporting_currency,
                 "owner_id": deal.owner_id,
                 "lines": [] if amount is None else [_line(deal.name, amount)],
                 **fields,
@@ -126,7 +128,7 @@ class OrderService(RecordService[Order]):
             plans = plans_of(uow, order.id)
             paid = Money.total((p.paid for p in plans), order.currency)
             day = order.confirmed_on or _today(uow)
-            reporting = uow.crm.settings.reporting_currency
+            reporting = uow.config.reporting_currency
             return OrderBalance(
                 order_id=order.id,
                 total=order.total,
@@ -134,7 +136,7 @@ class OrderService(RecordService[Order]):
                 outstanding=order.total - paid,
                 planned=bool(plans),
                 on=day,
-                total_reporting=order.total.convert(reporting, uow.crm.exchange_rates, day),
+                total_reporting=order.total.convert(reporting, uow.config.exchange_rates, day),
             )
 
     @checked_call
@@ -199,6 +201,17 @@ class OrderService(RecordService[Order]):
             # useful answer, not "the lines are not in the new currency".
             attrs.evolve(record, **self._values(clean)).check_edit(record)
         return clean
+
+    def _before_insert(self, uow: UnitOfWork, records: Sequence[Order]) -> None:
+        """Number new orders without a number from the tenant's ``order`` sequence (one
+        reservation for the whole batch), when it has one and the storage keeps counters."""
+        unnumbered = [r for r in records if r.number is None]
+        if not unnumbered or "order" not in uow.config.sequences or numbering(uow.tx) is None:
+            return
+        for record, number in zip(
+            unnumbered, next_numbers(uow, "order", len(unnumbered), None), strict=True
+        ):
+            record.number = number
 
     def _before_write(self, uow: UnitOfWork, record: Order, old: Order | None) -> None:
         if old is None:

@@ -215,7 +215,7 @@ def _dunning_task(
 ) -> Activity:
     from pycrm.i18n import translate
 
-    locale = uow.crm.settings.locale
+    locale = uow.config.locale
     left = Money.from_minor(row.amount_minor - row.paid_minor, row.currency)
     subject = translate(
         msg.DUNNING_SUBJECT,

@@ -18,8 +18,11 @@ from pycrm.services import outbox
 from pycrm.services.access import Access
 from pycrm.services.catalogue import Services
 from pycrm.storage.base import Scope, StorageBackend, Transaction
+from pycrm.storage.capabilities.configuration import tenant_versions
+from pycrm.storage.capabilities.organisation import organisation_version
 
 if TYPE_CHECKING:
+    from pycrm.core.configuration import TenantConfiguration
     from pycrm.crm import CRM
 
 __all__ = ["Step", "UnitOfWork", "check_tenant"]
@@ -85,6 +88,10 @@ class UnitOfWork(Services):
         self._access: Access | None = None
         #: Whether this unit of work changed the organisation (users, departments, shares).
         self.changed_organisation = False
+        #: Whether it changed the tenant's configuration (then it reads its own afresh).
+        self.changed_configuration = False
+        self._versions: tuple[int | None, int | None] | None = None
+        self._config: TenantConfiguration | None = None
         self._tx: Transaction | None = None
         self._events: list[Event] = []
         #: Committed in a host's transaction, not yet handed to the handlers.
@@ -120,6 +127,33 @@ class UnitOfWork(Services):
         self.changed_organisation = True
         if self._access is not None:
             self._access.detach()
+
+    def versions(self) -> tuple[int | None, int | None]:
+        """The tenant's organisation and configuration versions, read once per unit of work
+        in one query (``None`` for a counter the backend does not keep)."""
+        if self._versions is None:
+            both = tenant_versions(self.tx)
+            if both is not None:
+                self._versions = both.tenant_versions(self.tenant)
+            else:
+                org = organisation_version(self.tx)
+                self._versions = (org.organisation_version(self.tenant) if org else None, None)
+        return self._versions
+
+    @property
+    def config(self) -> TenantConfiguration:
+        """The tenant's configuration: custom fields, pipelines, picklists, currencies,
+        rates, locale, time zone and number sequences (defaults merged with the tenant's
+        changes; kept by the process while it does not change)."""
+        if self._config is None:
+            self._config = self.crm.configurations.of(self)
+        return self._config
+
+    def configuration_changed(self) -> None:
+        """Note a change of the tenant's configuration: this unit of work reads its own
+        (uncommitted) configuration from now on, and keeps none of it for others."""
+        self.changed_configuration = True
+        self._config = None
 
     @property
     def access(self) -> Access:

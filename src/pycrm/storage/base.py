@@ -100,6 +100,9 @@ UNIQUE_KEYS: dict[str, tuple[UniqueKey, ...]] = {
     "activity": (UniqueKey(("dunning_installment_id", "dunning_due_on")),),
     # One payment plan per order; a deleted plan makes room for a new one.
     "payment_plan": (UniqueKey(("order_id",), live_only=True),),
+    # One entry per configured item, and one rate per currency pair and start date.
+    "config_entry": (UniqueKey(("section", "key")),),
+    "exchange_rate": (UniqueKey(("base", "quote", "valid_from")),),
 }
 
 

@@ -43,6 +43,8 @@ class MemoryBackend:
         self._tables: dict[tuple[str, str], Table] = {}
         self._changes: list[Change] = []
         self.org_versions: dict[str, int] = {}
+        self.config_versions: dict[str, int] = {}
+        self.sequences: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
         self._holder: int | None = None  # the thread whose transaction is open
         self._closed = False
@@ -208,6 +210,29 @@ class MemoryTransaction:
         versions[tenant] = before + 1
         self._undo.append(lambda: versions.__setitem__(tenant, before))
 
+    def tenant_versions(self, tenant: str) -> tuple[int, int]:
+        self._check_open()
+        backend = self._backend
+        return backend.org_versions.get(tenant, 0), backend.config_versions.get(tenant, 0)
+
+    def raise_configuration_version(self, tenant: str) -> None:
+        self._check_open()
+        versions = self._backend.config_versions
+        before = versions.get(tenant, 0)
+        versions[tenant] = before + 1
+        self._undo.append(lambda: versions.__setitem__(tenant, before))
+
+    def next_numbers(self, tenant: str, sequence: str, period: str, count: int) -> int:
+        self._check_open()
+        counters, key = self._backend.sequences, (tenant, sequence, period)
+        before = counters.get(key)
+        counters[key] = (before or 0) + count
+        if before is None:
+            self._undo.append(lambda: _discard_key(counters, key))
+        else:
+            self._undo.append(lambda: counters.__setitem__(key, before))
+        return counters[key]
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         self._check_open()
@@ -233,6 +258,10 @@ class MemoryTransaction:
             self._open = False
             self._undo.clear()
             self._backend.release()
+
+
+def _discard_key(counters: dict[Any, Any], key: Any) -> None:
+    counters.pop(key, None)
 
 
 def _deleted(record: Any) -> bool:

@@ -209,6 +209,8 @@ SAMPLES: tuple[Sample, ...] = (
             "lines": [{"description": "横幅", "quantity": -1, "unit_price": Money("1.00", "CNY")}],
         },
         ("lines.0.quantity",),
+        # Each new order takes the next number of the tenant's order sequence.
+        differs_in=("number",),
     ),
     Sample(
         "payment_plans",

@@ -43,7 +43,7 @@ from pycrm.storage.base import Filter, Op, Query
 from pycrm.storage.capabilities.pipeline import OpportunityTotals, pipeline_queries
 
 if TYPE_CHECKING:
-    from pycrm.crm import CRM
+    from pycrm.core.configuration import TenantConfiguration
     from pycrm.services.unit_of_work import Step, UnitOfWork
 
 __all__ = ["PipelineReports"]
@@ -78,7 +78,7 @@ class PipelineReports:
         by = _check_by(by, _FIELDS)
         with self._step(read_only=True) as uow:
             on = on or uow.now().date()
-            money = _Converter(uow.crm, on)
+            money = _Converter(uow.config, on)
             filters = [_eq("status", OpportunityStatus.OPEN), *_close_filters(period)]
             filters += _pipeline_filter(uow, pipeline)
             totals = _totals(uow, filters, _storage_fields(by))
@@ -118,7 +118,7 @@ class PipelineReports:
         _check_period(period)
         with self._step(read_only=True) as uow:
             on = on or uow.now().date()
-            money = _Converter(uow.crm, on)
+            money = _Converter(uow.config, on)
             chosen = _pipeline_filter(uow, pipeline)
             open_filters = [_eq("status", OpportunityStatus.OPEN), *_close_filters(period)]
             won_filters = [_eq("status", OpportunityStatus.WON), *_closed_at_filters(period)]
@@ -159,7 +159,7 @@ class PipelineReports:
         consecutive stages, for one pipeline (the default one if not named)."""
         with self._step(read_only=True) as uow:
             on = on or uow.now().date()
-            money = _Converter(uow.crm, on)
+            money = _Converter(uow.config, on)
             chosen = _pipeline(uow, pipeline)
             filters = [_eq("pipeline", chosen.key), *_created_filters(period)]
             ranks = {key: i for i, key in enumerate([*chosen.keys(), WON])}
@@ -231,7 +231,7 @@ class PipelineReports:
         """Deals lost (closed in ``period`` if given) by reason, most frequent first."""
         with self._step(read_only=True) as uow:
             on = on or uow.now().date()
-            money = _Converter(uow.crm, on)
+            money = _Converter(uow.config, on)
             filters = [_eq("status", OpportunityStatus.LOST), *_closed_at_filters(period)]
             filters += _pipeline_filter(uow, pipeline)
             groups: dict[str | None, list[Any]] = {}
@@ -316,10 +316,10 @@ def _days(value: Decimal) -> Decimal:
 class _Converter:
     """Sums of one currency turned into the reporting currency at the rate of day ``on``."""
 
-    def __init__(self, crm: CRM, on: dt.date) -> None:
-        self.currency = crm.settings.reporting_currency
+    def __init__(self, config: TenantConfiguration, on: dt.date) -> None:
+        self.currency = config.reporting_currency
         self.zero = Money.zero(self.currency)
-        self._rates, self._on = crm.exchange_rates, on
+        self._rates, self._on = config.exchange_rates, on
 
     def _convert(self, amount: Money) -> Money:
         return amount.convert(self.currency, self._rates, self._on)
@@ -402,7 +402,7 @@ def _created_filters(period: Period | None) -> list[Filter]:
 
 
 def _pipeline(uow: UnitOfWork, key: str | None) -> Pipeline:
-    pipelines = uow.crm.pipelines
+    pipelines = uow.config.pipelines
     return pipelines.get_or_error(key) if key is not None else pipelines.default
 
 
@@ -439,7 +439,7 @@ def _group_key(uow: UnitOfWork, by: Sequence[str], item: OpportunityTotals) -> t
 
 
 def _forecast_of(uow: UnitOfWork, pipeline: str, stage: str) -> ForecastCategory:
-    found = uow.crm.pipelines.get(pipeline)
+    found = uow.config.pipelines.get(pipeline)
     if found is None or not found.has_stage(stage):
         return ForecastCategory.PIPELINE  # a retired pipeline or stage: least certain
     return found.stage(stage).forecast

@@ -70,8 +70,8 @@ class ReceivablesReports:
         with self._step(read_only=True) as uow:
             day = _aging_day(on or uow.now().date())
             sums = receivables_queries(uow.tx).aging_sums(uow.scope, day, by)
-            currency = uow.crm.settings.reporting_currency
-            rates = uow.crm.exchange_rates
+            currency = uow.config.reporting_currency
+            rates = uow.config.exchange_rates
             cells: dict[uuid.UUID | None, list[Money]] = defaultdict(
                 lambda: [Money.zero(currency)] * 5
             )
@@ -107,8 +107,8 @@ class ReceivablesReports:
                 "outstanding": queries.outstanding_by_day,
             }[kind]
             sums = ask(uow.scope, start, end)
-            currency = uow.crm.settings.reporting_currency
-            rows = _amount_rows(sums, currency, uow.crm.exchange_rates, period)
+            currency = uow.config.reporting_currency
+            rows = _amount_rows(sums, currency, uow.config.exchange_rates, period)
         total = Money.total((r.amount for r in rows), currency)
         return AmountReport(
             kind=kind,

@@ -536,8 +536,27 @@ class SqlTransaction:
     def raise_organisation_version(self, tenant: str) -> None:
         with self._translate("cannot raise the organisation version"):
             self.conn.execute(
-                _raise_org_version(self.tables, self.conn.dialect.name), [{"tenant": tenant}]
+                _raise_version(self.tables, self.conn.dialect.name, "version"), [{"tenant": tenant}]
             )
+
+    # -- configuration capabilities (pycrm.storage.capabilities.configuration) ----------
+    def tenant_versions(self, tenant: str) -> tuple[int, int]:
+        with self._translate("cannot read the tenant's versions"):
+            found = self.conn.execute(_tenant_versions(self.tables), {"tenant": tenant}).first()
+        return (int(found[0]), int(found[1])) if found is not None else (0, 0)
+
+    def raise_configuration_version(self, tenant: str) -> None:
+        with self._translate("cannot raise the configuration version"):
+            self.conn.execute(
+                _raise_version(self.tables, self.conn.dialect.name, "configuration"),
+                [{"tenant": tenant}],
+            )
+
+    def next_numbers(self, tenant: str, sequence: str, period: str, count: int) -> int:
+        statement = _next_numbers(self.tables, self.conn.dialect.name)
+        values = {"tenant": tenant, "sequence": sequence, "period": period, "count": count}
+        with self._translate(f"cannot number from sequence {sequence!r}"):
+            return int(self.conn.execute(statement, values).scalar_one())
 
     # -- streaming capability (pycrm.storage.capabilities.streaming) -----------------------
     def stream(
@@ -727,19 +746,48 @@ def _org_version(tables: Tables) -> sa.Select[Any]:
 
 
 @functools.cache
-def _raise_org_version(tables: Tables, dialect: str) -> Any:
-    """Insert the tenant's counter at 1, or add one to it: one statement, safe when two
-    writers raise it at once."""
+def _tenant_versions(tables: Tables) -> sa.Select[Any]:
+    table = tables.org_versions
+    return sa.select(table.c.version, table.c.configuration).where(
+        table.c.tenant == sa.bindparam("tenant", type_=table.c.tenant.type)
+    )
+
+
+@functools.cache
+def _raise_version(tables: Tables, dialect: str, column: str) -> Any:
+    """Insert the tenant's counters with ``column`` at 1, or add one to it: one statement,
+    safe when two writers raise it at once."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     table = tables.org_versions
-    values = {"tenant": sa.bindparam("tenant"), "version": 1}
-    bump = {"version": table.c.version + 1}
+    values = {"tenant": sa.bindparam("tenant"), "version": 0, "configuration": 0}
+    values[column] = 1
+    bump = {column: table.c[column] + 1}
     if dialect == "postgresql":
         pg = postgresql.insert(table).values(values)
         return pg.on_conflict_do_update(index_elements=[table.c.tenant], set_=bump)
     lite = sqlite.insert(table).values(values)
     return lite.on_conflict_do_update(index_elements=[table.c.tenant], set_=bump)
+
+
+@functools.cache
+def _next_numbers(tables: Tables, dialect: str) -> Any:
+    """Start the counter at ``count`` or add ``count`` to it, returning the new last
+    number. The row stays locked until the transaction ends, so writers take turns."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = tables.number_sequences
+    values = {
+        "tenant": sa.bindparam("tenant"),
+        "sequence": sa.bindparam("sequence"),
+        "period": sa.bindparam("period"),
+        "last": sa.bindparam("count", type_=sa.BigInteger()),
+    }
+    keys = [table.c.tenant, table.c.sequence, table.c.period]
+    bump = {"last": table.c["last"] + sa.bindparam("count", type_=sa.BigInteger())}
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    upsert = insert.values(values).on_conflict_do_update(index_elements=keys, set_=bump)
+    return upsert.returning(table.c["last"])
 
 
 def _change_order(change: Change) -> tuple[int, dt.datetime, uuid.UUID]:

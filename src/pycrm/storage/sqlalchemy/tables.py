@@ -21,6 +21,7 @@ import attrs
 import sqlalchemy as sa
 
 from pycrm.core.access import UserRight
+from pycrm.core.configuration import ConfigEntry, ExchangeRateEntry
 from pycrm.core.events import OutboxEntry
 from pycrm.core.introspect import unwrap
 from pycrm.core.kinds import ENTITY_TYPES, REFERENCES
@@ -66,6 +67,8 @@ TABLE_NAMES: dict[str, str] = {
     "activity": "activities",
     "outbox_entry": "outbox",
     "share": "shares",
+    "config_entry": "config_entries",
+    "exchange_rate": "exchange_rates",
 }
 
 #: Child collections: (parent kind, field) -> (table, child class, parent key column, keyed
@@ -171,6 +174,9 @@ class Tables:
         self._by_kind[StageTransition.kind] = self.stage_transitions
         self.outbox = self._entity_table(OutboxEntry)
         self._by_kind[OutboxEntry.kind] = self.outbox
+        # Tenant configuration: stored like records, read whole when it changes.
+        for cls in (ConfigEntry, ExchangeRateEntry):
+            self._by_kind[cls.kind] = self._entity_table(cls)
         #: One counter per tenant, raised by every write that changes who may see what
         #: (users, departments, shares): cached rights are good while it stands still.
         self.org_versions = sa.Table(
@@ -178,7 +184,22 @@ class Tables:
             self.metadata,
             sa.Column("tenant", sa.String(), nullable=False),
             sa.Column("version", sa.BigInteger(), nullable=False),
+            #: Raised by every change of the tenant's configuration (fields, pipelines,
+            #: picklists, rates, settings): a process keeps its copy while it stands still.
+            sa.Column("configuration", sa.BigInteger(), nullable=False, server_default="0"),
             sa.PrimaryKeyConstraint("tenant", name=f"pk_{self.name('org_versions')}"),
+        )
+        #: The last number given per tenant, sequence and period (gap-free numbering).
+        self.number_sequences = sa.Table(
+            self.name("number_sequences"),
+            self.metadata,
+            sa.Column("tenant", sa.String(), nullable=False),
+            sa.Column("sequence", sa.String(), nullable=False),
+            sa.Column("period", sa.String(), nullable=False),
+            sa.Column("last", sa.BigInteger(), nullable=False),
+            sa.PrimaryKeyConstraint(
+                "tenant", "sequence", "period", name=f"pk_{self.name('number_sequences')}"
+            ),
         )
 
     def name(self, base: str) -> str:
