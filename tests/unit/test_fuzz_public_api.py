@@ -408,7 +408,9 @@ _SIMPLE: dict[Any, st.SearchStrategy[Any]] = {
     pycrm.Money: AMOUNTS,
     # Tenant configuration: a picklist key with labels, a small pipeline.
     pycrm.Choice: st.builds(
-        pycrm.Choice, WORDS.filter(str.strip), st.just({"en_US": "Label", "zh_CN": "标签"})
+        pycrm.Choice,
+        st.sampled_from(["mfg", "retail", "vip", "华东", "a b"]),
+        st.just({"en_US": "Label", "zh_CN": "标签"}),
     ),
     pycrm.Pipeline: st.builds(
         pycrm.Pipeline,

@@ -34,13 +34,13 @@ from pycrm.core.events import ConfigurationChanged
 from pycrm.core.fields import FieldDefinition, FieldType
 from pycrm.core.ids import new_id, new_ids
 from pycrm.core.kinds import kind_of
+from pycrm.core.limits import check_text
 from pycrm.core.money import validate_currency
 from pycrm.core.opportunities import Opportunity
-from pycrm.core.pipeline import Pipeline
+from pycrm.core.pipeline import ForecastCategory, Pipeline
 from pycrm.errors import ConfigurationError, PermissionDenied, RuleViolation, ValidationError
 from pycrm.schemas import checked_call, exact_number
 from pycrm.services.tenant_config import (
-    STAGE_FIELDS,
     choice_value,
     field_definition,
     field_value,
@@ -172,15 +172,36 @@ class ConfigurationService:
 
     # -- pipelines --------------------------------------------------------------------
     @checked_call
-    def change_stage(self, pipeline: str, stage: str, **changes: Any) -> Pipeline:
+    def change_stage(
+        self,
+        pipeline: str,
+        stage: str,
+        *,
+        probability: int | None = None,
+        forecast: ForecastCategory | None = None,
+        dwell_days: int | None = None,
+        stale_days: int | None = None,
+        requires: Sequence[str] | None = None,
+        next: Sequence[str] | None = None,
+        backward: bool | None = None,
+        name: str | None = None,
+    ) -> Pipeline:
         """Change a stage of one of this tenant's pipelines (built-in ones included, no
-        copy needed): ``probability``, ``forecast``, ``dwell_days``, ``stale_days``,
-        ``requires``, ``next``, ``backward`` or ``name``. Weighted pipelines and stale
-        warnings use the new numbers from the next call on."""
-        if unknown := sorted(set(changes) - set(STAGE_FIELDS)):
-            raise ValidationError.single(
-                unknown[0], f"a stage's {', '.join(STAGE_FIELDS)} can be changed, not this"
-            )
+        copy needed); what is not given (``None``) stays. Weighted pipelines, forecasts
+        and stale warnings use the new numbers from the next call on."""
+        given = {
+            "probability": probability,
+            "forecast": forecast,
+            "dwell_days": dwell_days,
+            "stale_days": stale_days,
+            "requires": requires,
+            "next": next,
+            "backward": backward,
+            "name": name,
+        }
+        changes = {k: v for k, v in given.items() if v is not None}
+        if not changes:
+            raise ValidationError.single("stage", "say what to change (probability=...)")
         values = {k: _plain_stage_value(k, v) for k, v in changes.items()}
         with self._step() as uow:
             current = uow.config.pipelines.get_or_error(pipeline)
@@ -288,7 +309,7 @@ class ConfigurationService:
 
     # -- picklists --------------------------------------------------------------------
     @checked_call
-    def set_picklist(self, name: str, choices: Iterable[Choice | Mapping[str, Any]]) -> Picklist:
+    def set_picklist(self, name: str, choices: Sequence[Choice | Mapping[str, Any]]) -> Picklist:
         """Give a picklist its keys, labels, order and active flags (the whole list).
         A key records hold may be made inactive (new records can no longer take it) only
         through :meth:`retire_choice`, and never dropped from the list."""
@@ -384,7 +405,7 @@ class ConfigurationService:
             self._put(uow, Section.SETTING, "reporting_currency", {"value": code})
 
     @checked_call
-    def set_currencies(self, currencies: Iterable[str]) -> None:
+    def set_currencies(self, currencies: Sequence[str]) -> None:
         """The currencies this tenant offers (the reporting currency among them)."""
         if isinstance(currencies, str):
             raise ValidationError.single("currencies", "give a list of currency codes")
@@ -484,6 +505,7 @@ class ConfigurationService:
         numbering them (``None``). Numbers already given stay."""
         from pycrm.core.configuration import NumberSequence
 
+        _item_key(name)
         if pattern is not None:
             try:
                 NumberSequence(name, pattern)
@@ -565,6 +587,7 @@ class ConfigurationService:
 
     # -- writing ------------------------------------------------------------------------
     def _entry(self, uow: UnitOfWork, section: str, key: str) -> ConfigEntry | None:
+        _item_key(key)
         query = Query(
             filters=(Filter("section", Op.EQ, section), Filter("key", Op.EQ, key)),
             deleted=None,
@@ -695,6 +718,16 @@ def _refuse_used(count: int, entity: str, what: str) -> None:
             f"{count} {entity} record(s) use {what}: change those records first",
             rule="configuration.in_use",
         )
+
+
+def _item_key(key: str) -> str:
+    """A configured item's key as every backend can store and look it up."""
+    try:
+        if not key or len(key) > 200:
+            raise ValueError("give 1 to 200 characters")
+        return check_text(key)
+    except ValueError as error:
+        raise ValidationError.single("key", str(error)) from None
 
 
 def _section(section: object) -> str:
