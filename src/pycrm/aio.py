@@ -174,6 +174,7 @@ class AsyncServices:
         self.activities = AsyncService(services, "activities", call)
         self.receivables = AsyncService(services, "receivables", call)
         self.shares = AsyncService(services, "shares", call)
+        self.configuration = AsyncService(services, "configuration", call)
         self.reports = AsyncService(services, "reports", call)
 
 

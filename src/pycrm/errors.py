@@ -102,8 +102,9 @@ class ExchangeRateMissing(ConfigurationError):
     def __init__(self, base: str, quote: str, on: object) -> None:
         self.base, self.quote, self.on = base, quote, on
         super().__init__(
-            f"no exchange rate for {base}/{quote} on {on}: add it to "
-            "Settings.exchange_rates or install a rate-provider plugin"
+            f"no exchange rate for {base}/{quote} on {on}: add the tenant's rate with "
+            "uow.configuration.set_rate(...), give every tenant one in "
+            "Settings.exchange_rates, or install a rate-provider plugin"
         )
 
     def details(self) -> dict[str, Any]:

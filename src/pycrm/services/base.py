@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
@@ -221,11 +222,14 @@ class RecordService(Generic[E]):
         *,
         where: Mapping[str, Any] | None = None,
         total: str | None = None,
+        locale: str | None = None,
     ) -> builtins.list[Subtotal]:
         """Count records per value of the ``by`` fields, and total a money field per group.
 
         Computed by the storage backend (GROUP BY in SQL). Totals are kept per currency:
-        a group with amounts in two currencies appears twice.
+        a group with amounts in two currencies appears twice. Groups are keyed by the
+        stored value; fields bound to a picklist also get their key's label in ``locale``
+        (the tenant's locale unless given) in ``labels``.
         """
         check_fields(self.entity, by, "by")
         if total is not None:
@@ -234,6 +238,9 @@ class RecordService(Generic[E]):
             query = build_query(self.entity, where, (), None, None, False, fields=uow.config.fields)
             _check_readable(uow, self.entity.kind, query, (*by, *([total] if total else [])))
             groups = uow.tx.group(self.entity, uow.scope, query, tuple(by), total)
+            config = uow.config
+        kind, reader = self.entity.kind, locale or config.locale
+        labelled = [name for name in by if config.picklist_of(kind, name) is not None]
         return [
             Subtotal(
                 dict(zip(by, g.key, strict=True)),
@@ -241,6 +248,10 @@ class RecordService(Generic[E]):
                 None
                 if g.currency is None or g.total is None
                 else Money.from_minor(g.total, g.currency),
+                {
+                    name: config.label(kind, name, _plain_key(g.key[by.index(name)]), reader)
+                    for name in labelled
+                },
             )
             for g in groups
         ]
@@ -723,6 +734,11 @@ _PAST: dict[ChangeAction, tuple[str, type[Event]]] = {
     ChangeAction.DELETE: ("deleted", RecordDeleted),
     ChangeAction.RESTORE: ("restored", RecordRestored),
 }
+
+
+def _plain_key(value: Any) -> Any:
+    """A grouped value as a picklist key (an enum as its value)."""
+    return value.value if isinstance(value, Enum) else value
 
 
 def _as_id(value: uuid.UUID | str) -> uuid.UUID:

@@ -16,7 +16,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pycrm.core.access import Action, DataScope
 from pycrm.core.audit import Change, ChangeAction, FieldChange
@@ -36,10 +36,11 @@ from pycrm.core.ids import new_id, new_ids
 from pycrm.core.kinds import kind_of
 from pycrm.core.limits import check_text
 from pycrm.core.money import validate_currency
-from pycrm.core.opportunities import Opportunity
+from pycrm.core.opportunities import Opportunity, OpportunityStatus
 from pycrm.core.pipeline import ForecastCategory, Pipeline
 from pycrm.errors import ConfigurationError, PermissionDenied, RuleViolation, ValidationError
 from pycrm.schemas import checked_call, exact_number
+from pycrm.services.auditing import audited
 from pycrm.services.tenant_config import (
     choice_value,
     field_definition,
@@ -188,7 +189,9 @@ class ConfigurationService:
     ) -> Pipeline:
         """Change a stage of one of this tenant's pipelines (built-in ones included, no
         copy needed); what is not given (``None``) stays. Weighted pipelines, forecasts
-        and stale warnings use the new numbers from the next call on."""
+        and stale warnings use the new numbers from the next call on: open opportunities
+        in the stage that still carry its old probability take the new one (each change
+        audited); those whose probability was set by hand keep theirs."""
         given = {
             "probability": probability,
             "forecast": forecast,
@@ -207,7 +210,11 @@ class ConfigurationService:
             current = uow.config.pipelines.get_or_error(pipeline)
             if not current.has_stage(stage):
                 current.stage(stage)  # raises the ValidationError naming the stages
-            return self._change_pipeline(uow, pipeline, lambda v: _merge_stage(v, stage, values))
+            old = current.stage(stage).probability
+            changed = self._change_pipeline(uow, pipeline, lambda v: _merge_stage(v, stage, values))
+            if probability is not None and probability != old:
+                _follow_stage(uow, pipeline, stage, old, probability)
+            return changed
 
     @checked_call
     def change_pipeline(
@@ -694,14 +701,37 @@ def next_numbers(uow: UnitOfWork, name: str, count: int, on: dt.date | None) -> 
             f"the {type(uow.crm.storage).__name__} storage keeps no number sequences "
             "(pycrm.storage.capabilities.configuration.Numbering)"
         )
-    day = on if on is not None else local_today(uow)
+    day = on if on is not None else uow.today()
     last = counter.next_numbers(uow.tenant, name, sequence.period(day), count)
     return [sequence.format(n, day) for n in range(last - count + 1, last + 1)]
 
 
-def local_today(uow: UnitOfWork) -> dt.date:
-    """Today in the tenant's time zone."""
-    return uow.now().astimezone(zoneinfo.ZoneInfo(uow.config.time_zone)).date()
+def _follow_stage(uow: UnitOfWork, pipeline: str, stage: str, old: int, new: int) -> None:
+    """Open opportunities in ``stage`` at its old default probability take the new one,
+    a page at a time (each updated one leaves the filter)."""
+    query = Query(
+        filters=(
+            Filter("pipeline", Op.EQ, pipeline),
+            Filter("stage", Op.EQ, stage),
+            Filter("status", Op.EQ, OpportunityStatus.OPEN.value),
+            Filter("probability", Op.EQ, old),
+        ),
+        limit=_FOLLOW_PAGE,
+        lock=True,
+    )
+    service = uow.opportunities
+    while rows := uow.tx.find(Opportunity, uow.everything, query):
+        for row in rows:
+            record = cast(Opportunity, service._typed(uow, row))
+            before = audited(record)
+            record.probability = new
+            service._save(uow, record, before, ChangeAction.UPDATE)
+        if len(rows) < _FOLLOW_PAGE:
+            return
+
+
+#: Opportunities updated per read when they follow their stage's new probability.
+_FOLLOW_PAGE = 500
 
 
 def _require_configure(uow: UnitOfWork) -> None:

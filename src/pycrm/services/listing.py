@@ -49,11 +49,14 @@ class Subtotal:
 
     ``key`` maps each grouping field to its value (enums as their string values); ``total``
     is ``None`` for records without an amount. A group appears once per currency.
+    ``labels`` maps each grouping field bound to a picklist (``industry``, ``level``,
+    ``source``…) to its key's label in the reader's locale.
     """
 
     key: dict[str, Any]
     count: int
     total: Money | None = None
+    labels: dict[str, Any] = attrs.field(factory=dict)
 
 
 @frozen

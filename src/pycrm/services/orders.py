@@ -239,7 +239,7 @@ class OrderBalance(BaseModel):
 
 
 def _today(uow: UnitOfWork) -> dt.date:
-    return uow.now().date()
+    return uow.today()
 
 
 def _how(uow: UnitOfWork) -> dict[str, Any]:

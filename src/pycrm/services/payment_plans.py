@@ -293,7 +293,7 @@ class PaymentService(RecordService[Payment]):
                     plan=plan.id,
                     left=left,
                 )
-            day = received_on or uow.now().date()
+            day = received_on or uow.today()
             written: list[Payment] = []
             rest = money
             for part in targets:

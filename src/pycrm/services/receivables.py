@@ -81,7 +81,7 @@ class ReceivablesService:
         (default today), optionally of one rep or of the reps of one department and the
         departments under it (a branch and its teams); by due date, then customer name."""
         with self._step(read_only=True) as uow:
-            day = on or uow.now().date()
+            day = on or uow.today()
             start, end = _window(window, day)
             scope = _narrowed(uow, owner_id, department_id)
             found = receivables_queries(uow.tx).open_installments(scope, due_from=start, due_to=end)
@@ -100,7 +100,7 @@ class ReceivablesService:
         ``installment.overdue`` for each overdue installment a to-do was created for.
         Returns the to-dos created by this run."""
         with self._step() as uow:
-            day = on or uow.now().date()
+            day = on or uow.today()
             # N days ahead counts today as the first: 0 = overdue only, 1 = also due today.
             due_from, due_to = _dunning_window(day, uow.crm.settings.dunning_days_ahead)
             reach = uow.access.scope(Action.RUN_DUNNING)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
 import sys
 import uuid
+import zoneinfo
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
@@ -172,6 +174,13 @@ class UnitOfWork(Services):
         """The current time by the CRM's clock (timezone-aware, UTC)."""
         return self.crm.clock.now()
 
+    def today(self) -> dt.date:
+        """Today in the tenant's time zone (``uow.config.time_zone``, UTC unless the tenant
+        set one): the business day dates default to."""
+        zone = self.config.time_zone
+        now = self.now()
+        return now.date() if zone == "UTC" else now.astimezone(_zone(zone)).date()
+
     def emit(self, event: Event) -> None:
         """Queue an event, emitted only if this unit of work commits."""
         self._events.append(event)
@@ -271,6 +280,11 @@ class UnitOfWork(Services):
             raise
         finally:
             self._in_call = False
+
+
+@functools.cache
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
 
 
 class _HostTransaction:

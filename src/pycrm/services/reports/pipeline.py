@@ -77,7 +77,7 @@ class PipelineReports:
         """Open opportunities by group, amount and probability-weighted amount."""
         by = _check_by(by, _FIELDS)
         with self._step(read_only=True) as uow:
-            on = on or uow.now().date()
+            on = on or uow.today()
             money = _Converter(uow.config, on)
             filters = [_eq("status", OpportunityStatus.OPEN), *_close_filters(period)]
             filters += _pipeline_filter(uow, pipeline)
@@ -117,7 +117,7 @@ class PipelineReports:
         by = _check_by(by, {k: v for k, v in _FIELDS.items() if k in ("owner", "department")})
         _check_period(period)
         with self._step(read_only=True) as uow:
-            on = on or uow.now().date()
+            on = on or uow.today()
             money = _Converter(uow.config, on)
             chosen = _pipeline_filter(uow, pipeline)
             open_filters = [_eq("status", OpportunityStatus.OPEN), *_close_filters(period)]
@@ -158,7 +158,7 @@ class PipelineReports:
         """Count and amount per stage now, how far deals got, and the conversion between
         consecutive stages, for one pipeline (the default one if not named)."""
         with self._step(read_only=True) as uow:
-            on = on or uow.now().date()
+            on = on or uow.today()
             money = _Converter(uow.config, on)
             chosen = _pipeline(uow, pipeline)
             filters = [_eq("pipeline", chosen.key), *_created_filters(period)]
@@ -230,7 +230,7 @@ class PipelineReports:
     ) -> LostReasons:
         """Deals lost (closed in ``period`` if given) by reason, most frequent first."""
         with self._step(read_only=True) as uow:
-            on = on or uow.now().date()
+            on = on or uow.today()
             money = _Converter(uow.config, on)
             filters = [_eq("status", OpportunityStatus.LOST), *_closed_at_filters(period)]
             filters += _pipeline_filter(uow, pipeline)

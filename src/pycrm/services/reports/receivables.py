@@ -68,7 +68,7 @@ class ReceivablesReports:
         if by not in ("customer", "owner"):
             raise ValidationError.single("by", f"{by!r} is not one of: customer, owner")
         with self._step(read_only=True) as uow:
-            day = _aging_day(on or uow.now().date())
+            day = _aging_day(on or uow.today())
             sums = receivables_queries(uow.tx).aging_sums(uow.scope, day, by)
             currency = uow.config.reporting_currency
             rates = uow.config.exchange_rates
