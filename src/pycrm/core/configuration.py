@@ -70,6 +70,7 @@ PICKLIST_FIELDS: dict[tuple[str, str], str] = {
     ("ticket", "type"): "ticket_type",
     ("ticket", "channel"): "ticket_channel",
     ("activity", "type"): "activity_type",
+    ("opportunity", "lost_reason"): "lost_reason",
 }
 
 

@@ -88,6 +88,21 @@ PICKLISTS = [
             "meeting": ("会议", "Meeting", "会議"),
         },
     ),
+    # Labels of the reasons pipelines offer (each pipeline lists the reasons it accepts).
+    Picklist(
+        "lost_reason",
+        [
+            Choice(key, {"zh_CN": zh, "en_US": en, "ja_JP": ja})
+            for key, (zh, en, ja) in {
+                "price": ("价格", "Price", "価格"),
+                "competitor": ("竞争对手", "Competitor", "競合"),
+                "no_budget": ("没有预算", "No budget", "予算なし"),
+                "no_decision": ("未做决定", "No decision", "意思決定なし"),
+                "timing": ("时机不对", "Timing", "タイミング"),
+                "other": ("其他", "Other", "その他"),
+            }.items()
+        ],
+    ),
     Picklist("industry"),
     Picklist("customer_level"),
     Picklist("region"),

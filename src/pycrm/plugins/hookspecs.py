@@ -132,8 +132,9 @@ def pycrm_register_picklists() -> list[Picklist]:  # type: ignore[empty-body]
     own copy with ``uow.configuration.set_picklist(...)``. The built-in plugin registers
     the lists of the fields in :data:`pycrm.core.configuration.PICKLIST_FIELDS`: the fixed
     ones (source, customer type and status, contact role, ticket type and channel, activity
-    type) with their keys and labels in zh_CN, en_US and ja_JP, and ``industry``,
-    ``customer_level`` and ``region`` without keys (free text until a tenant gives keys).
+    type) with their keys and labels in zh_CN, en_US and ja_JP, ``lost_reason`` (the labels
+    of the reasons pipelines offer), and ``industry``, ``customer_level`` and ``region``
+    without keys (free text until a tenant gives keys).
     """
 
 

@@ -152,12 +152,15 @@ class WinRate(_Report):
 
 
 class LostReasonRow(_Report):
-    """How many deals were lost for one reason, their amount and share of the count."""
+    """How many deals were lost for one reason, their amount and share of the count;
+    ``label`` is the reason's label in the tenant's ``lost_reason`` picklist (the key when
+    the list does not have it)."""
 
     reason: str | None
     count: int
     amount: MoneyValue
     share: Decimal
+    label: str | None = None
 
 
 class LostReasons(_Report):

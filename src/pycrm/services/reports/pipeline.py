@@ -239,9 +239,16 @@ class PipelineReports:
                 acc = groups.setdefault(item.keys[0], [0, money.zero])
                 acc[0] += item.count
                 acc[1] += money.amount(item)
+            config = uow.config
         count = sum(n for n, _ in groups.values())
         rows = [
-            LostReasonRow(reason=reason, count=n, amount=amount, share=_ratio(n, count) or 0)
+            LostReasonRow(
+                reason=reason,
+                count=n,
+                amount=amount,
+                share=_ratio(n, count) or 0,
+                label=config.label("opportunity", "lost_reason", reason),
+            )
             for reason, (n, amount) in sorted(
                 groups.items(), key=lambda kv: (-kv[1][0], kv[0] or "")
             )
