@@ -1,14 +1,15 @@
 """The companion command line: ``pycrm demo``, ``pycrm generate``, ``pycrm migrate``,
-``pycrm version``.
+``pycrm config show|export|import``, ``pycrm version``.
 
 Needs the ``cli`` extra (typer, rich, Faker): ``pip install "pycrm-embedded[cli]"``.
 """
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from babel.dates import format_skeleton
@@ -18,6 +19,7 @@ from rich.table import Table
 
 import pycrm
 from pycrm.core import messages as msg
+from pycrm.core.configuration import PICKLIST_FIELDS, TenantConfiguration
 from pycrm.crm import CRM
 from pycrm.demo import seed_demo
 from pycrm.i18n import format_date, format_money, label, stage_title
@@ -32,8 +34,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+config_app = typer.Typer(
+    help="A tenant's configuration: show it, export it as JSON, import an export.",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
 # Wide enough for the aging table; a wider terminal gets its full width.
 console = Console(width=max(Console().width, 130))
+#: Where errors go, apart from what a command prints (``config export`` prints JSON).
+errors = Console(stderr=True)
 
 #: Rows a listing shows before it says how many more there are.
 SHOWN_ROWS = 15
@@ -243,6 +252,229 @@ def deliver_events(
         for name in tenant:
             count = crm.deliver_pending_events(tenant=name)
             console.print(f"{name}: {count} events delivered")
+
+
+Url = Annotated[str, typer.Argument(help="Database URL: sqlite:///file.db, postgresql://…")]
+Tenant = Annotated[str, typer.Option(help="The tenant whose configuration to use.")]
+
+
+def _system(url: str, tenant: str) -> tuple[CRM, Services]:
+    """The CRM at ``url`` (with the installed plugins, whose defaults every tenant starts
+    from) and its services acting as :data:`pycrm.SYSTEM_USER` in ``tenant``."""
+    try:
+        crm = CRM.connect(url)
+        return crm, crm.as_user(pycrm.SYSTEM_USER, tenant=tenant)
+    except pycrm.CRMError as error:
+        _fail(error)
+
+
+def _fail(error: Exception | str) -> NoReturn:
+    errors.print(f"[red]{error}[/red]", highlight=False)
+    raise typer.Exit(1)
+
+
+@config_app.command("show")
+def config_show(
+    url: Url,
+    tenant: Tenant,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Summarise a tenant's configuration: money, locale, time zone, pipelines, custom
+    fields, picklists, number sequences and exchange rates (the defaults merged with the
+    tenant's own changes)."""
+    crm, system = _system(url, tenant)
+    with crm:
+        try:
+            config = system.configuration.current()
+        except pycrm.CRMError as error:
+            _fail(error)
+    summary = _summary(config)
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    console.print(
+        f"[bold]{tenant}[/bold] — configuration version {config.version}", highlight=False
+    )
+    table = Table(title="Settings", show_header=False)
+    for name in ("reporting_currency", "currencies", "locale", "time_zone", "default_pipeline"):
+        value = summary[name]
+        table.add_row(
+            name.replace("_", " "), ", ".join(value) if isinstance(value, list) else value
+        )
+    console.print(table)
+    table = Table(title="Pipelines")
+    for heading in ("pipeline", "stage", "probability", "forecast", "dwell days"):
+        table.add_column(
+            heading, justify="right" if heading in ("probability", "dwell days") else "left"
+        )
+    for pipeline in config.pipelines.values():
+        default = " (default)" if pipeline.key == config.pipelines.default.key else ""
+        for i, stage in enumerate(pipeline.stages):
+            table.add_row(
+                f"{pipeline.key}{default}" if i == 0 else "",
+                stage.key,
+                f"{stage.probability}%",
+                stage.forecast.value,
+                "" if stage.dwell_days is None else str(stage.dwell_days),
+            )
+        table.add_section()
+    console.print(table)
+    table = Table(title="Custom fields")
+    for heading in ("field", "type", "label", "required"):
+        table.add_column(heading)
+    for item in summary["fields"]:
+        table.add_row(
+            f"{item['entity']}.{item['key']}",
+            item["type"],
+            item["label"],
+            "yes" if item["required"] else "",
+        )
+    if not summary["fields"]:
+        table.caption = "none"
+    console.print(table)
+    table = Table(title="Picklists")
+    for heading in ("picklist", "fields", "keys", "retired"):
+        table.add_column(heading)
+    for name, item in summary["picklists"].items():
+        keys = ", ".join(item["keys"]) or "(any text)"
+        table.add_row(name, ", ".join(item["fields"]), keys, ", ".join(item["retired"]))
+    console.print(table)
+    table = Table(title="Number sequences")
+    table.add_column("sequence")
+    table.add_column("pattern")
+    for name, pattern in summary["sequences"].items():
+        table.add_row(name, pattern)
+    console.print(table)
+    table = Table(title="Exchange rates of the tenant's own")
+    for heading in ("pair", "from", "rate", "note"):
+        table.add_column(heading, justify="right" if heading == "rate" else "left")
+    for rate in summary["rates"]:
+        pair = f"{rate['base']}/{rate['quote']}"
+        table.add_row(pair, rate["valid_from"], rate["rate"], rate["note"] or "")
+    if not summary["rates"]:
+        table.caption = "none: the defaults apply"
+    console.print(table)
+
+
+def _summary(config: TenantConfiguration) -> dict[str, Any]:
+    """What ``config show`` prints, as JSON-ready data."""
+    default = config.pipelines.default.key if config.pipelines else None
+    return {
+        "tenant": config.tenant,
+        "version": config.version,
+        "reporting_currency": config.reporting_currency,
+        "currencies": list(config.currencies),
+        "locale": config.locale,
+        "time_zone": config.time_zone,
+        "default_pipeline": default,
+        "pipelines": [
+            {
+                "key": p.key,
+                "name": p.name,
+                "stages": [
+                    {
+                        "key": s.key,
+                        "probability": s.probability,
+                        "forecast": s.forecast.value,
+                        "dwell_days": s.dwell_days,
+                    }
+                    for s in p.stages
+                ],
+                "lost_reasons": list(p.lost_reasons),
+            }
+            for p in config.pipelines.values()
+        ],
+        "fields": [
+            {
+                "entity": d.entity,
+                "key": d.key,
+                "type": d.type.value,
+                "label": d.label_for(config.locale),
+                "required": d.required,
+            }
+            for d in config.fields
+        ],
+        "picklists": {
+            name: {
+                "fields": [
+                    f"{e}.{f}" for (e, f), bound in PICKLIST_FIELDS.items() if bound == name
+                ],
+                "fixed": picklist.fixed,
+                "keys": picklist.keys(),
+                "retired": [c.key for c in picklist.choices if not c.active],
+            }
+            for name, picklist in sorted(config.picklists.items())
+        },
+        "sequences": {name: s.pattern for name, s in sorted(config.sequences.items())},
+        "rates": [
+            {
+                "base": r.base,
+                "quote": r.quote,
+                "valid_from": r.valid_from.isoformat(),
+                "rate": str(r.rate),
+                "note": r.note,
+            }
+            for r in config.rates
+        ],
+    }
+
+
+@config_app.command("export")
+def config_export(
+    url: Url,
+    tenant: Tenant,
+    output: Annotated[
+        Path | None, typer.Option(help="File to write (replaced if it exists); default: stdout.")
+    ] = None,
+) -> None:
+    """Write what a tenant changed of its configuration as a JSON document, which
+    ``pycrm config import`` applies to another tenant (or database)."""
+    crm, system = _system(url, tenant)
+    with crm:
+        try:
+            document = system.configuration.export()
+        except pycrm.CRMError as error:
+            _fail(error)
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    errors.print(
+        f"{tenant}: {len(document['entries'])} entries and {len(document['rates'])} rates "
+        f"written to {output}",
+        highlight=False,
+    )
+
+
+@config_app.command("import")
+def config_import(
+    url: Url,
+    tenant: Tenant,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A document written by `pycrm config export`.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+) -> None:
+    """Apply an exported configuration to a tenant, all or nothing: items the document
+    names take its values, others stay as they are."""
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        _fail(f"{file} is not a JSON document: {error}")
+    crm, _ = _system(url, tenant)
+    with crm:
+        try:
+            with crm.unit_of_work(tenant=tenant, user=pycrm.SYSTEM_USER) as uow:
+                changed = uow.configuration.load(document)
+        except pycrm.CRMError as error:
+            _fail(f"{file}: {error}")
+    console.print(f"{tenant}: {changed} configuration item(s) changed", highlight=False)
 
 
 @app.command()

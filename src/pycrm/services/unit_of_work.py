@@ -357,7 +357,14 @@ def begin(
 
 
 def _takes(storage: StorageBackend, argument: str) -> bool:
+    return _begin_takes(type(storage), argument)
+
+
+@functools.cache
+def _begin_takes(backend: type, argument: str) -> bool:
+    """Whether a backend class's ``begin`` takes ``argument`` (asked once per class: a
+    signature costs as much as a short query)."""
     try:
-        return argument in inspect.signature(storage.begin).parameters
-    except (TypeError, ValueError):
+        return argument in inspect.signature(backend.begin).parameters
+    except (TypeError, ValueError, AttributeError):
         return False
