@@ -152,6 +152,7 @@ class Choice:
         return same[0] if same else self.key
 
     def to_dict(self) -> dict[str, Any]:
+        """This choice as JSON-ready data: ``{"key": ..., "labels": {...}, "active": ...}``."""
         return {"key": self.key, "labels": dict(self.labels), "active": self.active}
 
 
@@ -165,12 +166,15 @@ class Picklist:
 
     ``fixed``: the field holds one of pycrm's own values (an enum), so a tenant may relabel,
     reorder and retire keys but not add new ones. A picklist without keys leaves its field
-    free text; one with keys accepts only its active keys.
+    free text; one with keys accepts only its active keys, or, when not ``strict``, any
+    value but a retired key (lost reasons: each pipeline lists the reasons it offers, the
+    list gives them labels).
     """
 
     name: str
     choices: tuple[Choice, ...] = field(default=(), converter=_choices)
     fixed: bool = False
+    strict: bool = True
 
     def __attrs_post_init__(self) -> None:
         if not _KEY.fullmatch(self.name):
@@ -187,6 +191,7 @@ class Picklist:
         return [c.key for c in self.choices if c.active or not active]
 
     def choice(self, key: str) -> Choice | None:
+        """The choice with ``key``, or ``None`` when the list does not have it."""
         return next((c for c in self.choices if c.key == key), None)
 
     def label(self, key: str | None, locale: str) -> str | None:
@@ -198,7 +203,10 @@ class Picklist:
 
     def accepts(self, value: str) -> bool:
         """Whether a record may take ``value``: any text while the list is empty."""
-        return not self.choices or value in self.keys()
+        if not self.choices:
+            return True
+        found = self.choice(value)
+        return found.active if found is not None else not self.strict
 
     def fields(self) -> list[str]:
         """The record fields bound to this list, as ``entity.field``."""
@@ -237,6 +245,7 @@ class NumberSequence:
         return f"{day.year:04d}" if "{year" in self.pattern else ""
 
     def format(self, number: int, day: dt.date) -> str:
+        """Number ``number`` of a record made on ``day`` (``"SO-2026-000123"``)."""
         return self.pattern.format(number=number, year=day.year, month=day.month)
 
 
@@ -326,7 +335,9 @@ class TenantConfiguration:
                 (
                     name,
                     f"{str(value)!r} is not an active key of picklist {picklist.name!r}; "
-                    f"choose one of {picklist.keys()}",
+                    f"choose one of {picklist.keys()}"
+                    if picklist.strict
+                    else f"{str(value)!r} is a retired key of picklist {picklist.name!r}",
                 )
             )
         return problems

@@ -123,3 +123,6 @@ PAYMENT_OVERPAID = N_(
 PAYMENT_EXCEEDS_PLAN = N_(
     "payment of {amount} exceeds what is left on payment plan {plan} ({left})"
 )
+CONFIGURATION_IN_USE = N_(
+    "{count} {entity} record(s) use {item}: change those records before taking it away"
+)

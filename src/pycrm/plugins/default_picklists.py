@@ -102,6 +102,7 @@ PICKLISTS = [
                 "other": ("其他", "Other", "その他"),
             }.items()
         ],
+        strict=False,
     ),
     Picklist("industry"),
     Picklist("customer_level"),

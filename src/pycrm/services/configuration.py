@@ -22,7 +22,6 @@ from pycrm.core.access import Action, DataScope
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.configuration import (
     LOCALES,
-    PICKLIST_FIELDS,
     Choice,
     ConfigEntry,
     ExchangeRateEntry,
@@ -33,17 +32,16 @@ from pycrm.core.configuration import (
 from pycrm.core.events import ConfigurationChanged
 from pycrm.core.fields import FieldDefinition, FieldType
 from pycrm.core.ids import new_id, new_ids
-from pycrm.core.kinds import kind_of
 from pycrm.core.limits import check_text
 from pycrm.core.money import validate_currency
 from pycrm.core.opportunities import Opportunity, OpportunityStatus
 from pycrm.core.pipeline import ForecastCategory, Pipeline
-from pycrm.errors import ConfigurationError, PermissionDenied, RuleViolation, ValidationError
+from pycrm.errors import ConfigurationError, PermissionDenied, ValidationError
 from pycrm.schemas import checked_call, exact_number
 from pycrm.services.auditing import audited
+from pycrm.services.config_checks import check_nothing_in_use
 from pycrm.services.tenant_config import (
     choice_value,
-    field_definition,
     field_value,
     new_entry,
     pipeline_value,
@@ -103,9 +101,9 @@ class ConfigurationService:
         is ``history("exchange_rate", "USD/CNY/2026-01-01")``."""
         with self._step(read_only=True) as uow:
             if section == "exchange_rate":
-                found: Any = self._rate(uow, *_rate_key(key))
+                found: Any = self._rate(uow, *_rate_key(key), lock=False)
             else:
-                found = self._entry(uow, _section(section), key)
+                found = self._entry(uow, _section(section), key, lock=False)
             if found is None:
                 return []
             return uow.tx.changes(uow.everything, found.kind, found.id)
@@ -159,16 +157,8 @@ class ConfigurationService:
         """Take a custom field away from this tenant. Refused (RuleViolation with the
         count) while live records hold a value for it: clear those values first."""
         with self._step() as uow:
-            definition = uow.config.fields.get(entity, key)
-            if definition is None:
+            if uow.config.fields.get(entity, key) is None:
                 raise ValidationError.single("key", f"{entity} has no custom field {key!r}")
-            path = definition.path
-            query = Query(
-                filters=(Filter(path, Op.IS_NULL, False),),
-                custom_types={path: definition.storage},
-            )
-            used = uow.tx.count(kind_of(entity), uow.everything, query)
-            _refuse_used(used, entity, f"custom field {entity}.{key}")
             self._put(uow, Section.FIELD, f"{entity}.{key}", {"retired": True})
 
     # -- pipelines --------------------------------------------------------------------
@@ -249,11 +239,6 @@ class ConfigurationService:
                 current.stage(stage)
             if len(current.stages) == 1:
                 raise ValidationError.single("stage", "a pipeline keeps at least one stage")
-            query = Query(
-                filters=(Filter("pipeline", Op.EQ, pipeline), Filter("stage", Op.EQ, stage))
-            )
-            used = uow.tx.count(Opportunity, uow.everything, query)
-            _refuse_used(used, "opportunity", f"stage {stage!r} of pipeline {pipeline!r}")
 
             def retire(value: dict[str, Any]) -> dict[str, Any]:
                 return {**value, "retired_stages": [*value.get("retired_stages", []), stage]}
@@ -268,17 +253,6 @@ class ConfigurationService:
         if not isinstance(pipeline, Pipeline):
             raise ValidationError.single("pipeline", "give a pycrm.Pipeline")
         with self._step() as uow:
-            existing = uow.config.pipelines.get(pipeline.key)
-            if existing is not None:
-                for key in set(existing.keys()) - set(pipeline.keys()):
-                    query = Query(
-                        filters=(
-                            Filter("pipeline", Op.EQ, pipeline.key),
-                            Filter("stage", Op.EQ, key),
-                        )
-                    )
-                    used = uow.tx.count(Opportunity, uow.everything, query)
-                    _refuse_used(used, "opportunity", f"stage {key!r} of pipeline {pipeline.key!r}")
             self._put(uow, Section.PIPELINE, pipeline.key, {"definition": pipeline_value(pipeline)})
             return uow.config.pipelines[pipeline.key]
 
@@ -288,10 +262,6 @@ class ConfigurationService:
         is then gone: refused while opportunities use it)."""
         with self._step() as uow:
             uow.config.pipelines.get_or_error(pipeline)
-            if pipeline not in uow.crm.pipelines:
-                query = Query(filters=(Filter("pipeline", Op.EQ, pipeline),))
-                used = uow.tx.count(Opportunity, uow.everything, query)
-                _refuse_used(used, "opportunity", f"pipeline {pipeline!r}")
             self._put(uow, Section.PIPELINE, pipeline, {})
             return uow.config.pipelines.get(pipeline)
 
@@ -322,32 +292,16 @@ class ConfigurationService:
         through :meth:`retire_choice`, and never dropped from the list."""
         items = _choices(choices)
         with self._step() as uow:
-            current = uow.config.picklists.get(name)
-            if current is None:
-                raise ValidationError.single(
-                    "name", f"no picklist {name!r}; picklists: {sorted(uow.config.picklists)}"
-                )
-            picklist = _picklist(name, items, current.fixed)
-            if current.fixed and (
-                extra := sorted(set(picklist.keys(active=False)) - _fixed_keys(uow, current))
-            ):
-                raise ValidationError.single(
-                    "choices",
-                    f"picklist {name!r} holds fixed values; new keys {extra} cannot be added "
-                    "(relabel, reorder or retire its keys)",
-                )
-            kept = set(picklist.keys(active=False))
-            for choice in current.choices:
-                if choice.key not in kept:
-                    self._refuse_picklist_use(uow, name, choice.key)
-            newly_retired = [
-                c.key for c in picklist.choices
-                if not c.active and (old := current.choice(c.key)) is not None and old.active
-            ]  # fmt: skip
-            for key in newly_retired:
-                self._refuse_picklist_use(uow, name, key)
-            self._put(uow, Section.PICKLIST, name, choice_value(picklist))
-            return uow.config.picklists[name]
+            return self._set_picklist(uow, name, items)
+
+    def _set_picklist(self, uow: UnitOfWork, name: str, choices: list[Choice]) -> Picklist:
+        current = self._picklist_or_error(uow, name)
+        try:
+            picklist = Picklist(name, choices, fixed=current.fixed, strict=current.strict)
+        except ConfigurationError as error:
+            raise ValidationError.single("choices", str(error)) from None
+        self._put(uow, Section.PICKLIST, name, choice_value(picklist))
+        return uow.config.picklists[name]
 
     @checked_call
     def add_choice(self, name: str, key: str, labels: Mapping[str, str]) -> Picklist:
@@ -362,7 +316,7 @@ class ConfigurationService:
                 raise ValidationError.single("labels", str(error)) from None
             position = current.choices.index(old) if old is not None else len(choices)
             choices.insert(position, added)
-            return self.set_picklist(name, choices)
+            return self._set_picklist(uow, name, choices)
 
     @checked_call
     def retire_choice(self, name: str, key: str) -> Picklist:
@@ -374,14 +328,10 @@ class ConfigurationService:
                 raise ValidationError.single(
                     "key", f"picklist {name!r} has no key {key!r}; its keys: {current.keys()}"
                 )
-            self._refuse_picklist_use(uow, name, key)
             choices = [
                 Choice(c.key, dict(c.labels), c.active and c.key != key) for c in current.choices
             ]
-            self._put(
-                uow, Section.PICKLIST, name, choice_value(_picklist(name, choices, current.fixed))
-            )
-            return uow.config.picklists[name]
+            return self._set_picklist(uow, name, choices)
 
     def _picklist_or_error(self, uow: UnitOfWork, name: str) -> Picklist:
         found = uow.config.picklists.get(name)
@@ -390,14 +340,6 @@ class ConfigurationService:
                 "name", f"no picklist {name!r}; picklists: {sorted(uow.config.picklists)}"
             )
         return found
-
-    def _refuse_picklist_use(self, uow: UnitOfWork, name: str, key: str) -> None:
-        for (entity, field), bound in PICKLIST_FIELDS.items():
-            if bound != name:
-                continue
-            query = Query(filters=(Filter(field, Op.EQ, key),))
-            used = uow.tx.count(kind_of(entity), uow.everything, query)
-            _refuse_used(used, entity, f"key {key!r} of picklist {name!r}")
 
     # -- money ------------------------------------------------------------------------
     @checked_call
@@ -438,43 +380,43 @@ class ConfigurationService:
         """Add the rate of ``base`` in ``quote`` valid from ``valid_from`` (until the
         pair's next rate), or correct the one stored for that day. Reports started after
         the commit use it, in every process."""
-        pair = (validate_currency(base), validate_currency(quote))
-        if pair[0] == pair[1]:
-            raise ValidationError.single("quote", "a rate needs two different currencies")
-        if not isinstance(valid_from, dt.date) or isinstance(valid_from, dt.datetime):
-            raise ValidationError.single("valid_from", f"{valid_from!r} is not a date")
-        try:
-            value = exact_number(rate)
-        except ValueError as error:
-            raise ValidationError.single("rate", str(error)) from None
-        if value <= 0:
-            raise ValidationError.single("rate", "a rate must be positive")
-        if note is not None:
-            note = _text(note, "note")
+        arguments = _rate_arguments(base, quote, valid_from, rate, note)
         with self._step() as uow:
-            _require_configure(uow)
-            entry = self._rate(uow, *pair, valid_from)
-            now = uow.now()
-            if entry is None:
-                entry = ExchangeRateEntry(
-                    id=new_id(), tenant=uow.tenant, base=pair[0], quote=pair[1],
-                    valid_from=valid_from, rate=value, note=note,
-                    created_at=now, updated_at=now, updated_by=uow.user,
-                )  # fmt: skip
-                uow.tx.insert([entry])
-                action, before = ChangeAction.CREATE, None
-            else:
-                before = str(entry.rate)
-                if entry.rate == value and entry.note == note:
-                    return entry
-                expected = entry.version
-                entry.rate, entry.note, entry.updated_at = value, note, now
-                entry.updated_by, entry.version = uow.user, entry.version + 1
-                uow.tx.update(entry, expected)
-                action = ChangeAction.UPDATE
-            key = f"{pair[0]}/{pair[1]}/{valid_from.isoformat()}"
-            self._changed(uow, entry, action, "exchange_rate", key, before, str(value))
-            return entry
+            return self._set_rate(uow, *arguments)[0]
+
+    def _set_rate(
+        self,
+        uow: UnitOfWork,
+        base: str,
+        quote: str,
+        valid_from: dt.date,
+        value: Decimal,
+        note: str | None,
+    ) -> tuple[ExchangeRateEntry, bool]:
+        """Store one rate; whether anything changed."""
+        _require_configure(uow)
+        entry = self._rate(uow, base, quote, valid_from)
+        now = uow.now()
+        before_config = uow.config
+        if entry is None:
+            entry = ExchangeRateEntry(
+                id=new_id(), tenant=uow.tenant, base=base, quote=quote, valid_from=valid_from,
+                rate=value, note=note, created_at=now, updated_at=now, updated_by=uow.user,
+            )  # fmt: skip
+            uow.tx.insert([entry])
+            action, before = ChangeAction.CREATE, None
+        else:
+            before = str(entry.rate)
+            if entry.rate == value and entry.note == note:
+                return entry, False
+            expected = entry.version
+            entry.rate, entry.note, entry.updated_at = value, note, now
+            entry.updated_by, entry.version = uow.user, entry.version + 1
+            uow.tx.update(entry, expected)
+            action = ChangeAction.UPDATE
+        key = f"{base}/{quote}/{valid_from.isoformat()}"
+        self._changed(uow, entry, action, "exchange_rate", key, before, str(value), before_config)
+        return entry, True
 
     # -- locale, time zone, numbers ----------------------------------------------------
     @checked_call
@@ -574,37 +516,41 @@ class ConfigurationService:
                     _section(section)
                 except (KeyError, TypeError, ValidationError) as error:
                     raise ValidationError.single(f"entries.{position}", str(error)) from None
-                if section == Section.FIELD and value and not value.get("retired"):
-                    entity, _, name = key.partition(".")
-                    try:
-                        field_definition(entity, name, value)
-                    except (ConfigurationError, TypeError, KeyError) as error:
-                        raise ValidationError.single(f"entries.{position}", str(error)) from None
-                changed += self._put(uow, section, key, value) is not None
+                try:
+                    changed += self._put(uow, section, key, value) is not None
+                except ValidationError as error:
+                    where = f"entries.{position}"
+                    raise ValidationError([(where, why) for _, why in error.errors]) from None
             for position, item in enumerate(rates):
                 try:
                     day = dt.date.fromisoformat(item["valid_from"])
-                    self.set_rate(
-                        item["base"], item["quote"], day, item["rate"], note=item.get("note")
+                    arguments = _rate_arguments(
+                        item["base"], item["quote"], day, item["rate"], item.get("note")
                     )
-                except (KeyError, TypeError, ValueError) as error:
+                except (KeyError, TypeError, ValueError, ValidationError) as error:
                     raise ValidationError.single(f"rates.{position}", str(error)) from None
-                changed += 1
+                try:
+                    changed += self._set_rate(uow, *arguments)[1]
+                except ValidationError as error:
+                    where = f"rates.{position}"
+                    raise ValidationError([(where, why) for _, why in error.errors]) from None
         return changed
 
     # -- writing ------------------------------------------------------------------------
-    def _entry(self, uow: UnitOfWork, section: str, key: str) -> ConfigEntry | None:
+    def _entry(
+        self, uow: UnitOfWork, section: str, key: str, *, lock: bool = True
+    ) -> ConfigEntry | None:
         _item_key(key)
         query = Query(
             filters=(Filter("section", Op.EQ, section), Filter("key", Op.EQ, key)),
             deleted=None,
-            lock=True,
+            lock=lock,
         )
         found = uow.tx.find(ConfigEntry, uow.everything, query)
         return found[0] if found else None
 
     def _rate(
-        self, uow: UnitOfWork, base: str, quote: str, day: dt.date
+        self, uow: UnitOfWork, base: str, quote: str, day: dt.date, *, lock: bool = True
     ) -> ExchangeRateEntry | None:
         query = Query(
             filters=(
@@ -613,7 +559,7 @@ class ConfigurationService:
                 Filter("valid_from", Op.EQ, day),
             ),
             deleted=None,
-            lock=True,
+            lock=lock,
         )
         found = uow.tx.find(ExchangeRateEntry, uow.everything, query)
         return found[0] if found else None
@@ -626,6 +572,7 @@ class ConfigurationService:
         _require_configure(uow)
         entry = self._entry(uow, section, key)
         now = uow.now()
+        before_config = uow.config
         if entry is None:
             if not value:
                 return None
@@ -640,7 +587,7 @@ class ConfigurationService:
             entry.version += 1
             uow.tx.update(entry, expected)
             action = ChangeAction.UPDATE
-        self._changed(uow, entry, action, section, key, before, value)
+        self._changed(uow, entry, action, section, key, before, value, before_config)
         return entry
 
     def _changed(
@@ -652,9 +599,10 @@ class ConfigurationService:
         key: str,
         before: Any,
         after: Any,
+        before_config: TenantConfiguration,
     ) -> None:
-        """Audit a change, raise the version, check the whole configuration still builds,
-        and tell the handlers."""
+        """Audit a change, raise the version, check the whole configuration still builds
+        and takes nothing away that records use, and tell the handlers."""
         (change_id,) = new_ids(1)
         fields = (FieldChange("section", None, section), FieldChange("key", None, key))
         fields = (
@@ -675,9 +623,11 @@ class ConfigurationService:
             versions.raise_configuration_version(uow.tenant)  # type: ignore[attr-defined]
         uow.configuration_changed()
         try:
-            uow.config  # noqa: B018 - building it is the check
-        except (ConfigurationError, TypeError, KeyError) as error:
+            after_config = uow.config
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            # What the stored value says cannot be built: the change is refused whole.
             raise ValidationError.single(f"{section}.{key}", str(error)) from None
+        check_nothing_in_use(uow, before_config, after_config, section)
         if uow.wants_events:
             uow.emit(
                 ConfigurationChanged(
@@ -742,14 +692,6 @@ def _require_configure(uow: UnitOfWork) -> None:
         )
 
 
-def _refuse_used(count: int, entity: str, what: str) -> None:
-    if count:
-        raise RuleViolation(
-            f"{count} {entity} record(s) use {what}: change those records first",
-            rule="configuration.in_use",
-        )
-
-
 def _item_key(key: str) -> str:
     """A configured item's key as every backend can store and look it up."""
     try:
@@ -758,6 +700,25 @@ def _item_key(key: str) -> str:
         return check_text(key)
     except ValueError as error:
         raise ValidationError.single("key", str(error)) from None
+
+
+def _rate_arguments(
+    base: str, quote: str, valid_from: dt.date, rate: Decimal | int | str, note: str | None
+) -> tuple[str, str, dt.date, Decimal, str | None]:
+    """A rate's arguments checked: two different currencies, a date, a positive exact
+    number, a short note."""
+    pair = (validate_currency(base), validate_currency(quote))
+    if pair[0] == pair[1]:
+        raise ValidationError.single("quote", "a rate needs two different currencies")
+    if not isinstance(valid_from, dt.date) or isinstance(valid_from, dt.datetime):
+        raise ValidationError.single("valid_from", f"{valid_from!r} is not a date")
+    try:
+        value = exact_number(rate)
+    except (ValueError, TypeError) as error:
+        raise ValidationError.single("rate", str(error)) from None
+    if value <= 0:
+        raise ValidationError.single("rate", "a rate must be positive")
+    return pair[0], pair[1], valid_from, value, None if note is None else _text(note, "note")
 
 
 def _section(section: object) -> str:
@@ -825,15 +786,3 @@ def _choices(choices: Iterable[Choice | Mapping[str, Any]]) -> list[Choice]:
         except (ConfigurationError, KeyError, TypeError) as error:
             raise ValidationError.single(f"choices.{position}", str(error)) from None
     return found
-
-
-def _picklist(name: str, choices: list[Choice], fixed: bool) -> Picklist:
-    try:
-        return Picklist(name, choices, fixed=fixed)
-    except ConfigurationError as error:
-        raise ValidationError.single("choices", str(error)) from None
-
-
-def _fixed_keys(uow: UnitOfWork, current: Picklist) -> set[str]:
-    default = uow.crm.picklists.get(current.name)
-    return set((default or current).keys(active=False))

@@ -136,8 +136,18 @@ class OpportunityService(RecordService[Opportunity]):
         """Close an open opportunity as lost, for one of the pipeline's lost reasons
         (``crm.pipelines[key].lost_reasons``); without one it is a ValidationError that
         lists them."""
+
+        def retired(uow: UnitOfWork) -> None:
+            # A reason the tenant retired from its lost_reason picklist is refused too.
+            found = uow.config.picklist_problems("opportunity", {"lost_reason": reason})
+            if found:
+                raise ValidationError([("reason", why) for _, why in found], entity="opportunity")
+
         return self._transition(
-            record_id, version, lambda deal, pipeline, **how: deal.lose(pipeline, reason, **how)
+            record_id,
+            version,
+            lambda deal, pipeline, **how: deal.lose(pipeline, reason, **how),
+            first=retired,
         )
 
     @checked_call
@@ -215,12 +225,19 @@ class OpportunityService(RecordService[Opportunity]):
 
     # -- shared steps ---------------------------------------------------------------------
     def _transition(
-        self, record_id: uuid.UUID | str, version: int | None, change: _Change
+        self,
+        record_id: uuid.UUID | str,
+        version: int | None,
+        change: _Change,
+        *,
+        first: Callable[[UnitOfWork], None] | None = None,
     ) -> Opportunity:
         with self._step() as uow:
             record = self._load(uow, _as_id(record_id), for_update=True)
             _check_version(record, version)
             uow.access.require(Opportunity.kind, Action.MOVE, record)
+            if first is not None:
+                first(uow)
             pipeline = uow.config.pipelines.get_or_error(record.pipeline)
             before = audited(record)
             event = change(record, pipeline, at=uow.now(), by=uow.user, check=_vetoes(uow))

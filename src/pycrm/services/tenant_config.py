@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import zoneinfo
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from attrs import evolve
+from babel import Locale, UnknownLocaleError
 
 from pycrm.core.configuration import (
     ConfigEntry,
@@ -29,7 +31,7 @@ from pycrm.core.configuration import (
 )
 from pycrm.core.fields import FieldDefinition, FieldRegistry
 from pycrm.core.ids import new_id
-from pycrm.core.money import Money
+from pycrm.core.money import Money, validate_currency
 from pycrm.core.pipeline import Pipeline, Pipelines, Stage
 from pycrm.errors import ConfigurationError
 from pycrm.storage.base import Query
@@ -108,7 +110,7 @@ def build(uow: UnitOfWork, version: int) -> TenantConfiguration:
     for entry in entries:
         if entry.value:  # an empty value puts the item back to its default
             by_section.setdefault(entry.section, {})[entry.key] = entry.value
-    settings = {k: v.get("value") for k, v in by_section[Section.SETTING].items()}
+    settings = _settings(crm, by_section[Section.SETTING])
     pipelines = _pipelines(crm, by_section[Section.PIPELINE], settings.get("default_pipeline"))
     sequences = {
         name: NumberSequence(name, pattern)
@@ -124,16 +126,53 @@ def build(uow: UnitOfWork, version: int) -> TenantConfiguration:
         fields=_fields(crm, by_section[Section.FIELD]),
         pipelines=pipelines,
         picklists=_picklists(crm, by_section[Section.PICKLIST]),
-        reporting_currency=settings.get("reporting_currency") or crm.settings.reporting_currency,
-        currencies=tuple(settings.get("currencies") or crm.currencies),
+        reporting_currency=settings["reporting_currency"],
+        currencies=settings["currencies"],
         exchange_rates=TenantRates(rates, crm.exchange_rates),
-        locale=settings.get("locale") or crm.settings.locale,
-        time_zone=settings.get("time_zone") or "UTC",
+        locale=settings["locale"],
+        time_zone=settings["time_zone"],
         sequences=sequences,
         entries=tuple(sorted(entries, key=lambda e: (e.section, e.key))),
         rates=tuple(sorted(rates, key=lambda r: (r.base, r.quote, r.valid_from))),
         defaults_generation=crm.fields.generation,
     )
+
+
+# -- settings ---------------------------------------------------------------------------
+#: The settings a tenant may store, each checked when the configuration is built.
+SETTINGS = ("reporting_currency", "currencies", "locale", "time_zone", "default_pipeline")
+
+
+def _settings(crm: CRM, stored: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The tenant's settings over the CRM's, each checked (ConfigurationError if not)."""
+    if unknown := sorted(set(stored) - set(SETTINGS)):
+        raise ConfigurationError(f"unknown settings {unknown}; settings are {list(SETTINGS)}")
+    given = {k: v.get("value") for k, v in stored.items()}
+    currencies = given.get("currencies") or crm.currencies
+    if isinstance(currencies, str) or not isinstance(currencies, list | tuple):
+        raise ConfigurationError("currencies must be a list of currency codes")
+    codes = tuple(validate_currency(c) for c in currencies)
+    reporting = validate_currency(
+        given.get("reporting_currency") or crm.settings.reporting_currency
+    )
+    if reporting not in codes:
+        raise ConfigurationError(f"the reporting currency {reporting} is not offered: {codes}")
+    locale = given.get("locale") or crm.settings.locale
+    zone = given.get("time_zone") or "UTC"
+    try:
+        Locale.parse(locale)
+        if len(zone) > 60:
+            raise ValueError(zone)
+        zoneinfo.ZoneInfo(zone)
+    except (ValueError, TypeError, OSError, UnknownLocaleError, zoneinfo.ZoneInfoNotFoundError):
+        raise ConfigurationError(f"unknown locale {locale!r} or time zone {zone!r}") from None
+    return {
+        "reporting_currency": reporting,
+        "currencies": codes,
+        "locale": locale,
+        "time_zone": zone,
+        "default_pipeline": given.get("default_pipeline"),
+    }
 
 
 # -- fields -----------------------------------------------------------------------------
@@ -258,8 +297,10 @@ def _pipelines(crm: CRM, stored: Mapping[str, Mapping[str, Any]], default: str |
             found[key] = pipeline_from(value["definition"])
         elif key in found:
             found[key] = changed_pipeline(found[key], value)
+    if default is not None and default not in found:
+        raise ConfigurationError(f"the default pipeline {default!r} is not one of {sorted(found)}")
     fallback = crm.pipelines.default.key if crm.pipelines else None
-    chosen = default if default in found else (fallback if fallback in found else None)
+    chosen = default if default is not None else (fallback if fallback in found else None)
     return Pipelines(found.values(), chosen)
 
 
@@ -275,8 +316,18 @@ def _picklists(crm: CRM, stored: Mapping[str, Mapping[str, Any]]) -> dict[str, P
     found = dict(crm.picklists)
     for name, value in stored.items():
         default = found.get(name)
+        if default is None:
+            raise ConfigurationError(f"no picklist {name!r}; picklists: {sorted(found)}")
         choices = [Choice(c["key"], c["labels"], c.get("active", True)) for c in value["choices"]]
-        found[name] = Picklist(name, choices, fixed=default.fixed if default else False)
+        picklist = Picklist(name, choices, fixed=default.fixed, strict=default.strict)
+        if default.fixed and (
+            extra := sorted(set(picklist.keys(active=False)) - set(default.keys(active=False)))
+        ):
+            raise ConfigurationError(
+                f"picklist {name!r} holds fixed values: keys {extra} cannot be added "
+                "(relabel, reorder or retire its keys)"
+            )
+        found[name] = picklist
     return found
 
 

@@ -361,7 +361,7 @@ def _takes(storage: StorageBackend, argument: str) -> bool:
 
 
 @functools.cache
-def _begin_takes(backend: type, argument: str) -> bool:
+def _begin_takes(backend: type[StorageBackend], argument: str) -> bool:
     """Whether a backend class's ``begin`` takes ``argument`` (asked once per class: a
     signature costs as much as a short query)."""
     try:
