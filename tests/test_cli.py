@@ -1,7 +1,10 @@
-"""The companion CLI: the demo runs end to end in any locale; migrate upgrades a database."""
+"""The companion CLI: the demo runs end to end in any locale; migrate upgrades a database;
+config shows, exports and imports a tenant's configuration."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +104,110 @@ def test_generate_fills_a_tenant_and_prints_rows_per_kind(tmp_path: Path):
     crm.close()
     bad = runner.invoke(app, ["generate", url, "--tenant", "other", "--scale", "0"])
     assert bad.exit_code == 2 and "scale" in bad.output
+
+
+def _set_up_acme(url: str) -> None:
+    """A tenant that changed a bit of everything."""
+    with pycrm.CRM.connect(url, load_entry_points=False) as crm:
+        acme = crm.as_user(pycrm.SYSTEM_USER, tenant="acme")
+        acme.configuration.set_currencies(["CNY", "USD"])
+        acme.configuration.set_reporting_currency("USD")
+        acme.configuration.set_picklist(
+            "industry",
+            [
+                {"key": "retail", "labels": {"zh_CN": "零售", "en_US": "Retail", "ja_JP": "小売"}},
+                {"key": "energy", "labels": {"zh_CN": "能源", "en_US": "Energy"}},
+            ],
+        )
+        acme.configuration.define_field(
+            "customer", "tax_id", "text", label={"zh_CN": "税号", "en_US": "Tax ID"}
+        )
+        acme.configuration.change_stage("b2b", "proposal", probability=45)
+        acme.configuration.set_rate("USD", "CNY", dt.date(2026, 3, 1), "7.25", note="March")
+        acme.configuration.set_sequence("order", "ACME-{year}-{number:04d}")
+
+
+def test_config_export_and_import_clone_a_tenant(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'config.db'}"
+    _set_up_acme(url)
+    shown = runner.invoke(app, ["config", "show", url, "--tenant", "acme"])
+    assert shown.exit_code == 0, shown.output
+    for text in ("USD", "45%", "retail, energy", "customer.tax_id", "ACME-{year}-{number:04d}"):
+        assert text in shown.output, text
+    summary = json.loads(
+        runner.invoke(app, ["config", "show", url, "--tenant", "acme", "--json"]).stdout
+    )
+    assert summary["reporting_currency"] == "USD"
+    assert summary["picklists"]["industry"]["keys"] == ["retail", "energy"]
+    b2b = next(p for p in summary["pipelines"] if p["key"] == "b2b")
+    assert {s["key"]: s["probability"] for s in b2b["stages"]}["proposal"] == 45
+    assert summary["rates"] == [
+        {"base": "USD", "quote": "CNY", "valid_from": "2026-03-01", "rate": "7.25", "note": "March"}
+    ]
+
+    exported = runner.invoke(app, ["config", "export", url, "--tenant", "acme"])
+    assert exported.exit_code == 0, exported.output
+    document = json.loads(exported.stdout)  # stdout holds the document and nothing else
+    assert document["format"] == "pycrm-configuration/1"
+    file = tmp_path / "acme.json"
+    written = runner.invoke(
+        app, ["config", "export", url, "--tenant", "acme", "--output", str(file)]
+    )
+    assert written.exit_code == 0, written.output
+    assert json.loads(file.read_text(encoding="utf-8")) == document
+
+    imported = runner.invoke(app, ["config", "import", url, "--tenant", "branch", str(file)])
+    assert imported.exit_code == 0, imported.output
+    changed = len(document["entries"]) + len(document["rates"])
+    assert f"branch: {changed} configuration item(s) changed" in imported.output
+
+    with pycrm.CRM.connect(url, load_entry_points=False) as crm:
+        branch = crm.as_user(pycrm.SYSTEM_USER, tenant="branch")
+        config = branch.configuration.current()
+        assert config.reporting_currency == "USD" and config.currencies == ("CNY", "USD")
+        assert config.picklists["industry"].keys() == ["retail", "energy"]
+        assert config.label("customer", "industry", "retail", "ja_JP") == "小売"
+        assert config.fields.get("customer", "tax_id") is not None
+        assert config.pipelines["b2b"].stage("proposal").probability == 45
+        assert config.exchange_rates.rate("USD", "CNY", dt.date(2026, 3, 2)) == 7.25
+        customer = branch.customers.create(name="Sun", industry="energy", custom={"tax_id": "1"})
+        order = branch.orders.create(customer_id=customer.id, currency="USD")
+        assert order.number is not None and order.number.startswith("ACME-")
+        with pytest.raises(pycrm.ValidationError):
+            branch.customers.create(name="Mine", industry="mining")
+        assert branch.configuration.export()["entries"] == document["entries"]
+        # the tenant it came from is untouched, and a third tenant still has the defaults
+        other = crm.as_user(pycrm.SYSTEM_USER, tenant="other").configuration.current()
+        assert other.reporting_currency == "CNY" and other.picklists["industry"].keys() == []
+
+
+def test_config_import_refuses_a_bad_file_and_changes_nothing(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'config.db'}"
+    _set_up_acme(url)
+    not_json = tmp_path / "not.json"
+    not_json.write_text("industry: retail", encoding="utf-8")
+    result = runner.invoke(app, ["config", "import", url, "--tenant", "branch", str(not_json)])
+    assert result.exit_code == 1 and "is not a JSON document" in result.output
+
+    not_export = tmp_path / "other.json"
+    not_export.write_text(json.dumps({"customers": []}), encoding="utf-8")
+    result = runner.invoke(app, ["config", "import", url, "--tenant", "branch", str(not_export)])
+    assert result.exit_code == 1 and "not a pycrm configuration export" in result.output
+
+    broken = tmp_path / "broken.json"
+    good = {"section": "setting", "key": "locale", "value": {"value": "en_US"}}
+    bad = {"section": "field", "key": "planet.size", "value": {"type": "text", "label": "Size"}}
+    broken.write_text(
+        json.dumps({"format": "pycrm-configuration/1", "entries": [good, bad], "rates": []}),
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["config", "import", url, "--tenant", "branch", str(broken)])
+    assert result.exit_code == 1, result.output
+    assert "entries.1: custom field planet.size: unknown entity kind 'planet'" in result.output
+    missing = runner.invoke(app, ["config", "import", url, "--tenant", "branch", "nosuch.json"])
+    assert missing.exit_code != 0
+
+    with pycrm.CRM.connect(url, load_entry_points=False) as crm:
+        branch = crm.as_user(pycrm.SYSTEM_USER, tenant="branch").configuration
+        assert branch.export()["entries"] == []  # all or nothing: the good entry is not kept
+        assert branch.current().locale == "zh_CN"

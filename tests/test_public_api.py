@@ -10,6 +10,14 @@ import pycrm
 
 # Changing this list is a user-visible change: record it in CHANGELOG.md.
 EXPECTED = [
+    "ConfigurationService",
+    "ConfigurationChanged",
+    "TenantConfiguration",
+    "Picklist",
+    "NumberSequence",
+    "ExchangeRateEntry",
+    "ConfigEntry",
+    "Choice",
     "OrderBalance",
     "HTTP_STATUS",
     "Action",

@@ -16,6 +16,7 @@ from babel.dates import format_skeleton
 from rich.console import Console
 from rich.progress import TaskID
 from rich.table import Table
+from rich.text import Text
 
 import pycrm
 from pycrm.core import messages as msg
@@ -269,7 +270,7 @@ def _system(url: str, tenant: str) -> tuple[CRM, Services]:
 
 
 def _fail(error: Exception | str) -> NoReturn:
-    errors.print(f"[red]{error}[/red]", highlight=False)
+    errors.print(str(error), style="red", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -279,9 +280,12 @@ def config_show(
     tenant: Tenant,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Summarise a tenant's configuration: money, locale, time zone, pipelines, custom
-    fields, picklists, number sequences and exchange rates (the defaults merged with the
-    tenant's own changes)."""
+    """Summarise a tenant's configuration.
+
+    Money, locale, time zone, pipelines with their stages' probabilities, custom fields,
+    picklists with their keys, number sequences and the tenant's exchange rates: the
+    defaults (settings and installed plugins) merged with the tenant's own changes.
+    """
     crm, system = _system(url, tenant)
     with crm:
         try:
@@ -292,15 +296,12 @@ def config_show(
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
         return
-    console.print(
-        f"[bold]{tenant}[/bold] — configuration version {config.version}", highlight=False
-    )
+    console.print(Text(tenant, style="bold"), f"— configuration version {config.version}")
     table = Table(title="Settings", show_header=False)
     for name in ("reporting_currency", "currencies", "locale", "time_zone", "default_pipeline"):
         value = summary[name]
-        table.add_row(
-            name.replace("_", " "), ", ".join(value) if isinstance(value, list) else value
-        )
+        shown = ", ".join(value) if isinstance(value, list) else str(value or "")
+        table.add_row(name.replace("_", " "), Text(shown))
     console.print(table)
     table = Table(title="Pipelines")
     for heading in ("pipeline", "stage", "probability", "forecast", "dwell days"):
@@ -311,8 +312,8 @@ def config_show(
         default = " (default)" if pipeline.key == config.pipelines.default.key else ""
         for i, stage in enumerate(pipeline.stages):
             table.add_row(
-                f"{pipeline.key}{default}" if i == 0 else "",
-                stage.key,
+                Text(f"{pipeline.key}{default}" if i == 0 else ""),
+                Text(stage.key),
                 f"{stage.probability}%",
                 stage.forecast.value,
                 "" if stage.dwell_days is None else str(stage.dwell_days),
@@ -326,7 +327,7 @@ def config_show(
         table.add_row(
             f"{item['entity']}.{item['key']}",
             item["type"],
-            item["label"],
+            Text(item["label"]),
             "yes" if item["required"] else "",
         )
     if not summary["fields"]:
@@ -337,20 +338,20 @@ def config_show(
         table.add_column(heading)
     for name, item in summary["picklists"].items():
         keys = ", ".join(item["keys"]) or "(any text)"
-        table.add_row(name, ", ".join(item["fields"]), keys, ", ".join(item["retired"]))
+        table.add_row(name, ", ".join(item["fields"]), Text(keys), Text(", ".join(item["retired"])))
     console.print(table)
     table = Table(title="Number sequences")
     table.add_column("sequence")
     table.add_column("pattern")
     for name, pattern in summary["sequences"].items():
-        table.add_row(name, pattern)
+        table.add_row(name, Text(pattern))
     console.print(table)
     table = Table(title="Exchange rates of the tenant's own")
     for heading in ("pair", "from", "rate", "note"):
         table.add_column(heading, justify="right" if heading == "rate" else "left")
     for rate in summary["rates"]:
         pair = f"{rate['base']}/{rate['quote']}"
-        table.add_row(pair, rate["valid_from"], rate["rate"], rate["note"] or "")
+        table.add_row(pair, rate["valid_from"], rate["rate"], Text(rate["note"] or ""))
     if not summary["rates"]:
         table.caption = "none: the defaults apply"
     console.print(table)
@@ -427,8 +428,11 @@ def config_export(
         Path | None, typer.Option(help="File to write (replaced if it exists); default: stdout.")
     ] = None,
 ) -> None:
-    """Write what a tenant changed of its configuration as a JSON document, which
-    ``pycrm config import`` applies to another tenant (or database)."""
+    """Export a tenant's configuration as JSON.
+
+    The document holds what the tenant changed (not the defaults); 'pycrm config import'
+    applies it to another tenant or database.
+    """
     crm, system = _system(url, tenant)
     with crm:
         try:
@@ -440,10 +444,12 @@ def config_export(
         typer.echo(text, nl=False)
         return
     output.write_text(text, encoding="utf-8")
-    errors.print(
+    console.print(
         f"{tenant}: {len(document['entries'])} entries and {len(document['rates'])} rates "
         f"written to {output}",
+        markup=False,
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -461,8 +467,12 @@ def config_import(
         ),
     ],
 ) -> None:
-    """Apply an exported configuration to a tenant, all or nothing: items the document
-    names take its values, others stay as they are."""
+    """Apply an exported configuration to a tenant.
+
+    All or nothing: items the document names take its values, others stay as they are.
+    Prints how many items changed; a document that is not an export, or that would break
+    the tenant's configuration, changes nothing and exits with status 1.
+    """
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -472,9 +482,16 @@ def config_import(
         try:
             with crm.unit_of_work(tenant=tenant, user=pycrm.SYSTEM_USER) as uow:
                 changed = uow.configuration.load(document)
-        except pycrm.CRMError as error:
+        # A malformed value can surface as a plain Python error rather than a
+        # ValidationError: either way the unit of work rolled back and nothing changed.
+        except (pycrm.CRMError, ValueError, TypeError, KeyError, AttributeError) as error:
             _fail(f"{file}: {error}")
-    console.print(f"{tenant}: {changed} configuration item(s) changed", highlight=False)
+    console.print(
+        f"{tenant}: {changed} configuration item(s) changed",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()

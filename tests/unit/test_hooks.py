@@ -195,6 +195,46 @@ def test_hook_pycrm_check_transition() -> None:
     assert calls == ["qualification: []", "proposal: ['a director must approve']"]
 
 
+def test_hook_pycrm_register_picklists() -> None:
+    industry = pycrm.Picklist(
+        "industry",
+        [
+            pycrm.Choice("it", {"zh_CN": "信息技术", "en_US": "IT", "ja_JP": "情報技術"}),
+            pycrm.Choice("finance", {"zh_CN": "金融", "en_US": "Finance", "ja_JP": "金融"}),
+        ],
+    )
+
+    class Industries:
+        name = "industries"
+
+        @pycrm.hookimpl
+        def pycrm_register_picklists(self) -> list[pycrm.Picklist]:
+            return [industry]  # registered after the built-in plugin: its list wins
+
+    class Odd:
+        name = "odd"
+
+        @pycrm.hookimpl
+        def pycrm_register_picklists(self) -> list[Any]:
+            return ["not a picklist"]
+
+    crm = connect(Industries())
+    assert crm.picklists["industry"] is industry
+    assert crm.picklists["source"].fixed  # the built-in lists are still there
+    api = crm.as_user(pycrm.SYSTEM_USER, tenant="t")
+    config = api.configuration.current()
+    assert config.picklists["industry"].keys() == ["it", "finance"]
+    assert config.label("customer", "industry", "finance", "ja_JP") == "金融"
+    assert api.customers.create(name="ACME", industry="it").industry == "it"
+    with pytest.raises(pycrm.ValidationError) as caught:
+        api.customers.create(name="Mining Co", industry="mining")
+    assert [path for path, _ in caught.value.errors] == ["industry"]
+    plain = connect().as_user(pycrm.SYSTEM_USER, tenant="t")  # without the plugin: free text
+    assert plain.customers.create(name="Mining Co", industry="mining").industry == "mining"
+    with pytest.raises(pycrm.PluginError, match="plugin 'odd' registered 'not a picklist'"):
+        connect(Odd())
+
+
 def test_a_wrapper_that_fails_is_named_and_the_call_fails_cleanly() -> None:
     class Flaky:
         name = "flaky"

@@ -380,6 +380,10 @@ class RecordService(Generic[E]):
         _check_writable(uow, self.entity.kind, clean)
         if "owner_id" in clean and clean["owner_id"] != record.owner_id:
             uow.access.require(self.entity.kind, Action.TRANSFER, record)
+        # A picklist key the tenant retired may stay on a record, not be newly set.
+        changed = {k: v for k, v in clean.items() if getattr(record, k, None) != v}
+        if problems := uow.config.picklist_problems(self.entity.kind, changed):
+            raise ValidationError(problems, entity=self.entity.kind)
         clean = self._prepare(uow, clean, record)
         before = audited(record)
         old = attrs.evolve(record, custom=dict(record.custom))
@@ -493,7 +497,8 @@ class RecordService(Generic[E]):
             clean = self.validator.one(values, partial=partial)
         except ValidationError as error:
             errors += error.errors
-        errors += uow.config.picklist_problems(self.entity.kind, clean)
+        if not partial:  # an update is checked against what the record holds
+            errors += uow.config.picklist_problems(self.entity.kind, clean)
         typed, problems = self._custom(uow, custom, new=not partial)
         if errors or problems:
             raise ValidationError(errors + problems, entity=self.entity.kind)
