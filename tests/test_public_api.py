@@ -10,6 +10,16 @@ import pycrm
 
 # Changing this list is a user-visible change: record it in CHANGELOG.md.
 EXPECTED = [
+    "AssignmentRule",
+    "Pool",
+    "PoolMove",
+    "PoolMoveAction",
+    "RecycleReason",
+    "RecycleRule",
+    "PoolMoved",
+    "PoolReport",
+    "PoolService",
+    "RecycleRun",
     "ConfigurationService",
     "ConfigurationChanged",
     "TenantConfiguration",

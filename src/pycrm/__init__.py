@@ -82,6 +82,7 @@ if TYPE_CHECKING:
         OrderCompleted,
         OrderConfirmed,
         PaymentReceived,
+        PoolMoved,
         RecordCreated,
         RecordDeleted,
         RecordRestored,
@@ -96,6 +97,14 @@ if TYPE_CHECKING:
     from pycrm.core.org import Department, Role, User
     from pycrm.core.payments import Installment, InstallmentState, Payment, PaymentPlan
     from pycrm.core.pipeline import ForecastCategory, Pipeline, Pipelines, Stage, StageTransition
+    from pycrm.core.pools import (
+        AssignmentRule,
+        Pool,
+        PoolMove,
+        PoolMoveAction,
+        RecycleReason,
+        RecycleRule,
+    )
     from pycrm.core.records import SYSTEM_USER, Record
     from pycrm.core.tickets import Ticket, TicketChannel, TicketPriority, TicketStatus, TicketType
     from pycrm.crm import CRM
@@ -106,6 +115,7 @@ if TYPE_CHECKING:
     from pycrm.services.fields import CustomFields
     from pycrm.services.listing import Page, Stream
     from pycrm.services.orders import OrderBalance
+    from pycrm.services.pools import PoolReport, PoolService, RecycleRun
     from pycrm.services.receivables import DueInstallment
     from pycrm.services.reports import Reports
     from pycrm.services.reports.models import (
@@ -174,8 +184,17 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "Picklist",
         "TenantConfiguration",
     ),
+    "pycrm.core.pools": (
+        "AssignmentRule",
+        "Pool",
+        "PoolMove",
+        "PoolMoveAction",
+        "RecycleReason",
+        "RecycleRule",
+    ),
     "pycrm.core.events": (
         "ConfigurationChanged",
+        "PoolMoved",
         "Event",
         "InstallmentOverdue",
         "InstallmentSettled",
@@ -251,6 +270,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     "pycrm.schemas": ("json_default", "jsonable", "page_model", "view", "view_model"),
     "pycrm.services.catalogue": ("Services",),
     "pycrm.services.configuration": ("ConfigurationService",),
+    "pycrm.services.pools": ("PoolReport", "PoolService", "RecycleRun"),
     "pycrm.services.fields": ("CustomFields",),
     "pycrm.services.listing": ("Page", "Stream"),
     "pycrm.services.orders": ("OrderBalance",),
@@ -298,6 +318,7 @@ __all__ = [
     "AgingRow",
     "AmountReport",
     "AmountRow",
+    "AssignmentRule",
     "AsyncCRM",
     "CRMError",
     "Change",
@@ -371,6 +392,12 @@ __all__ = [
     "Pipeline",
     "Pipelines",
     "PluginError",
+    "Pool",
+    "PoolMove",
+    "PoolMoveAction",
+    "PoolMoved",
+    "PoolReport",
+    "PoolService",
     "Product",
     "ProductPrice",
     "Record",
@@ -378,6 +405,9 @@ __all__ = [
     "RecordDeleted",
     "RecordRestored",
     "RecordUpdated",
+    "RecycleReason",
+    "RecycleRule",
+    "RecycleRun",
     "Reports",
     "Role",
     "RoleDefinition",

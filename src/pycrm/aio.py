@@ -175,6 +175,7 @@ class AsyncServices:
         self.receivables = AsyncService(services, "receivables", call)
         self.shares = AsyncService(services, "shares", call)
         self.configuration = AsyncService(services, "configuration", call)
+        self.pools = AsyncService(services, "pools", call)
         self.reports = AsyncService(services, "reports", call)
 
 

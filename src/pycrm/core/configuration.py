@@ -23,6 +23,7 @@ from pycrm.core.fields import FieldRegistry
 from pycrm.core.ids import new_id
 from pycrm.core.money import ExchangeRates
 from pycrm.core.pipeline import Pipelines
+from pycrm.core.pools import AssignmentRule, Pool
 from pycrm.errors import ConfigurationError, ExchangeRateMissing
 
 __all__ = [
@@ -53,8 +54,10 @@ class Section:
     PICKLIST = "picklist"  # key: the picklist's name
     SEQUENCE = "sequence"  # key: the sequence's name
     SETTING = "setting"  # key: reporting_currency, currencies, locale, time_zone...
+    POOL = "pool"  # key: the public pool's key
+    ASSIGNMENT = "assignment"  # key: "customer" or "lead": who new records go to
 
-    ALL = (FIELD, PIPELINE, PICKLIST, SEQUENCE, SETTING)
+    ALL = (FIELD, PIPELINE, PICKLIST, SEQUENCE, SETTING, POOL, ASSIGNMENT)
 
 
 #: Record fields that take their values from a picklist: (entity, field) -> picklist name.
@@ -305,6 +308,8 @@ class TenantConfiguration:
     locale: str
     time_zone: str
     sequences: Mapping[str, NumberSequence]
+    pools: Mapping[str, Pool] = field(factory=dict)
+    assignment: Mapping[str, tuple[AssignmentRule, ...]] = field(factory=dict)
     entries: tuple[ConfigEntry, ...] = ()
     rates: tuple[ExchangeRateEntry, ...] = ()
     #: What the process-wide defaults were when this was built (``crm.fields`` can change).

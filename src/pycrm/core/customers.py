@@ -72,6 +72,11 @@ class Customer(Record):
     email: str | None = None
     parent_id: uuid.UUID | None = None
     tags: list[str] = field(factory=list)
+    #: The public pool the customer is in (then it has no owner); set only by pool moves.
+    pool: str | None = None
+    #: Since when it is in its current owner's hands (created, claimed, assigned,
+    #: transferred) or in its pool: recycle rules count from here at the earliest.
+    owned_since: dt.datetime | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         """Broken invariants: a customer cannot be its own parent."""

@@ -29,6 +29,7 @@ __all__ = [
     "OrderConfirmed",
     "OutboxEntry",
     "PaymentReceived",
+    "PoolMoved",
     "RecordCreated",
     "RecordDeleted",
     "RecordRestored",
@@ -190,6 +191,16 @@ class ConfigurationChanged(Event):
     name: str = field(default="configuration.changed", init=False)
 
 
+@frozen(kw_only=True)
+class PoolMoved(Event):
+    """A customer moved in or out of a public pool: ``pool.claimed``, ``pool.released``,
+    ``pool.assigned``, ``pool.recycled``, or ``pool.reminder`` (it will be recycled on
+    ``data["due_on"]`` unless followed up). ``data``: pool, owner_id (the rep who got,
+    lost or is reminded of it), reason."""
+
+    entity: str = field(default="customer", init=False)
+
+
 #: Every event class by its class name (how stored events are read back).
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
@@ -212,6 +223,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         InstallmentSettled,
         InstallmentOverdue,
         ConfigurationChanged,
+        PoolMoved,
     )
 }
 

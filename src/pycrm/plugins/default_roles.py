@@ -2,6 +2,9 @@
 rep, order assistant, service agent) and the sharing rule that lets an order assistant see
 the customers whose orders they handle.
 
+Public pools: a director assigns pool customers to the reps of their departments, an
+executive to anyone (and may override a pool's caps and run the recycle rules).
+
 The sales rep role is the MyCRM rule: a rep sees and edits their own records; their direct
 superior has every right over them except delete; superiors further up may only view.
 Everyone sees the organisation (users, departments) and the product catalogue. A plugin
@@ -61,12 +64,16 @@ ROLES = [
     RoleDefinition(
         key=Role.EXECUTIVE,
         name="Executive",
-        grants=(*SHARED, *_mycrm(TENANT)),
+        grants=(
+            *SHARED,
+            *_mycrm(TENANT),
+            *_grants(("pool",), ("assign", "override_caps", "recycle"), TENANT),
+        ),
     ),
     RoleDefinition(
         key=Role.SALES_DIRECTOR,
         name="Sales director",
-        grants=(*SHARED, *_mycrm(TREE)),
+        grants=(*SHARED, *_mycrm(TREE), Grant("pool", "assign", TREE)),
     ),
     RoleDefinition(
         key=Role.SALES_REP,

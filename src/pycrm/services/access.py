@@ -28,6 +28,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -157,6 +158,7 @@ class Access:
         self._facts: Facts | None = None
         self._stale = False
         self._restricted: dict[str, dict[str, FieldAccess]] = {}
+        self._member_pools: frozenset[str] | None = None
         self._hidden: dict[str, frozenset[str]] = {}
         # Asked once per unit of work: a bulk write skips the per-record hook call
         # when no plugin checks permissions.
@@ -232,6 +234,33 @@ class Access:
         """What records of ``kind`` must meet for ``action`` (None: every record)."""
         if self.everything or kind in INTERNAL:
             return None
+        found = self._condition(kind, action)
+        seen = kind == "customer" and action in (Action.VIEW, Action.EXPORT)
+        # Members see the customers of their public pools (which have no owner).
+        if seen and found is not None and (pools := self.member_pools()):
+            return AnyOf((found, Filter("pool", Op.IN, tuple(sorted(pools)))))
+        return found
+
+    def member_pools(self) -> frozenset[str]:
+        """The public pools the acting user is a member of (every pool for
+        :data:`pycrm.SYSTEM_USER`), from the tenant's configuration."""
+        if self._member_pools is None:
+            pools = self._uow.config.pools
+            if self.everything or self.user is None:
+                self._member_pools = frozenset(pools)
+            else:
+                path = self._department.path if self._department is not None else ""
+                above = {part for part in (path or "").split("/") if part}
+                self._member_pools = frozenset(
+                    key
+                    for key, pool in pools.items()
+                    if (not pool.users and not pool.departments)
+                    or self.user_id in pool.users
+                    or any(str(d) in above for d in pool.departments)
+                )
+        return self._member_pools
+
+    def _condition(self, kind: str, action: str) -> Condition | None:
         self._refresh()
         key = (kind, action)
         if key in self._conditions:
@@ -434,6 +463,28 @@ class Access:
             self._check(kind, action, record, lambda c: self._stored_meets(kind, c, record))
         else:
             self.require_all(kind, action, [record])
+
+    def reaches(self, kind: str, action: str, owner: uuid.UUID) -> bool:
+        """Whether the user's grants of ``action`` on ``kind`` (roles and exceptions, not
+        shares) reach records owned by ``owner``: "may I assign a pool customer to
+        them?"."""
+        if self.everything or self.user is None:
+            return True
+        scopes = self.scopes(kind, action)
+        if not scopes:
+            return False
+        if DataScope.TENANT in scopes:
+            return True
+        condition = self._reach(frozenset(scopes))
+        everyone = Scope(self._uow.tenant)
+
+        def lookup(related: Related) -> frozenset[Any]:
+            query = Query(filters=(related.condition,), deleted=None)
+            rows = self._uow.tx.find(kind_of(related.kind), everyone, query)
+            return frozenset(getattr(r, related.target) for r in rows)
+
+        probe = SimpleNamespace(owner_id=owner, id=None)
+        return matches(probe, (condition,), None, lookup)
 
     def require_all(self, kind: str, action: str, records: Iterable[Any]) -> None:
         """:meth:`require` for new records (not stored yet), sharing the look-ups of the

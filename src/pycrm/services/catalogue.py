@@ -13,6 +13,7 @@ from pycrm.services.opportunities import OpportunityService
 from pycrm.services.orders import OrderService
 from pycrm.services.org import DepartmentService, UserService
 from pycrm.services.payment_plans import PaymentPlanService, PaymentService
+from pycrm.services.pools import PoolService
 from pycrm.services.products import ProductService
 from pycrm.services.receivables import ReceivablesService
 from pycrm.services.shares import ShareService
@@ -46,6 +47,8 @@ class Services:
         self.shares = ShareService(step)
         #: The tenant's own configuration: fields, pipelines, picklists, rates, numbers.
         self.configuration = ConfigurationService(step)
+        #: The public customer pools: claim, release, assign, recycle.
+        self.pools = PoolService(step)
         self._step = step
         self._reports: Reports | None = None
 

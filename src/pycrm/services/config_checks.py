@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from pycrm.core import messages as msg
 from pycrm.core.configuration import PICKLIST_FIELDS, Section, TenantConfiguration
+from pycrm.core.customers import Customer
 from pycrm.core.kinds import kind_of
 from pycrm.core.opportunities import Opportunity
 from pycrm.storage.base import Filter, Op, Query
@@ -34,6 +35,10 @@ def check_nothing_in_use(
         _pipelines(uow, before, after)
     elif section == Section.PICKLIST:
         _picklists(uow, before, after)
+    elif section == Section.POOL:
+        for key in set(before.pools) - set(after.pools):
+            query = Query(filters=(Filter("pool", Op.EQ, key),))
+            _refuse(uow.tx.count(Customer, uow.everything, query), "customer", f"pool:{key}")
 
 
 def _fields(uow: UnitOfWork, before: TenantConfiguration, after: TenantConfiguration) -> None:

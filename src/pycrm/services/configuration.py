@@ -36,6 +36,7 @@ from pycrm.core.limits import check_text
 from pycrm.core.money import validate_currency
 from pycrm.core.opportunities import Opportunity, OpportunityStatus
 from pycrm.core.pipeline import ForecastCategory, Pipeline
+from pycrm.core.pools import ASSIGNABLE, AssignmentRule, Pool
 from pycrm.errors import ConfigurationError, PermissionDenied, ValidationError
 from pycrm.schemas import checked_call, exact_number
 from pycrm.services.auditing import audited
@@ -340,6 +341,41 @@ class ConfigurationService:
                 "name", f"no picklist {name!r}; picklists: {sorted(uow.config.picklists)}"
             )
         return found
+
+    # -- public pools and assignment ---------------------------------------------------
+    @checked_call
+    def set_pool(self, pool: Pool) -> Pool:
+        """Add a public pool to this tenant, or change one (:class:`pycrm.Pool`: members,
+        caps, cooldown, recycle rules)."""
+        if not isinstance(pool, Pool):
+            raise ValidationError.single("pool", "give a pycrm.Pool")
+        with self._step() as uow:
+            self._put(uow, Section.POOL, pool.key, pool.to_dict())
+            return uow.config.pools[pool.key]
+
+    @checked_call
+    def remove_pool(self, key: str) -> None:
+        """Take a pool away. Refused (RuleViolation with the count) while customers are in
+        it: assign them first."""
+        with self._step() as uow:
+            if key not in uow.config.pools:
+                raise ValidationError.single(
+                    "key", f"no pool {key!r}; pools: {sorted(uow.config.pools)}"
+                )
+            self._put(uow, Section.POOL, key, {})
+
+    @checked_call
+    def set_assignment(self, entity: str, rules: Sequence[AssignmentRule]) -> None:
+        """Who this tenant's new customers or leads go to when a job creates them for
+        nobody: the first :class:`pycrm.AssignmentRule` that matches (none: they stay
+        the job's). An empty list removes the rules."""
+        if entity not in ASSIGNABLE:
+            raise ValidationError.single("entity", f"give one of {sorted(ASSIGNABLE)}")
+        if not all(isinstance(r, AssignmentRule) and r.entity == entity for r in rules):
+            raise ValidationError.single("rules", f"give pycrm.AssignmentRule objects for {entity}")
+        value = {"rules": [r.to_dict() for r in rules]} if rules else {}
+        with self._step() as uow:
+            self._put(uow, Section.ASSIGNMENT, entity, value)
 
     # -- money ------------------------------------------------------------------------
     @checked_call

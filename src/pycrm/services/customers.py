@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Unpack
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Unpack
 
 from pycrm.core.customers import Customer
 from pycrm.schemas import CustomerFields
 from pycrm.services.base import RecordService
+from pycrm.services.pools import assign_new
+
+if TYPE_CHECKING:
+    from pycrm.services.unit_of_work import UnitOfWork
 
 __all__ = ["CustomerService"]
 
@@ -32,3 +37,15 @@ class CustomerService(RecordService[Customer]):
     ) -> Customer:
         """Change some fields; pass ``version`` to refuse if someone changed it since."""
         return self._update(record_id, version, changes)
+
+    def _before_insert(self, uow: UnitOfWork, records: Sequence[Customer]) -> None:
+        assign_new(uow, "customer", records)
+        for record in records:
+            record.owned_since = record.created_at
+
+    def _before_write(self, uow: UnitOfWork, record: Customer, old: Customer | None) -> None:
+        if old is not None and record.owner_id != old.owner_id:
+            # A transfer (or a pool move) puts it in new hands from now on.
+            record.owned_since = uow.now()
+            if record.owner_id is not None:
+                record.pool = None

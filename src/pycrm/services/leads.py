@@ -4,7 +4,8 @@ a deal in one step."""
 from __future__ import annotations
 
 import uuid
-from typing import Unpack
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Unpack
 
 from attrs import frozen
 
@@ -16,6 +17,10 @@ from pycrm.errors import RuleViolation
 from pycrm.schemas import LeadFields, OpportunityFields, checked_call
 from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id
+from pycrm.services.pools import assign_new
+
+if TYPE_CHECKING:
+    from pycrm.services.unit_of_work import UnitOfWork
 
 __all__ = ["LeadConversion", "LeadService"]
 
@@ -42,6 +47,9 @@ class LeadService(RecordService[Lead]):
         return self._update(record_id, version, changes)
 
     @checked_call
+    def _before_insert(self, uow: UnitOfWork, records: Sequence[Lead]) -> None:
+        assign_new(uow, "lead", records)
+
     def convert(
         self,
         lead_id: uuid.UUID | str,

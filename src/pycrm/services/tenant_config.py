@@ -33,6 +33,7 @@ from pycrm.core.fields import FieldDefinition, FieldRegistry
 from pycrm.core.ids import new_id
 from pycrm.core.money import Money, validate_currency
 from pycrm.core.pipeline import Pipeline, Pipelines, Stage
+from pycrm.core.pools import AssignmentRule, Pool
 from pycrm.errors import ConfigurationError
 from pycrm.storage.base import Query
 
@@ -132,6 +133,8 @@ def build(uow: UnitOfWork, version: int) -> TenantConfiguration:
         locale=settings["locale"],
         time_zone=settings["time_zone"],
         sequences=sequences,
+        pools=(pools := _pools(by_section[Section.POOL])),
+        assignment=_assignment(by_section[Section.ASSIGNMENT], pools),
         entries=tuple(sorted(entries, key=lambda e: (e.section, e.key))),
         rates=tuple(sorted(rates, key=lambda r: (r.base, r.quote, r.valid_from))),
         defaults_generation=crm.fields.generation,
@@ -328,6 +331,28 @@ def _picklists(crm: CRM, stored: Mapping[str, Mapping[str, Any]]) -> dict[str, P
                 "(relabel, reorder or retire its keys)"
             )
         found[name] = picklist
+    return found
+
+
+# -- pools and assignment ---------------------------------------------------------------
+def _pools(stored: Mapping[str, Mapping[str, Any]]) -> dict[str, Pool]:
+    found = {}
+    for key, value in stored.items():
+        pool = Pool.from_dict({**value, "key": key})
+        found[key] = pool
+    return found
+
+
+def _assignment(
+    stored: Mapping[str, Mapping[str, Any]], pools: Mapping[str, Pool]
+) -> dict[str, tuple[AssignmentRule, ...]]:
+    found = {}
+    for entity, value in stored.items():
+        rules = tuple(AssignmentRule(**{**rule, "entity": entity}) for rule in value["rules"])
+        for rule in rules:
+            if rule.pool is not None and rule.pool not in pools:
+                raise ConfigurationError(f"an assignment rule names no pool {rule.pool!r}")
+        found[entity] = rules
     return found
 
 

@@ -19,8 +19,9 @@ from pycrm.errors import ConfigurationError, ConflictError, StorageError
 from pycrm.storage.base import Group, Query, Scope, Stored
 from pycrm.storage.capabilities.audit import Creations
 from pycrm.storage.capabilities.pipeline import OpenStays, OpportunityTotals
+from pycrm.storage.capabilities.pools import RecyclePlan
 from pycrm.storage.capabilities.receivables import AgingSum, DatedSum, OpenInstallment
-from pycrm.storage.sqlalchemy import audit, pipeline_queries, receivables
+from pycrm.storage.sqlalchemy import audit, pipeline_queries, pools, receivables
 from pycrm.storage.sqlalchemy import schema as schema_
 from pycrm.storage.sqlalchemy.bulk import bulk_insert, deferred_copies
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
@@ -557,6 +558,17 @@ class SqlTransaction:
         values = {"tenant": tenant, "sequence": sequence, "period": period, "count": count}
         with self._translate(f"cannot number from sequence {sequence!r}"):
             return int(self.conn.execute(statement, values).scalar_one())
+
+    # -- pool-recycling capability (pycrm.storage.capabilities.pools) ---------------------
+    def recycle_customers(self, tenant: str, plan: RecyclePlan) -> int:
+        with self._translate("cannot recycle customers into their pool"):
+            return pools.recycle_customers(self.conn, self.tables, tenant, plan)
+
+    def due_customers(
+        self, tenant: str, plan: RecyclePlan, limit: int
+    ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        with self._translate("cannot find the customers due to return to a pool"):
+            return pools.due_customers(self.conn, self.tables, tenant, plan, limit)
 
     # -- streaming capability (pycrm.storage.capabilities.streaming) -----------------------
     def stream(

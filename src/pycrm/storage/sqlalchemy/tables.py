@@ -29,6 +29,7 @@ from pycrm.core.money import Money
 from pycrm.core.orders import OrderLine, ProductPrice
 from pycrm.core.payments import Installment
 from pycrm.core.pipeline import StageTransition
+from pycrm.core.pools import PoolMove
 from pycrm.storage.base import UNIQUE_KEYS, UniqueKey
 from pycrm.storage.sqlalchemy.types import ExactDecimal, JSONData, UTCDateTime, Uuid
 
@@ -69,6 +70,7 @@ TABLE_NAMES: dict[str, str] = {
     "share": "shares",
     "config_entry": "config_entries",
     "exchange_rate": "exchange_rates",
+    "pool_move": "pool_moves",
 }
 
 #: Child collections: (parent kind, field) -> (table, child class, parent key column, keyed
@@ -99,7 +101,7 @@ FOLDED: dict[str, tuple[str, ...]] = {
 
 #: Columns besides the foreign keys that lists filter on often.
 _INDEXED: dict[str, tuple[tuple[str, ...], ...]] = {
-    "customer": (("name",), ("level",), ("status",), ("type",), ("industry",)),
+    "customer": (("name",), ("level",), ("status",), ("type",), ("industry",), ("pool",)),
     "contact": (("name",),),
     "lead": (("status",),),
     "opportunity": (("pipeline", "stage"), ("status",), ("expected_close",)),
@@ -110,6 +112,8 @@ _INDEXED: dict[str, tuple[tuple[str, ...], ...]] = {
     "user": (("email",), ("manager_path",)),
     "department": (("path",),),
     "installments": (("due_on",),),
+    # A customer's moves, and a rep's claims of a day.
+    "pool_move": (("owner_id", "action", "at"),),
     # Pending deliveries, oldest first.
     "outbox_entry": (("delivered_at", "created_at"),),
 }
@@ -177,6 +181,7 @@ class Tables:
         # Tenant configuration: stored like records, read whole when it changes.
         for cls in (ConfigEntry, ExchangeRateEntry):
             self._by_kind[cls.kind] = self._entity_table(cls)
+        self._by_kind[PoolMove.kind] = self._entity_table(PoolMove)
         #: One counter per tenant, raised by every write that changes who may see what
         #: (users, departments, shares): cached rights are good while it stands still.
         self.org_versions = sa.Table(
