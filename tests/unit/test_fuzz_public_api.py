@@ -412,6 +412,17 @@ _SIMPLE: dict[Any, st.SearchStrategy[Any]] = {
         st.sampled_from(["mfg", "retail", "vip", "华东", "a b"]),
         st.just({"en_US": "Label", "zh_CN": "标签"}),
     ),
+    pycrm.Pool: st.builds(
+        pycrm.Pool,
+        key=st.sampled_from(["east", "west"]),
+        name=st.just("Pool"),
+        max_customers=st.sampled_from([None, 0, 2]),
+        cooldown_days=st.sampled_from([0, 7]),
+        recycle=st.just([pycrm.RecycleRule(reason="no_follow_up", days=30)]),
+    ),
+    pycrm.AssignmentRule: st.uuids().map(
+        lambda user: pycrm.AssignmentRule(entity="customer", user=user)
+    ),
     pycrm.Pipeline: st.builds(
         pycrm.Pipeline,
         st.sampled_from(["b2b", "own", "eight_step"]),

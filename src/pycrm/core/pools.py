@@ -82,7 +82,10 @@ def _by_level(value: Mapping[str, int] | None) -> tuple[tuple[str, int], ...]:
 
 
 def _ids(value: Iterable[uuid.UUID | str]) -> tuple[uuid.UUID, ...]:
-    return tuple(sorted({v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in value}))
+    try:
+        return tuple(sorted({v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in value}))
+    except (TypeError, ValueError):
+        raise ConfigurationError("give user and department ids") from None
 
 
 def _rules(value: Iterable[RecycleRule]) -> tuple[RecycleRule, ...]:
@@ -204,7 +207,9 @@ def _when(value: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
 
 
 def _one_id(value: uuid.UUID | str | None) -> uuid.UUID | None:
-    return None if value is None or isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(str(value))
 
 
 @frozen(kw_only=True)

@@ -31,6 +31,8 @@ UNAUDITED = frozenset(
         "created_by",
         "path",
         "manager_path",
+        # Derived from the moves that are audited themselves (owner, pool).
+        "owned_since",
     }
 )
 

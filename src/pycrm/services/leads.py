@@ -46,10 +46,10 @@ class LeadService(RecordService[Lead]):
         """Change some fields; pass ``version`` to refuse if someone changed it since."""
         return self._update(record_id, version, changes)
 
-    @checked_call
     def _before_insert(self, uow: UnitOfWork, records: Sequence[Lead]) -> None:
         assign_new(uow, "lead", records)
 
+    @checked_call
     def convert(
         self,
         lead_id: uuid.UUID | str,

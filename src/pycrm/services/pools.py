@@ -35,6 +35,7 @@ from pycrm.errors import ConflictError, NotFound, PermissionDenied, RuleViolatio
 from pycrm.schemas import checked_call
 from pycrm.services.auditing import audited
 from pycrm.services.base import _as_id, _check_version
+from pycrm.services.reports.pipeline import _range
 from pycrm.storage.base import Filter, Op, Query
 from pycrm.storage.capabilities import each
 from pycrm.storage.capabilities.configuration import numbering
@@ -202,8 +203,8 @@ class PoolService:
 
     @checked_call
     def report(self, *, period: tuple[dt.date, dt.date] | None = None) -> PoolReport:
-        """Each pool's size and age now, and per rep the moves of ``period`` (all time
-        if None): counted in the database."""
+        """Each pool's size and age now, and per rep the moves of ``period`` (whole days
+        in UTC, as every report counts them; all time if None): counted in the database."""
         with self._step(read_only=True) as uow:
             now = uow.now()
             sizes = []
@@ -212,12 +213,7 @@ class PoolService:
                 count = uow.tx.count(Customer, uow.scope, query)
                 bands, oldest = _ages(uow, key, now)
                 sizes.append(PoolSize(pool=key, customers=count, by_age=bands, oldest_days=oldest))
-            filters: list[Any] = []
-            if period is not None:
-                zone = zoneinfo.ZoneInfo(uow.config.time_zone)
-                since = dt.datetime.combine(period[0], dt.time(), zone)
-                until = dt.datetime.combine(period[1] + dt.timedelta(days=1), dt.time(), zone)
-                filters += [Filter("at", Op.GTE, since), Filter("at", Op.LT, until)]
+            filters = _range("at", period)  # whole days in UTC, as every report counts
             groups = uow.tx.group(
                 PoolMove, uow.everything, Query(filters=tuple(filters)), ("action", "owner_id")
             )
