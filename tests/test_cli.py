@@ -211,3 +211,25 @@ def test_config_import_refuses_a_bad_file_and_changes_nothing(tmp_path: Path):
         branch = crm.as_user(pycrm.SYSTEM_USER, tenant="branch").configuration
         assert branch.export()["entries"] == []  # all or nothing: the good entry is not kept
         assert branch.current().locale == "zh_CN"
+
+
+def test_pools_recycle_returns_cold_customers_and_shows_the_pool(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'pools.db'}"
+    # Customers handed out long ago (a clock in 2020), checked now by cron.
+    past = pycrm.FixedClock(dt.datetime(2020, 1, 6, 9, 0, tzinfo=dt.UTC))
+    with pycrm.CRM.connect(url, clock=past, load_entry_points=False) as crm:
+        with crm.unit_of_work(tenant="acme", user=pycrm.SYSTEM_USER) as uow:
+            rule = pycrm.RecycleRule(reason="no_follow_up", days=30)
+            uow.configuration.set_pool(pycrm.Pool(key="all", name="Everyone", recycle=[rule]))
+            rep = uow.users.create(name="Rep")
+            cold = uow.customers.create(name="Cold", owner_id=rep.id)
+    result = runner.invoke(app, ["pools", "recycle", url, "--tenant", "acme", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["acme"]["recycled"] == {"all": 1}
+    again = runner.invoke(app, ["pools", "recycle", url, "--tenant", "acme"])
+    assert again.exit_code == 0 and "recycled all: 0" in again.output
+    shown = runner.invoke(app, ["pools", "show", url, "--tenant", "acme"])
+    assert shown.exit_code == 0 and "all" in shown.output
+    with pycrm.CRM.connect(url, load_entry_points=False) as crm:
+        back = crm.as_user(pycrm.SYSTEM_USER, tenant="acme").customers.get(cold.id)
+    assert (back.owner_id, back.pool) == (None, "all")

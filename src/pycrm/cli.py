@@ -40,6 +40,11 @@ config_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(config_app, name="config")
+pools_app = typer.Typer(
+    help="Public customer pools: run the recycle rules (from cron), show the pools.",
+    no_args_is_help=True,
+)
+app.add_typer(pools_app, name="pools")
 # Wide enough for the aging table; a wider terminal gets its full width.
 console = Console(width=max(Console().width, 130))
 #: Where errors go, apart from what a command prints (``config export`` prints JSON).
@@ -477,14 +482,11 @@ def config_import(
         document = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         _fail(f"{file} is not a JSON document: {error}")
-    crm, _ = _system(url, tenant)
+    crm, system = _system(url, tenant)
     with crm:
         try:
-            with crm.unit_of_work(tenant=tenant, user=pycrm.SYSTEM_USER) as uow:
-                changed = uow.configuration.load(document)
-        # A malformed value can surface as a plain Python error rather than a
-        # ValidationError: either way the unit of work rolled back and nothing changed.
-        except (pycrm.CRMError, ValueError, TypeError, KeyError, AttributeError) as error:
+            changed = system.configuration.load(document)
+        except pycrm.CRMError as error:  # the load rolled back: nothing changed
             _fail(f"{file}: {error}")
     console.print(
         f"{tenant}: {changed} configuration item(s) changed",
@@ -492,6 +494,58 @@ def config_import(
         highlight=False,
         soft_wrap=True,
     )
+
+
+@pools_app.command("recycle")
+def pools_recycle(
+    url: Url,
+    tenant: Annotated[list[str], typer.Option(help="A tenant whose pools to recycle.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runs as JSON.")] = False,
+) -> None:
+    """Run every pool's recycle rules now: customers their reps let go cold return to
+    their pool, and owners of customers due soon get their reminder. Safe from cron and
+    with two runs at once; a second run changes nothing."""
+    runs = {}
+    for name in tenant:
+        crm, system = _system(url, name)
+        with crm:
+            try:
+                runs[name] = system.pools.recycle()
+            except pycrm.CRMError as error:
+                _fail(f"{name}: {error}")
+    if as_json:
+        typer.echo(json.dumps({k: v.model_dump(mode="json") for k, v in runs.items()}, indent=2))
+        return
+    for name, run in runs.items():
+        moved = ", ".join(f"{pool}: {count}" for pool, count in run.recycled.items()) or "no pool"
+        console.print(
+            f"{name}: recycled {moved}; {run.reminded} reminder(s)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@pools_app.command("show")
+def pools_show(url: Url, tenant: Tenant) -> None:
+    """Each pool's size, and how long its customers have been in it."""
+    crm, system = _system(url, tenant)
+    with crm:
+        try:
+            report = system.pools.report()
+        except pycrm.CRMError as error:
+            _fail(error)
+    table = Table(title=f"{tenant}: public pools")
+    table.add_column("pool")
+    table.add_column("customers", justify="right")
+    for band in ("0-7", "8-30", "31-90", "91+"):
+        table.add_column(f"{band} days", justify="right")
+    table.add_column("oldest (days)", justify="right")
+    for size in report.pools:
+        ages = [str(size.by_age.get(band, 0)) for band in ("0-7", "8-30", "31-90", "91+")]
+        oldest = "—" if size.oldest_days is None else str(size.oldest_days)
+        table.add_row(size.pool, str(size.customers), *ages, oldest)
+    console.print(table)
 
 
 @app.command()

@@ -77,6 +77,9 @@ class Customer(Record):
     #: Since when it is in its current owner's hands (created, claimed, assigned,
     #: transferred) or in its pool: recycle rules count from here at the earliest.
     owned_since: dt.datetime | None = None
+    #: Marked hot (a customer being worked on hard) until this time: it stays out of
+    #: public-pool recycling meanwhile; hotness ends by itself.
+    hot_until: dt.datetime | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         """Broken invariants: a customer cannot be its own parent."""

@@ -195,8 +195,8 @@ class ConfigurationChanged(Event):
 class PoolMoved(Event):
     """A customer moved in or out of a public pool: ``pool.claimed``, ``pool.released``,
     ``pool.assigned``, ``pool.recycled``, or ``pool.reminder`` (it will be recycled on
-    ``data["due_on"]`` unless followed up). ``data``: pool, owner_id (the rep who got,
-    lost or is reminded of it), reason."""
+    ``data["due_on"]``, ISO text, unless followed up). ``data``: pool, owner_id (the
+    rep who got, lost or is reminded of it, as text), reason."""
 
     entity: str = field(default="customer", init=False)
 

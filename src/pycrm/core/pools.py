@@ -126,7 +126,8 @@ class Pool:
     the tenant's time zone; a former owner may claim a customer again only
     ``cooldown_days`` after it left them. ``remind_days_before`` days before a rule would
     recycle a customer its owner gets a reminder (``pool.reminder`` event). Customers with
-    open orders (draft or confirmed) never recycle unless ``exempt_open_orders`` is off.
+    open orders (draft or confirmed) never recycle unless ``exempt_open_orders`` is off,
+    nor hot ones (``customer.hot_until`` still ahead) unless ``exempt_hot`` is off.
     """
 
     key: str
@@ -141,6 +142,7 @@ class Pool:
     recycle: tuple[RecycleRule, ...] = field(default=(), converter=_rules)
     remind_days_before: int | None = field(default=None, validator=_positive)
     exempt_open_orders: bool = True
+    exempt_hot: bool = True
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.key, str) or not _KEY.fullmatch(self.key):
@@ -168,6 +170,7 @@ class Pool:
             "recycle": [r.to_dict() for r in self.recycle],
             "remind_days_before": self.remind_days_before,
             "exempt_open_orders": self.exempt_open_orders,
+            "exempt_hot": self.exempt_hot,
         }
 
     @classmethod

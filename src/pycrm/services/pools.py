@@ -343,9 +343,11 @@ def _event(uow: UnitOfWork, move: PoolMove) -> PoolMoved:
         PoolMoveAction.RECYCLE: "pool.recycled",
         PoolMoveAction.REMIND: "pool.reminder",
     }
-    data: dict[str, Any] = {"pool": move.pool, "owner_id": move.owner_id, "reason": move.reason}
+    # JSON-ready, as every event's data (events are written to the outbox as JSON).
+    owner = None if move.owner_id is None else str(move.owner_id)
+    data: dict[str, Any] = {"pool": move.pool, "owner_id": owner, "reason": move.reason}
     if move.due_on is not None:
-        data["due_on"] = move.due_on
+        data["due_on"] = move.due_on.isoformat()
     return PoolMoved(
         name=names[move.action], record_id=move.customer_id, tenant=uow.tenant,
         user_id=move.actor_id, at=move.at, data=data,
@@ -482,6 +484,7 @@ def _plan(uow: UnitOfWork, pool: Pool, pools: Any, at: dt.datetime) -> RecyclePl
     return RecyclePlan(
         pool=pool.key, include=include, exclude=exclude, rules=rules,
         exempt_open_orders=pool.exempt_open_orders, now=at, actor=SYSTEM_USER,
+        exempt_hot=pool.exempt_hot,
     )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ def upgrade() -> None:
     with op.batch_alter_table(table("customers"), schema=None) as batch_op:
         batch_op.add_column(sa.Column("pool", sa.String(), nullable=True))
         batch_op.add_column(sa.Column("owned_since", when, nullable=True))
+        batch_op.add_column(sa.Column("hot_until", when, nullable=True))
         batch_op.create_index(label("ix_customers_pool"), ["tenant", "pool"], unique=False)
     op.create_table(
         table("pool_moves"),
@@ -55,5 +56,6 @@ def downgrade() -> None:
     op.drop_table(table("pool_moves"))
     with op.batch_alter_table(table("customers"), schema=None) as batch_op:
         batch_op.drop_index(label("ix_customers_pool"))
+        batch_op.drop_column("hot_until")
         batch_op.drop_column("owned_since")
         batch_op.drop_column("pool")

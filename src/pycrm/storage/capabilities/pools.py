@@ -60,8 +60,8 @@ class DueRule:
 class RecyclePlan:
     """One pool's run: owned customers whose owner's department path starts with one of
     ``include`` (empty: any owner) and with none of ``exclude``, due by one of ``rules``,
-    none exempt by an open order when ``exempt_open_orders``; moved at ``now`` by
-    ``actor``."""
+    none exempt by an open order when ``exempt_open_orders`` nor hot at ``now`` when
+    ``exempt_hot``; moved at ``now`` by ``actor``."""
 
     pool: str
     include: tuple[str, ...]
@@ -69,6 +69,7 @@ class RecyclePlan:
     rules: tuple[DueRule, ...]
     exempt_open_orders: bool
     now: dt.datetime
+    exempt_hot: bool = True
     actor: uuid.UUID
 
     def shifted(self, days: int) -> RecyclePlan:
@@ -143,6 +144,8 @@ class RecordStoreRecycling:
             if owners is not None and customer.owner_id not in owners:
                 continue
             if plan.exempt_open_orders and self._count(scope, Order, customer.id, _open()):
+                continue
+            if plan.exempt_hot and customer.hot_until is not None and customer.hot_until > plan.now:
                 continue
             start = customer.owned_since or customer.created_at
             if any(self._rule_due(scope, customer, start, rule) for rule in plan.rules):

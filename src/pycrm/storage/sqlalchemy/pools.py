@@ -110,6 +110,9 @@ def _due(tables: Tables, tenant: str, plan: RecyclePlan) -> sa.ColumnElement[boo
                 orders.c.deleted_at.is_(None),
             )
         )
+    if plan.exempt_hot:
+        hot = c.c.hot_until > sa.literal(plan.now, UTCDateTime())
+        clauses.append(sa.or_(c.c.hot_until.is_(None), ~hot))
     rules = [_rule_due(tables, rule) for rule in plan.rules]
     clauses.append(sa.or_(*rules) if rules else sa.false())
     return sa.and_(*clauses)
