@@ -217,12 +217,12 @@ def test_pools_recycle_returns_cold_customers_and_shows_the_pool(tmp_path: Path)
     url = f"sqlite:///{tmp_path / 'pools.db'}"
     # Customers handed out long ago (a clock in 2020), checked now by cron.
     past = pycrm.FixedClock(dt.datetime(2020, 1, 6, 9, 0, tzinfo=dt.UTC))
-    with pycrm.CRM.connect(url, clock=past, load_entry_points=False) as crm:
-        with crm.unit_of_work(tenant="acme", user=pycrm.SYSTEM_USER) as uow:
-            rule = pycrm.RecycleRule(reason="no_follow_up", days=30)
-            uow.configuration.set_pool(pycrm.Pool(key="all", name="Everyone", recycle=[rule]))
-            rep = uow.users.create(name="Rep")
-            cold = uow.customers.create(name="Cold", owner_id=rep.id)
+    crm = pycrm.CRM.connect(url, clock=past, load_entry_points=False)
+    with crm, crm.unit_of_work(tenant="acme", user=pycrm.SYSTEM_USER) as uow:
+        rule = pycrm.RecycleRule(reason="no_follow_up", days=30)
+        uow.configuration.set_pool(pycrm.Pool(key="all", name="Everyone", recycle=[rule]))
+        rep = uow.users.create(name="Rep")
+        cold = uow.customers.create(name="Cold", owner_id=rep.id)
     result = runner.invoke(app, ["pools", "recycle", url, "--tenant", "acme", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["acme"]["recycled"] == {"all": 1}

@@ -200,6 +200,7 @@ class Access:
             self._restricted.clear()
             self._hidden.clear()
             self._shares = None
+            self._member_pools = None
             facts = self._read_facts(-1)
             self._facts = facts  # this unit's own: never kept
             self.user, self._department, self._owners = facts.user, facts.department, {}
@@ -244,6 +245,7 @@ class Access:
     def member_pools(self) -> frozenset[str]:
         """The public pools the acting user is a member of (every pool for
         :data:`pycrm.SYSTEM_USER`), from the tenant's configuration."""
+        self._refresh()
         if self._member_pools is None:
             pools = self._uow.config.pools
             if self.everything or self.user is None:

@@ -35,6 +35,7 @@ from pycrm.core.ids import new_id, new_ids
 from pycrm.core.limits import check_text
 from pycrm.core.money import validate_currency
 from pycrm.core.opportunities import Opportunity, OpportunityStatus
+from pycrm.core.org import Department, User
 from pycrm.core.pipeline import ForecastCategory, Pipeline
 from pycrm.core.pools import ASSIGNABLE, AssignmentRule, Pool
 from pycrm.errors import ConfigurationError, PermissionDenied, ValidationError
@@ -375,6 +376,8 @@ class ConfigurationService:
             raise ValidationError.single("rules", f"give pycrm.AssignmentRule objects for {entity}")
         value = {"rules": [r.to_dict() for r in rules]} if rules else {}
         with self._step() as uow:
+            for position, rule in enumerate(rules):
+                _check_assignment_target(uow, position, rule)
             self._put(uow, Section.ASSIGNMENT, entity, value)
 
     # -- money ------------------------------------------------------------------------
@@ -736,6 +739,20 @@ def _item_key(key: str) -> str:
         return check_text(key)
     except ValueError as error:
         raise ValidationError.single("key", str(error)) from None
+
+
+def _check_assignment_target(uow: UnitOfWork, position: int, rule: AssignmentRule) -> None:
+    """The user or department a rule names is one of the tenant's (the user active)."""
+    if rule.user is not None:
+        user = uow.tx.get(User, uow.everything, rule.user)
+        if user is None or user.deleted or not user.active:
+            raise ValidationError.single(f"rules.{position}.user", f"no active user {rule.user}")
+    if rule.department is not None:
+        found = uow.tx.get(Department, uow.everything, rule.department)
+        if found is None or found.deleted:
+            raise ValidationError.single(
+                f"rules.{position}.department", f"no department {rule.department}"
+            )
 
 
 def _rate_arguments(

@@ -293,8 +293,16 @@ def _locked(uow: UnitOfWork, customer_id: uuid.UUID) -> Customer:
         raise NotFound("customer", customer_id)
     customer = cast(Customer, uow.customers._typed(uow, found[0]))
     if customer.pool is None:
+        # Taken out of a pool (the race lost): say so; never in one and not visible:
+        # the acting user learns nothing about it.
+        taken = Query(
+            filters=(
+                Filter("customer_id", Op.EQ, customer_id),
+                Filter("action", Op.IN, (PoolMoveAction.CLAIM.value, PoolMoveAction.ASSIGN.value)),
+            )
+        )
         seen = uow.tx.count(Customer, uow.scope, Query(ids=frozenset([customer_id])))
-        if not seen:
+        if not seen and not uow.tx.count(PoolMove, uow.everything, taken):
             raise NotFound("customer", customer_id)
         raise ConflictError(
             f"customer {customer_id} is not in a pool any more: it was claimed or assigned first"
@@ -519,6 +527,7 @@ def _remind(uow: UnitOfWork, plan: RecyclePlan, days: int) -> int:
         Customer, uow.everything, Query(ids=ids, deleted=None)
     )}  # fmt: skip
     due_on = (plan.now + dt.timedelta(days=days)).date()
+    window = plan.now - dt.timedelta(days=days)
     moves = [
         PoolMove(
             id=new_id(),
@@ -532,7 +541,7 @@ def _remind(uow: UnitOfWork, plan: RecyclePlan, days: int) -> int:
             due_on=due_on,
         )
         for customer, owner in due
-        if not _reminded_since(uow, customer, owner, held[customer])
+        if not _reminded_since(uow, customer, owner, max(held[customer], window))
     ]
     if moves:
         uow.tx.insert(moves)
@@ -545,7 +554,9 @@ def _remind(uow: UnitOfWork, plan: RecyclePlan, days: int) -> int:
 def _reminded_since(
     uow: UnitOfWork, customer: uuid.UUID, owner: uuid.UUID, since: dt.datetime
 ) -> bool:
-    """Whether the owner was reminded of the customer since they got it."""
+    """Whether the owner was reminded of the customer since ``since``: since they got
+    it, and within the reminder's window (a follow-up restarts the clock, and the next
+    time the customer comes due they are reminded again)."""
     query = Query(
         filters=(
             Filter("customer_id", Op.EQ, customer),

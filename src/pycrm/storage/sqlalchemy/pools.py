@@ -46,16 +46,15 @@ def recycle_customers(conn: sa.Connection, tables: Tables, tenant: str, plan: Re
         at,
     ).where(_due(tables, tenant, plan))
     columns = ["id", "tenant", "customer_id", "pool", "action", "owner_id", "actor_id", "at"]
-    moved = conn.execute(moves.insert().from_select(columns, picked)).rowcount
-    if not moved:
-        return 0
+    conn.execute(moves.insert().from_select(columns, picked))
+    # The count comes from the UPDATE: drivers answer -1 for an INSERT … SELECT.
     this_run = sa.select(moves.c.customer_id).where(
         moves.c.tenant == tenant,
         moves.c.action == PoolMoveAction.RECYCLE.value,
         moves.c.pool == plan.pool,
         moves.c.at == at,
     )
-    conn.execute(
+    moved = conn.execute(
         customers.update()
         .where(
             customers.c.tenant == tenant,
@@ -71,7 +70,7 @@ def recycle_customers(conn: sa.Connection, tables: Tables, tenant: str, plan: Re
             updated_at=at,
             updated_by=sa.literal(plan.actor, customers.c.updated_by.type),
         )
-    )
+    ).rowcount
     return int(moved)
 
 
@@ -151,5 +150,10 @@ def _rule_due(tables: Tables, rule: DueRule) -> sa.ColumnElement[bool]:
             since = sa.and_(
                 other.c.status == OpportunityStatus.WON.value, other.c.closed_at > cutoff
             )
-    happened = sa.exists().where(other.c.tenant == c.c.tenant, other.c.customer_id == c.c.id, since)
+    happened = sa.exists().where(
+        other.c.tenant == c.c.tenant,
+        other.c.customer_id == c.c.id,
+        other.c.deleted_at.is_(None),
+        since,
+    )
     return sa.and_(start <= cutoff, ~happened)
