@@ -148,7 +148,7 @@ def test_one_of_8_reps_claiming_one_customer_at_once_gets_it(
         assert (stored.owner_id, stored.pool) == (winner, None)
         assert root.customers.count({"owner_id__in": reps}) == 1
     claims = [m for m in _moves(url, tenant, [customer]) if m.action is pycrm.PoolMoveAction.CLAIM]
-    assert [(m.owner_id, m.actor_id) for m in claims] == [(winner, winner)]
+    assert [(m.owner_id, m.acted_by) for m in claims] == [(winner, winner)]
 
 
 def test_the_7_reps_who_lose_the_race_get_a_conflict(url: str, tenant: str) -> None:

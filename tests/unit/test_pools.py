@@ -236,7 +236,7 @@ def test_a_customer_without_follow_up_returns_on_day_30_and_not_on_day_29(
     assert back.owned_since == run.at
     [move] = org.moves(cold.id)
     assert move.action is PoolMoveAction.RECYCLE and move.pool == "east"
-    assert (move.owner_id, move.actor_id, move.at) == (org["Ann"], SYSTEM_USER, run.at)
+    assert (move.owner_id, move.acted_by, move.at) == (org["Ann"], SYSTEM_USER, run.at)
     [event] = listener.pool_events()
     assert event.name == "pool.recycled" and event.record_id == cold.id
     assert event.data["owner_id"] == str(org["Ann"]) and event.data["pool"] == "east"
@@ -469,7 +469,7 @@ def test_the_owner_is_reminded_exactly_3_days_before_once(
     assert all(e.user_id == SYSTEM_USER and e.data["pool"] == "east" for e in reminders)
     [move] = org.moves(first.id)
     assert move.action is PoolMoveAction.REMIND and move.due_on == due_on
-    assert (move.owner_id, move.actor_id, move.at) == (org["Ann"], SYSTEM_USER, run.at)
+    assert (move.owner_id, move.acted_by, move.at) == (org["Ann"], SYSTEM_USER, run.at)
     # Not again: neither on the same day nor on the next runs.
     assert org.recycle().reminded == 0
     clock.advance(days=1)
@@ -620,7 +620,7 @@ def test_release_goes_to_the_pool_of_the_owner_s_department_or_the_catch_all(
     assert all(c.owner_id is None for c in released.values())
     [move] = org.moves(released["Ann"].id)
     assert move.action is PoolMoveAction.RELEASE and move.reason == "Ann lets go"
-    assert (move.owner_id, move.actor_id, move.pool) == (org["Ann"], org["Ann"], "east")
+    assert (move.owner_id, move.acted_by, move.pool) == (org["Ann"], org["Ann"], "east")
     # A named pool wins.
     named = org.api("Ann").pools.release(org.owned("Named", "Ann").id, reason="x", pool="west")
     assert named.pool == "west"
@@ -765,7 +765,7 @@ def test_only_a_job_or_who_may_runs_the_recycle_rules(org: Org, clock: pycrm.Fix
     assert org.customer(cold.id).owner_id == org["Ann"]
     assert org.api("GM").pools.recycle().recycled == {"east": 1}
     [move] = org.moves(cold.id)
-    assert move.actor_id == SYSTEM_USER  # the rules' work, whoever ran them
+    assert move.acted_by == SYSTEM_USER  # the rules' work, whoever ran them
 
 
 def test_every_move_is_audited_and_listed(org: Org, clock: pycrm.FixedClock) -> None:
@@ -793,7 +793,7 @@ def test_every_move_is_audited_and_listed(org: Org, clock: pycrm.FixedClock) -> 
         (org["Dee"], None, str(org["Ann"])),
     ]
     moves = org.moves(customer.id)
-    assert [(m.action.value, m.actor_id, m.owner_id, m.pool) for m in moves] == [
+    assert [(m.action.value, m.acted_by, m.owner_id, m.pool) for m in moves] == [
         ("release", org["Ann"], org["Ann"], "east"),
         ("claim", org["Al"], org["Al"], "east"),
         ("release", org["Al"], org["Al"], "east"),

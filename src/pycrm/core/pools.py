@@ -184,7 +184,7 @@ class Pool:
 @frozen(kw_only=True)
 class PoolMove:
     """One move of a customer in or out of a pool: ``owner_id`` is the rep who got it
-    (claim, assign) or lost it (release, recycle) or is reminded; ``user_id`` who acted
+    (claim, assign) or lost it (release, recycle) or is reminded; ``acted_by`` who acted
     (``pycrm.SYSTEM_USER`` for the rules); ``due_on`` the day a reminded customer would
     recycle. Stored like records (kind ``"pool_move"``), only ever added."""
 
@@ -196,7 +196,7 @@ class PoolMove:
     pool: str
     action: PoolMoveAction = field(converter=PoolMoveAction)
     owner_id: uuid.UUID | None
-    actor_id: uuid.UUID
+    acted_by: uuid.UUID
     at: dt.datetime
     reason: str | None = None
     due_on: dt.date | None = None

@@ -335,7 +335,7 @@ def _move(
     subject = owner if owner is not None else former
     move = PoolMove(
         id=new_id(), tenant=uow.tenant, customer_id=customer.id, pool=pool, action=action,
-        owner_id=subject, actor_id=uow.user, at=now, reason=reason,
+        owner_id=subject, acted_by=uow.user, at=now, reason=reason,
     )  # fmt: skip
     uow.tx.insert([move])
     if uow.wants_events:
@@ -358,7 +358,7 @@ def _event(uow: UnitOfWork, move: PoolMove) -> PoolMoved:
         data["due_on"] = move.due_on.isoformat()
     return PoolMoved(
         name=names[move.action], record_id=move.customer_id, tenant=uow.tenant,
-        user_id=move.actor_id, at=move.at, data=data,
+        user_id=move.acted_by, at=move.at, data=data,
     )  # fmt: skip
 
 
@@ -536,7 +536,7 @@ def _remind(uow: UnitOfWork, plan: RecyclePlan, days: int) -> int:
             pool=plan.pool,
             action=PoolMoveAction.REMIND,
             owner_id=owner,
-            actor_id=plan.actor,
+            acted_by=plan.actor,
             at=plan.now,
             due_on=due_on,
         )

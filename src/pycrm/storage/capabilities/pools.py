@@ -53,6 +53,7 @@ class DueRule:
     levels: tuple[tuple[str, dt.datetime | None], ...] = ()
 
     def cutoff_for(self, level: str | None) -> dt.datetime | None:
+        """The cutoff for a customer of ``level`` (``None``: this rule never recycles it)."""
         return dict(self.levels).get(level or "", self.cutoff) if level else self.cutoff
 
 
@@ -110,6 +111,7 @@ class RecordStoreRecycling:
         self._tx = tx
 
     def recycle_customers(self, tenant: str, plan: RecyclePlan) -> int:
+        """Move the due customers one by one: each update checks its version."""
         moved = 0
         for customer in list(self._due(tenant, plan)):
             owner, expected = customer.owner_id, customer.version
@@ -125,6 +127,7 @@ class RecordStoreRecycling:
     def due_customers(
         self, tenant: str, plan: RecyclePlan, limit: int
     ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """The first ``limit`` due customers with their owners, by id."""
         found: list[tuple[uuid.UUID, uuid.UUID]] = []
         for customer in self._due(tenant, plan):
             assert customer.owner_id is not None
@@ -200,7 +203,7 @@ def _move(tenant: str, customer: uuid.UUID, owner: uuid.UUID, plan: RecyclePlan)
         pool=plan.pool,
         action=PoolMoveAction.RECYCLE,
         owner_id=owner,
-        actor_id=plan.actor,
+        acted_by=plan.actor,
         at=plan.now,
     )
 

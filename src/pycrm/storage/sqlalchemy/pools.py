@@ -42,10 +42,10 @@ def recycle_customers(conn: sa.Connection, tables: Tables, tenant: str, plan: Re
         sa.literal(plan.pool),
         sa.literal(PoolMoveAction.RECYCLE.value),
         customers.c.owner_id,
-        sa.literal(plan.actor, moves.c.actor_id.type),
+        sa.literal(plan.actor, moves.c.acted_by.type),
         at,
     ).where(_due(tables, tenant, plan))
-    columns = ["id", "tenant", "customer_id", "pool", "action", "owner_id", "actor_id", "at"]
+    columns = ["id", "tenant", "customer_id", "pool", "action", "owner_id", "acted_by", "at"]
     conn.execute(moves.insert().from_select(columns, picked))
     # The count comes from the UPDATE: drivers answer -1 for an INSERT … SELECT.
     this_run = sa.select(moves.c.customer_id).where(

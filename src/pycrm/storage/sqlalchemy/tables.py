@@ -112,8 +112,6 @@ _INDEXED: dict[str, tuple[tuple[str, ...], ...]] = {
     "user": (("email",), ("manager_path",)),
     "department": (("path",),),
     "installments": (("due_on",),),
-    # A customer's moves, and a rep's claims of a day.
-    "pool_move": (("owner_id", "action", "at"),),
     # Pending deliveries, oldest first.
     "outbox_entry": (("delivered_at", "created_at"),),
 }
