@@ -125,3 +125,27 @@ def test_stream_benchmark_runs_on_postgresql(postgres_url: str) -> None:
         ["--rows", "300", "--batch", "50", "--repeat", "1", "--postgres", postgres_url]
     )
     assert results["postgresql"]["rows"] == 300
+
+
+def test_pool_recycle_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load("bench_pool_recycle")
+    # The benchmark itself checks that pycrm and the hand-written UPDATE move the same rows.
+    results = bench.main(["--rows", "400", "--reps", "10", "--repeat", "1", "--explain"])
+    out = capsys.readouterr().out
+    assert "hand SQL" in out and "INSERT … SELECT (moves)" in out and "plan of hand UPDATE" in out
+    assert "postgresql" not in results  # no --postgres: skipped
+    sqlite = results["sqlite"]
+    assert 0 < sqlite["moved"] < sqlite["counts"]["customers"] == 400
+    assert sqlite["reported"] == sqlite["moved"]  # RecycleRun.recycled
+    assert sqlite["ratio"] > 0 and sqlite["ratio_both"] > 0
+    assert set(sqlite["split"]) >= {"INSERT … SELECT (moves)", "UPDATE (customers)"}
+
+
+@pytest.mark.postgres
+def test_pool_recycle_benchmark_runs_on_postgresql(postgres_url: str) -> None:
+    bench = _load("bench_pool_recycle")
+    results = bench.main(
+        ["--rows", "400", "--reps", "10", "--repeat", "1", "--postgres", postgres_url]
+    )
+    measured = results["postgresql"]
+    assert measured["moved"] > 0 and measured["ratio"] > 0
