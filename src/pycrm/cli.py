@@ -412,16 +412,7 @@ def _summary(config: TenantConfiguration) -> dict[str, Any]:
             for name, picklist in sorted(config.picklists.items())
         },
         "sequences": {name: s.pattern for name, s in sorted(config.sequences.items())},
-        "rates": [
-            {
-                "base": r.base,
-                "quote": r.quote,
-                "valid_from": r.valid_from.isoformat(),
-                "rate": str(r.rate),
-                "note": r.note,
-            }
-            for r in config.rates
-        ],
+        "rates": [r.to_dict() for r in config.rates],
     }
 
 

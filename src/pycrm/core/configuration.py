@@ -9,7 +9,6 @@ merged: the immutable view every unit of work of that tenant reads.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import re
 import uuid
@@ -21,7 +20,7 @@ from attrs import define, field, frozen
 
 from pycrm.core.fields import FieldRegistry
 from pycrm.core.ids import new_id
-from pycrm.core.money import ExchangeRates
+from pycrm.core.money import DatedRates, ExchangeRates
 from pycrm.core.pipeline import Pipelines
 from pycrm.core.pools import AssignmentRule, Pool
 from pycrm.errors import ConfigurationError, ExchangeRateMissing
@@ -118,6 +117,16 @@ class ExchangeRateEntry:
     updated_at: dt.datetime
     updated_by: uuid.UUID | None = None
     version: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as configuration exports hold it (the rate as exact text)."""
+        return {
+            "base": self.base,
+            "quote": self.quote,
+            "valid_from": self.valid_from.isoformat(),
+            "rate": str(self.rate),
+            "note": self.note,
+        }
 
 
 def _labels(value: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -258,35 +267,20 @@ class TenantRates:
     inverse pair is derived when only one direction is stored."""
 
     def __init__(self, entries: Iterable[ExchangeRateEntry], fallback: ExchangeRates) -> None:
-        pairs: dict[tuple[str, str], list[tuple[dt.date, Decimal]]] = {}
+        pairs: dict[str, list[tuple[dt.date, Decimal]]] = {}
         for entry in entries:
-            pairs.setdefault((entry.base, entry.quote), []).append((entry.valid_from, entry.rate))
-        self._pairs = {
-            pair: ([d for d, _ in sorted(items)], [r for _, r in sorted(items)])
-            for pair, items in pairs.items()
-        }
+            pairs.setdefault(f"{entry.base}/{entry.quote}", []).append(
+                (entry.valid_from, entry.rate)
+            )
+        self._stored = DatedRates(pairs)
         self.fallback = fallback
-
-    def _stored(self, base: str, quote: str, on: dt.date) -> Decimal | None:
-        found = self._pairs.get((base, quote))
-        if found is None:
-            return None
-        days, rates = found
-        index = bisect.bisect_right(days, on) - 1
-        return rates[index] if index >= 0 else None
 
     def rate(self, base: str, quote: str, on: dt.date) -> Decimal:
         """Units of ``quote`` per unit of ``base`` valid on ``on``."""
-        if base == quote:
-            return Decimal(1)
-        if (direct := self._stored(base, quote, on)) is not None:
-            return direct
-        if (inverse := self._stored(quote, base, on)) is not None:
-            return Decimal(1) / inverse
         try:
-            return self.fallback.rate(base, quote, on)
+            return self._stored.rate(base, quote, on)
         except ExchangeRateMissing:
-            raise ExchangeRateMissing(base, quote, on) from None
+            return self.fallback.rate(base, quote, on)
 
 
 @frozen(kw_only=True)

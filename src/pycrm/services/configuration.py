@@ -42,6 +42,7 @@ from pycrm.errors import ConfigurationError, PermissionDenied, ValidationError
 from pycrm.schemas import checked_call, exact_number
 from pycrm.services.auditing import audited
 from pycrm.services.config_checks import check_nothing_in_use
+from pycrm.services.fields import checked_definition
 from pycrm.services.tenant_config import (
     choice_value,
     field_value,
@@ -130,24 +131,10 @@ class ConfigurationService:
         """Add a custom field to ``entity`` for this tenant, or change its definition.
         Stored values are never changed (``crm.fields.check`` lists those a new
         definition rejects)."""
-        try:
-            definition = FieldDefinition(
-                entity=entity,
-                key=key,
-                type=type,
-                label=label,
-                required=required,
-                default=default,
-                choices=choices,
-                minimum=minimum,
-                maximum=maximum,
-                pattern=pattern,
-                target=target,
-            )
-            if minimum is not None and maximum is not None and minimum > maximum:
-                raise ValueError("minimum is larger than maximum")
-        except (TypeError, ValueError) as error:  # ConfigurationError is a ValueError
-            raise ValidationError.single(f"{entity}.{key}", str(error)) from None
+        definition = checked_definition(
+            entity, key, type, label=label, required=required, default=default,
+            choices=choices, minimum=minimum, maximum=maximum, pattern=pattern, target=target,
+        )  # fmt: skip
         with self._step() as uow:
             self._put(uow, Section.FIELD, f"{entity}.{key}", field_value(definition))
             found = uow.config.fields.get(entity, key)
@@ -522,16 +509,7 @@ class ConfigurationService:
                 "entries": [
                     {"section": e.section, "key": e.key, "value": e.value} for e in config.entries
                 ],
-                "rates": [
-                    {
-                        "base": r.base,
-                        "quote": r.quote,
-                        "valid_from": r.valid_from.isoformat(),
-                        "rate": str(r.rate),
-                        "note": r.note,
-                    }
-                    for r in config.rates
-                ],
+                "rates": [r.to_dict() for r in config.rates],
             }
 
     @checked_call

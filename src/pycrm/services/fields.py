@@ -15,7 +15,7 @@ from pycrm.storage.base import Query
 if TYPE_CHECKING:
     from pycrm.crm import CRM
 
-__all__ = ["CustomFields"]
+__all__ = ["CustomFields", "checked_definition"]
 
 #: Records read per batch when checking stored values.
 _CHECK_BATCH = 1000
@@ -70,29 +70,10 @@ class CustomFields(FieldRegistry):
         Stored values are never changed: values the new definition does not accept stay
         as stored, and :meth:`check` lists them.
         """
-        try:
-            kind = FieldType(type)
-        except ValueError:
-            kinds = ", ".join(t.value for t in FieldType)
-            raise ValidationError.single("type", f"{type!r} is not one of: {kinds}") from None
-        try:
-            definition = FieldDefinition(
-                entity=entity,
-                key=key,
-                type=kind,
-                label=label,
-                required=required,
-                default=default,
-                choices=choices,
-                minimum=minimum,
-                maximum=maximum,
-                pattern=pattern,
-                target=target,
-            )
-            if minimum is not None and maximum is not None and minimum > maximum:
-                raise ValueError("minimum is larger than maximum")
-        except (TypeError, ValueError) as error:  # ConfigurationError is a ValueError
-            raise ValidationError.single(f"{entity}.{key}", str(error)) from None
+        definition = checked_definition(
+            entity, key, type, label=label, required=required, default=default,
+            choices=choices, minimum=minimum, maximum=maximum, pattern=pattern, target=target,
+        )  # fmt: skip
         return self.add(definition)
 
     @checked_call
@@ -158,3 +139,35 @@ def _problems(
                 )
             )
     return found
+
+
+def checked_definition(
+    entity: str,
+    key: str,
+    type: FieldType | str,
+    *,
+    label: str | Mapping[str, str],
+    required: bool = False,
+    default: Any = None,
+    choices: Sequence[str] = (),
+    minimum: Any = None,
+    maximum: Any = None,
+    pattern: str | None = None,
+    target: str | None = None,
+) -> FieldDefinition:
+    """A field definition from a caller's arguments; a ValidationError says what is wrong
+    (shared by ``crm.fields.define`` and ``uow.configuration.define_field``)."""
+    try:
+        kind = FieldType(type)
+    except ValueError:
+        kinds = ", ".join(t.value for t in FieldType)
+        raise ValidationError.single("type", f"{type!r} is not one of: {kinds}") from None
+    try:
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise ValueError("minimum is larger than maximum")
+        return FieldDefinition(
+            entity=entity, key=key, type=kind, label=label, required=required, default=default,
+            choices=choices, minimum=minimum, maximum=maximum, pattern=pattern, target=target,
+        )  # fmt: skip
+    except (TypeError, ValueError) as error:  # ConfigurationError is a ValueError
+        raise ValidationError.single(f"{entity}.{key}", str(error)) from None
