@@ -300,7 +300,7 @@ class CustomerFields(_Common, total=False):
     email: Email | None
     parent_id: uuid.UUID | None
     tags: list[Text]
-    hot_until: dt.datetime | None
+    hot_until: Timestamp | None
 
 
 @with_config(_STRICT)
