@@ -524,8 +524,16 @@ class ConfigurationService:
         if not isinstance(entries, list) or not isinstance(rates, list):
             raise ValidationError.single("entries", "entries and rates must be lists")
         changed = 0
+        # Pools before the assignment rules that name them, whatever order the file has.
+        rank = {section: i for i, section in enumerate(Section.ALL)}
+        order = sorted(
+            range(len(entries)),
+            key=lambda i: (
+                rank.get(entries[i].get("section"), 0) if isinstance(entries[i], Mapping) else 0
+            ),
+        )
         with self._step() as uow:
-            for position, item in enumerate(entries):
+            for position, item in ((i, entries[i]) for i in order):
                 try:
                     section, key, value = item["section"], item["key"], item["value"]
                     if not isinstance(value, dict) or not isinstance(key, str):

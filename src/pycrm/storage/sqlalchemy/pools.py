@@ -60,6 +60,8 @@ def recycle_customers(conn: sa.Connection, tables: Tables, tenant: str, plan: Re
             customers.c.tenant == tenant,
             customers.c.owner_id.is_not(None),
             customers.c.pool.is_(None),
+            # A customer claimed since an earlier run with this same ``at`` is not this run's.
+            sa.func.coalesce(customers.c.owned_since, customers.c.created_at) < at,
             customers.c.id.in_(this_run),
         )
         .values(
