@@ -233,3 +233,22 @@ def test_pools_recycle_returns_cold_customers_and_shows_the_pool(tmp_path: Path)
     with pycrm.CRM.connect(url, load_entry_points=False) as crm:
         back = crm.as_user(pycrm.SYSTEM_USER, tenant="acme").customers.get(cold.id)
     assert (back.owner_id, back.pool) == (None, "all")
+
+
+def test_sweep_raises_due_reminders_once_and_reports_them(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    at = dt.datetime(2026, 3, 16, 9, 0, tzinfo=dt.UTC)
+    settings = pycrm.Settings(auto_migrate=True)
+    with (
+        pycrm.CRM.connect(url, settings=settings) as crm,
+        crm.unit_of_work(tenant="acme", user=pycrm.SYSTEM_USER) as uow,
+    ):
+        uow.activities.create(type="call", subject="call back", remind_at=at)
+    when = at.isoformat()
+    result = runner.invoke(app, ["sweep", url, "--tenant", "acme", "--at", when, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["acme"]["raised"]["activity.reminder"] == 1
+    again = runner.invoke(app, ["sweep", url, "--tenant", "acme", "--at", when])
+    assert again.exit_code == 0 and "activity.reminder: 0" in again.output
+    naive = runner.invoke(app, ["sweep", url, "--tenant", "acme", "--at", "2026-03-16T09:00"])
+    assert naive.exit_code == 1 and "UTC offset" in naive.output

@@ -48,7 +48,9 @@ if TYPE_CHECKING:
         current_user,
     )
     from pycrm.core.activities import Activity, ActivityKind
+    from pycrm.core.alerts import Alert, AlertRule
     from pycrm.core.audit import Change, ChangeAction, FieldChange
+    from pycrm.core.calendars import BusinessCalendar
     from pycrm.core.clock import Clock, FixedClock, SystemClock
     from pycrm.core.configuration import (
         Choice,
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
         LeadStatus,
     )
     from pycrm.core.events import (
+        AlertRaised,
         ConfigurationChanged,
         Event,
         InstallmentOverdue,
@@ -106,10 +109,19 @@ if TYPE_CHECKING:
         RecycleRule,
     )
     from pycrm.core.records import SYSTEM_USER, Record
-    from pycrm.core.tickets import Ticket, TicketChannel, TicketPriority, TicketStatus, TicketType
+    from pycrm.core.sla import CareDay, ServiceDesk, SlaPolicy
+    from pycrm.core.tickets import (
+        Ticket,
+        TicketChannel,
+        TicketMove,
+        TicketPriority,
+        TicketStatus,
+        TicketType,
+    )
     from pycrm.crm import CRM
     from pycrm.plugins.hookspecs import hookimpl
     from pycrm.schemas import json_default, jsonable, page_model, view, view_model
+    from pycrm.services.activities import ActivityService, Agenda, TaskCompletion
     from pycrm.services.catalogue import Services
     from pycrm.services.configuration import ConfigurationService
     from pycrm.services.fields import CustomFields
@@ -130,6 +142,9 @@ if TYPE_CHECKING:
         WeightedPipeline,
         WinRate,
     )
+    from pycrm.services.sweep import SweepRule, SweepRun, fresh_alerts, new_alert, raise_alerts
+    from pycrm.services.ticket_reports import ServiceReport, ServiceRow
+    from pycrm.services.tickets import TicketService
     from pycrm.services.unit_of_work import UnitOfWork
     from pycrm.settings import Settings
 
@@ -193,6 +208,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "RecycleRule",
     ),
     "pycrm.core.events": (
+        "AlertRaised",
         "ConfigurationChanged",
         "PoolMoved",
         "Event",
@@ -261,6 +277,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     "pycrm.core.tickets": (
         "Ticket",
         "TicketChannel",
+        "TicketMove",
         "TicketPriority",
         "TicketStatus",
         "TicketType",
@@ -288,6 +305,33 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "WeightedPipeline",
         "WinRate",
     ),
+    "pycrm.core.calendars": ("BusinessCalendar",),
+    "pycrm.core.sla": (
+        "CareDay",
+        "ServiceDesk",
+        "SlaPolicy",
+    ),
+    "pycrm.core.alerts": (
+        "Alert",
+        "AlertRule",
+    ),
+    "pycrm.services.sweep": (
+        "SweepRule",
+        "SweepRun",
+        "fresh_alerts",
+        "new_alert",
+        "raise_alerts",
+    ),
+    "pycrm.services.ticket_reports": (
+        "ServiceReport",
+        "ServiceRow",
+    ),
+    "pycrm.services.activities": (
+        "ActivityService",
+        "Agenda",
+        "TaskCompletion",
+    ),
+    "pycrm.services.tickets": ("TicketService",),
     "pycrm.services.unit_of_work": ("UnitOfWork",),
     "pycrm.settings": ("Settings",),
 }
@@ -314,13 +358,20 @@ __all__ = [
     "Action",
     "Activity",
     "ActivityKind",
+    "ActivityService",
+    "Agenda",
     "AgingReport",
     "AgingRow",
+    "Alert",
+    "AlertRaised",
+    "AlertRule",
     "AmountReport",
     "AmountRow",
     "AssignmentRule",
     "AsyncCRM",
+    "BusinessCalendar",
     "CRMError",
+    "CareDay",
     "Change",
     "ChangeAction",
     "Choice",
@@ -412,21 +463,30 @@ __all__ = [
     "Role",
     "RoleDefinition",
     "RuleViolation",
+    "ServiceDesk",
+    "ServiceReport",
+    "ServiceRow",
     "Services",
     "Settings",
     "Share",
     "ShareAccess",
     "SharingRule",
+    "SlaPolicy",
     "Stage",
     "StageTransition",
     "StatusChanged",
     "StorageError",
     "Stream",
+    "SweepRule",
+    "SweepRun",
     "SystemClock",
+    "TaskCompletion",
     "TenantConfiguration",
     "Ticket",
     "TicketChannel",
+    "TicketMove",
     "TicketPriority",
+    "TicketService",
     "TicketStatus",
     "TicketType",
     "UnitOfWork",
@@ -438,11 +498,14 @@ __all__ = [
     "__version__",
     "current_department",
     "current_user",
+    "fresh_alerts",
     "hookimpl",
     "json_default",
     "jsonable",
+    "new_alert",
     "new_id",
     "page_model",
+    "raise_alerts",
     "view",
     "view_model",
 ]

@@ -53,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import datetime as dt
 import functools
 import inspect
 import threading
@@ -66,6 +67,7 @@ from typing import Any, Literal, TypeVar
 from pycrm.crm import _OPEN_UNITS, CRM
 from pycrm.errors import ConfigurationError, StorageError
 from pycrm.services.catalogue import Services
+from pycrm.services.sweep import SweepRun
 from pycrm.services.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -326,6 +328,13 @@ class AsyncCRM:
         future = worker.submit(contextvars.copy_context().run, fn)
         future.add_done_callback(lambda _: pool.give_back(worker))
         return await asyncio.wrap_future(future)
+
+    async def sweep(
+        self, now: dt.datetime | None = None, *, tenant: str | None = None
+    ) -> SweepRun:
+        """:meth:`pycrm.CRM.sweep` on a worker thread: every time-based rule of ``tenant``
+        at ``now``, without blocking the event loop."""
+        return await self._call_alone(lambda: self.crm.sweep(now, tenant=tenant))
 
     @property
     def workers_in_use(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import logging
 import sys
 import uuid
@@ -23,6 +24,7 @@ from pycrm.plugins.manager import PluginInfo, make_plugin_manager
 from pycrm.services import outbox
 from pycrm.services.catalogue import Services
 from pycrm.services.fields import CustomFields
+from pycrm.services.sweep import SweepRule, SweepRun, sweep
 from pycrm.services.tenant_config import Configurations
 from pycrm.services.unit_of_work import UnitOfWork, check_tenant, check_user
 from pycrm.settings import Settings
@@ -128,6 +130,8 @@ class CRM:
         self.picklists: dict[str, Picklist] = self._collect_picklists()
         #: Each tenant's configuration as this process keeps it (``uow.config``).
         self.configurations = Configurations(self)
+        #: The time-based rules :meth:`sweep` runs, in order (``pycrm_register_sweep_rules``).
+        self.sweep_rules: list[SweepRule] = self._collect_sweep_rules()
 
     @classmethod
     def connect(
@@ -241,6 +245,15 @@ class CRM:
                     )
                 found.append(item)
         return found
+
+    def _collect_sweep_rules(self) -> list[SweepRule]:
+        # pluggy answers the plugin registered last first: the built-in rules run first.
+        lists = list(reversed(self._pm.hook.pycrm_register_sweep_rules()))
+        rules = self._collected(lists, SweepRule, "pycrm.SweepRule")  # type: ignore[type-abstract]
+        keys = [rule.key for rule in rules]
+        if twice := sorted({k for k in keys if keys.count(k) > 1}):
+            raise PluginError(f"sweep rules {twice} are registered twice; disable one of them")
+        return rules
 
     def _collect_picklists(self) -> dict[str, Picklist]:
         found: dict[str, Picklist] = {}
@@ -414,6 +427,25 @@ class CRM:
         if max_workers is None:
             return AsyncCRM(self)
         return AsyncCRM(self, max_workers=max_workers)
+
+    # -- time-based rules ---------------------------------------------------------------
+    def sweep(self, now: dt.datetime | None = None, *, tenant: str | None = None) -> SweepRun:
+        """Run every time-based rule for ``tenant`` (default ``settings.default_tenant``) at
+        ``now`` (default the clock's): activity reminders, SLA warnings, breaches and
+        escalations, dunning, stale deals, birthdays, care days and the public pools'
+        recycling, then the plugins' rules (``pycrm_register_sweep_rules``).
+
+        Safe to run as often as you like, from cron (``pycrm sweep``) or a scheduler, and
+        from several processes at once: each alert is raised once (:class:`pycrm.Alert`),
+        and a second run at the same time raises nothing new. Each rule runs in its own
+        unit of work; one that fails is logged and named in :attr:`SweepRun.failed`
+        while the others still run.
+        """
+        tenant = check_tenant(tenant if tenant is not None else self.settings.default_tenant)
+        at = now if now is not None else self.clock.now()
+        if not isinstance(at, dt.datetime) or at.tzinfo is None:
+            raise ValidationError.single("now", "give a timezone-aware time")
+        return sweep(self, tenant, at.astimezone(dt.UTC))
 
     # -- events ---------------------------------------------------------------------------
     @property

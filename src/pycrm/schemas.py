@@ -418,7 +418,10 @@ class TicketFields(_Common, total=False):
     due_at: Timestamp | None
     resolution: LongText | None
     satisfaction: Score | None
+    satisfaction_comment: LongText | None
     fee: MoneyInput | None
+    order_id: uuid.UUID | None
+    fee_line: Annotated[int, Field(ge=1, le=10_000)] | None
 
 
 @with_config(_STRICT)
@@ -427,6 +430,7 @@ class ActivityFields(_Common, total=False):
     subject: Text
     notes: LongText | None
     due_at: Timestamp | None
+    remind_at: Timestamp | None
     done: bool
     result: LongText | None
     customer_id: uuid.UUID | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
@@ -548,3 +549,16 @@ def test_an_async_unit_of_work_says_what_it_is(crm):
     assert uow.tenant == TENANT and uow.user == ADMIN
     assert "new" in repr(uow) and "max_workers=15" in repr(acrm)
     run(acrm.aclose())
+
+
+def test_the_sweep_runs_on_a_worker_thread() -> None:
+    at = dt.datetime(2026, 3, 16, 9, 0, tzinfo=dt.UTC)
+
+    async def scenario(crm: pycrm.CRM) -> pycrm.SweepRun:
+        async with AsyncCRM(crm) as acrm:
+            api = acrm.as_user(pycrm.SYSTEM_USER, tenant="t")
+            await api.activities.create(type="call", subject="call back", remind_at=at)
+            return await acrm.sweep(at, tenant="t")
+
+    crm = pycrm.CRM.connect("memory://", clock=pycrm.FixedClock(at), load_entry_points=False)
+    assert asyncio.run(scenario(crm)).raised["activity.reminder"] == 1

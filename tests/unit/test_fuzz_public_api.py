@@ -423,6 +423,16 @@ _SIMPLE: dict[Any, st.SearchStrategy[Any]] = {
     pycrm.AssignmentRule: st.uuids().map(
         lambda user: pycrm.AssignmentRule(entity="customer", user=user)
     ),
+    # The service desk: calendars, SLA policies, care days.
+    pycrm.BusinessCalendar: st.sampled_from(["default", "support"]).map(
+        lambda key: pycrm.BusinessCalendar(key=key, time_zone="Asia/Shanghai")
+    ),
+    pycrm.SlaPolicy: st.sampled_from(["4h", "90m", "2d"]).map(
+        lambda target: pycrm.SlaPolicy(key="std", first_response=target, resolution="2d")
+    ),
+    pycrm.CareDay: st.sampled_from(["09-25", "2026-02-17"]).map(
+        lambda on: pycrm.CareDay(on=on, name="节日")
+    ),
     pycrm.Pipeline: st.builds(
         pycrm.Pipeline,
         st.sampled_from(["b2b", "own", "eight_step"]),

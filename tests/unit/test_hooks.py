@@ -246,3 +246,64 @@ def test_a_wrapper_that_fails_is_named_and_the_call_fails_cleanly() -> None:
 
     with pytest.raises(pycrm.PluginError, match="plugin 'flaky' failed in pycrm_register_pip"):
         connect(Flaky())
+
+
+def test_hook_pycrm_register_sweep_rules(caplog: pytest.LogCaptureFixture) -> None:
+    at = dt.datetime(2026, 3, 16, 9, 0, tzinfo=dt.UTC)
+
+    class Renewals:
+        """Warn the owner of every customer whose contract field says it ends today."""
+
+        key = "customer.renewal"
+
+        def run(self, uow: Any, now: dt.datetime) -> int:
+            due = uow.customers.list({"custom.renews_on": now.date().isoformat()}).items
+            found = [pycrm.new_alert(uow, self.key, c, "renewal", c.owner_id) for c in due]
+            return len(pycrm.raise_alerts(uow, pycrm.fresh_alerts(uow, found)))
+
+    class Broken:
+        key = "broken"
+
+        def run(self, uow: Any, now: dt.datetime) -> int:
+            raise RuntimeError("no luck")
+
+    class Mine:
+        name = "mine"
+
+        @pycrm.hookimpl
+        def pycrm_register_fields(self) -> list[pycrm.FieldDefinition]:
+            return [
+                pycrm.FieldDefinition(
+                    entity="customer", key="renews_on", type="date", label={"en_US": "Renews"}
+                )
+            ]
+
+        @pycrm.hookimpl
+        def pycrm_register_sweep_rules(self) -> list[Any]:
+            return [Broken(), Renewals()]
+
+    class Odd:
+        name = "odd"
+
+        @pycrm.hookimpl
+        def pycrm_register_sweep_rules(self) -> list[Any]:
+            return ["not a rule"]
+
+    crm = connect(Mine(), clock=pycrm.FixedClock(at))
+    keys = [rule.key for rule in crm.sweep_rules]
+    assert keys[0] == "activity.reminder" and keys[-2:] == ["broken", "customer.renewal"]
+    api = crm.as_user(pycrm.SYSTEM_USER, tenant="t")
+    api.customers.create(name="ACME", custom={"renews_on": "2026-03-16"})
+    api.customers.create(name="Other", custom={"renews_on": "2026-04-01"})
+    run = crm.sweep(at, tenant="t")
+    assert run.raised["customer.renewal"] == 1 and "RuntimeError: no luck" in run.failed["broken"]
+    assert crm.sweep(at, tenant="t").raised["customer.renewal"] == 0  # raised once
+    with pytest.raises(pycrm.PluginError, match="odd"):
+        connect(Odd())
+
+    class Again:
+        name = "again"
+        pycrm_register_sweep_rules = Mine.pycrm_register_sweep_rules
+
+    with pytest.raises(pycrm.PluginError, match="registered twice"):
+        connect(Mine(), Again())

@@ -26,16 +26,23 @@ class ActivityKind(StrEnum):
 class Activity(Record):
     """Something done or to do, linked to the records it concerns; ``owner_id`` does it.
 
+    ``remind_at`` is when the sweep reminds the owner of it (once, unless it is moved). A
+    task created for someone else names who assigned it in ``assigned_by`` (a manager, or
+    :data:`pycrm.SYSTEM_USER` for the sweep's to-dos): its ``result`` is the report back
+    when it is done.
+
     A dunning to-do (催款) names the installment it chases and that installment's due
     date; there is never a second one for the same pair (a unique key in storage).
     """
 
     kind: ClassVar[str] = "activity"
+    system_fields: ClassVar[frozenset[str]] = Record.system_fields | {"assigned_by"}
 
     type: ActivityKind
     subject: str
     notes: str | None = None
     due_at: dt.datetime | None = None
+    remind_at: dt.datetime | None = None
     done: bool = False
     done_at: dt.datetime | None = None
     result: str | None = None
@@ -46,6 +53,7 @@ class Activity(Record):
     ticket_id: uuid.UUID | None = None
     dunning_installment_id: uuid.UUID | None = None
     dunning_due_on: dt.date | None = None
+    assigned_by: uuid.UUID | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         """Broken invariants: only a done activity has a done time."""

@@ -23,6 +23,7 @@ from pycrm.core.ids import new_id
 from pycrm.core.money import DatedRates, ExchangeRates
 from pycrm.core.pipeline import Pipelines
 from pycrm.core.pools import AssignmentRule, Pool
+from pycrm.core.sla import ServiceDesk
 from pycrm.errors import ConfigurationError, ExchangeRateMissing
 
 __all__ = [
@@ -55,8 +56,10 @@ class Section:
     SETTING = "setting"  # key: reporting_currency, currencies, locale, time_zone...
     POOL = "pool"  # key: the public pool's key
     ASSIGNMENT = "assignment"  # key: "customer" or "lead": who new records go to
+    CALENDAR = "calendar"  # key: the business calendar's key
+    SLA = "sla"  # key: the SLA policy's key
 
-    ALL = (FIELD, PIPELINE, PICKLIST, SEQUENCE, SETTING, POOL, ASSIGNMENT)
+    ALL = (FIELD, PIPELINE, PICKLIST, SEQUENCE, SETTING, POOL, ASSIGNMENT, CALENDAR, SLA)
 
 
 #: Record fields that take their values from a picklist: (entity, field) -> picklist name.
@@ -304,6 +307,7 @@ class TenantConfiguration:
     sequences: Mapping[str, NumberSequence]
     pools: Mapping[str, Pool] = field(factory=dict)
     assignment: Mapping[str, tuple[AssignmentRule, ...]] = field(factory=dict)
+    service: ServiceDesk = field(factory=lambda: ServiceDesk(calendars={}))
     entries: tuple[ConfigEntry, ...] = ()
     rates: tuple[ExchangeRateEntry, ...] = ()
     #: What the process-wide defaults were when this was built (``crm.fields`` can change).

@@ -100,9 +100,12 @@ class ContactRole(StrEnum):
 
 @define(eq=False, kw_only=True)
 class Contact(Record):
-    """A person at a customer (联系人). Closeness and influence run from 1 (low) to 5."""
+    """A person at a customer (联系人). Closeness and influence run from 1 (low) to 5.
+    ``birth_month_day`` (``"MM-DD"``) is kept from ``birthday``, so the day's birthdays are
+    one indexed lookup."""
 
     kind: ClassVar[str] = "contact"
+    system_fields: ClassVar[frozenset[str]] = Record.system_fields | {"birth_month_day"}
 
     customer_id: uuid.UUID
     name: str
@@ -116,6 +119,11 @@ class Contact(Record):
     closeness: int | None = None
     influence: int | None = None
     preferences: str | None = None
+    birth_month_day: str | None = None
+
+    def derive(self) -> None:
+        """Keep ``birth_month_day`` from ``birthday``."""
+        self.birth_month_day = self.birthday.strftime("%m-%d") if self.birthday else None
 
 
 class LeadStatus(StrEnum):

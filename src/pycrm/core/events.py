@@ -15,6 +15,7 @@ from attrs import define, field, frozen
 
 __all__ = [
     "EVENT_TYPES",
+    "AlertRaised",
     "ConfigurationChanged",
     "Event",
     "InstallmentOverdue",
@@ -201,6 +202,16 @@ class PoolMoved(Event):
     entity: str = field(default="customer", init=False)
 
 
+@frozen(kw_only=True)
+class AlertRaised(Event):
+    """The sweep raised an alert (:class:`pycrm.Alert`); ``name`` is its rule:
+    ``activity.reminder``, ``ticket.sla_warning``, ``ticket.sla_breached``,
+    ``ticket.escalated``, ``contact.birthday``, ``care_day``, ``opportunity.stale``, or a
+    plugin's. ``entity``/``record_id`` are the record it is about; ``data``: occasion,
+    recipient (the user it is for, as text), task (the to-do it created, as text, or
+    None) and the rule's details."""
+
+
 #: Every event class by its class name (how stored events are read back).
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
@@ -224,6 +235,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         InstallmentOverdue,
         ConfigurationChanged,
         PoolMoved,
+        AlertRaised,
     )
 }
 

@@ -69,6 +69,13 @@ HEAD_AGING_IN = N_("Receivables aging on {day} ({currency}), largest first")
 MORE_ROWS = N_("… and {count} more")
 DUNNING_SUBJECT = N_("Collect {amount} from {customer} (due {due_on})")
 
+# -- the sweep's to-dos --------------------------------------------------------------------
+ESCALATION_SUBJECT = N_("Ticket “{subject}” missed its {target} deadline ({deadline})")
+SLA_RESPONSE = N_("first response")
+SLA_RESOLUTION = N_("resolution")
+BIRTHDAY_SUBJECT = N_("Birthday of {name} ({customer})")
+CARE_DAY_SUBJECT = N_("{name}: greet your customers")
+
 # -- pipelines -----------------------------------------------------------------------------
 #: Names of the built-in pipelines and their stages (plugins' names translate too when a
 #: catalogue lists them).

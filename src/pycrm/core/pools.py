@@ -35,6 +35,8 @@ __all__ = [
 ASSIGNABLE: dict[str, tuple[str, ...]] = {
     "customer": ("region", "industry", "level", "source", "type"),
     "lead": ("source", "company"),
+    # Tickets go to an agent (their assignee): by type, channel or priority (a skill).
+    "ticket": ("type", "channel", "priority"),
 }
 
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -218,16 +220,18 @@ def _one_id(value: uuid.UUID | str | None) -> uuid.UUID | None:
 @frozen(kw_only=True)
 class AssignmentRule:
     """Who a new customer or lead goes to when a job creates it for nobody (as
-    :data:`pycrm.SYSTEM_USER`, without an owner): the first rule of its kind whose
-    ``when`` holds (``{"region": "east"}``; empty: always) gives it to ``user``, in turn to
-    the active users of ``department`` (round robin, that department only), or (customers)
-    to the public pool ``pool``."""
+    :data:`pycrm.SYSTEM_USER`, without an owner), and which agent a new ticket goes to: the
+    first rule of its kind whose ``when`` holds (``{"region": "east"}``; empty: always)
+    gives it to ``user``, in turn to the active users of ``department`` (round robin, that
+    department only: a team with a skill), (customers) to the public pool ``pool``, or
+    (tickets, ``customer_owner=True``) to the rep who owns the ticket's customer."""
 
     entity: str
     when: tuple[tuple[str, str], ...] = field(default=(), converter=_when)
     user: uuid.UUID | None = field(default=None, converter=_one_id)
     department: uuid.UUID | None = field(default=None, converter=_one_id)
     pool: str | None = None
+    customer_owner: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.entity not in ASSIGNABLE:
@@ -237,10 +241,16 @@ class AssignmentRule:
                 f"a {self.entity} rule matches on {list(ASSIGNABLE[self.entity])}, not {unknown}"
             )
         targets = [t for t in (self.user, self.department, self.pool) if t is not None]
-        if len(targets) != 1:
-            raise ConfigurationError("an assignment rule names one of user, department, pool")
+        if len(targets) + bool(self.customer_owner) != 1:
+            raise ConfigurationError(
+                "an assignment rule names one of user, department, pool, customer_owner"
+            )
         if self.pool is not None and self.entity != "customer":
             raise ConfigurationError("only customers go to a public pool")
+        if self.customer_owner is not False and (
+            self.customer_owner is not True or self.entity != "ticket"
+        ):
+            raise ConfigurationError("only tickets go to their customer's owner")
 
     def matches(self, record: Any) -> bool:
         """Whether ``record`` holds every value ``when`` names."""
@@ -254,4 +264,5 @@ class AssignmentRule:
             "user": None if self.user is None else str(self.user),
             "department": None if self.department is None else str(self.department),
             "pool": self.pool,
+            "customer_owner": self.customer_owner,
         }

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pycrm.core.money import ExchangeRates
     from pycrm.core.opportunities import Opportunity
     from pycrm.core.pipeline import Pipeline, Stage
+    from pycrm.services.sweep import SweepRule
     from pycrm.settings import Settings
     from pycrm.storage.base import StorageBackend
 
@@ -176,6 +177,19 @@ def pycrm_register_sharing_rules() -> list[SharingRule]:  # type: ignore[empty-b
     condition is data (a query condition that may use :func:`pycrm.current_user`), so it
     runs inside every query. The built-in plugin shares with order assistants the
     customers whose orders they entered.
+    """
+
+
+@hookspec
+def pycrm_register_sweep_rules() -> list[SweepRule]:  # type: ignore[empty-body]
+    """Time-based rules :meth:`pycrm.CRM.sweep` runs, as :class:`pycrm.SweepRule` objects
+    (a ``key`` and ``run(uow, now) -> int``).
+
+    Called once when the CRM is built; lists from every plugin are merged, and rules run
+    in that order (the built-in ones first), each in its own unit of work as
+    :data:`pycrm.SYSTEM_USER`. A rule raises through :func:`pycrm.raise_alerts` after
+    :func:`pycrm.fresh_alerts` drops what was raised before, so a second sweep at the
+    same time raises nothing new.
     """
 
 

@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "pycrm.plugins.default_pipelines",
     "pycrm.plugins.default_roles",
     "pycrm.plugins.default_picklists",
+    "pycrm.plugins.default_sweep",
 )
 
 

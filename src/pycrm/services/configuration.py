@@ -16,10 +16,13 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+from pydantic import Field
 
 from pycrm.core.access import Action, DataScope
 from pycrm.core.audit import Change, ChangeAction, FieldChange
+from pycrm.core.calendars import BusinessCalendar
 from pycrm.core.configuration import (
     LOCALES,
     Choice,
@@ -38,6 +41,7 @@ from pycrm.core.opportunities import Opportunity, OpportunityStatus
 from pycrm.core.org import Department, User
 from pycrm.core.pipeline import ForecastCategory, Pipeline
 from pycrm.core.pools import ASSIGNABLE, AssignmentRule, Pool
+from pycrm.core.sla import CareDay, SlaPolicy
 from pycrm.errors import ConfigurationError, PermissionDenied, ValidationError
 from pycrm.schemas import checked_call, exact_number
 from pycrm.services.auditing import audited
@@ -366,6 +370,67 @@ class ConfigurationService:
             for position, rule in enumerate(rules):
                 _check_assignment_target(uow, position, rule)
             self._put(uow, Section.ASSIGNMENT, entity, value)
+
+    # -- the service desk ---------------------------------------------------------------
+    @checked_call
+    def set_calendar(self, calendar: BusinessCalendar) -> BusinessCalendar:
+        """Add a business calendar (:class:`pycrm.BusinessCalendar`: working days and
+        hours, time zone, holidays, make-up working days), or change one; the key
+        ``"default"`` replaces the tenant's default calendar. Tickets opened from then on
+        get deadlines on it."""
+        if not isinstance(calendar, BusinessCalendar):
+            raise ValidationError.single("calendar", "give a pycrm.BusinessCalendar")
+        value = calendar.to_json()
+        value.pop("key", None)
+        with self._step() as uow:
+            self._put(uow, Section.CALENDAR, calendar.key, value)
+            return uow.config.service.calendars[calendar.key]
+
+    @checked_call
+    def remove_calendar(self, key: str) -> None:
+        """Take a calendar away (``"default"`` goes back to Monday–Friday 09:00–18:00).
+        Refused (ValidationError) while an SLA policy uses it."""
+        with self._step() as uow:
+            if self._entry(uow, Section.CALENDAR, key) is None:
+                raise ValidationError.single("key", f"the tenant set no calendar {key!r}")
+            self._put(uow, Section.CALENDAR, key, {})
+
+    @checked_call
+    def set_sla_policy(self, policy: SlaPolicy) -> SlaPolicy:
+        """Add an SLA policy (:class:`pycrm.SlaPolicy`), or change one. Tickets opened or
+        re-prioritised from then on get its deadlines; open tickets keep theirs."""
+        if not isinstance(policy, SlaPolicy):
+            raise ValidationError.single("policy", "give a pycrm.SlaPolicy")
+        value = policy.to_dict()
+        value.pop("key")
+        with self._step() as uow:
+            self._put(uow, Section.SLA, policy.key, value)
+            return next(p for p in uow.config.service.policies if p.key == policy.key)
+
+    @checked_call
+    def remove_sla_policy(self, key: str) -> None:
+        """Take an SLA policy away; tickets that have its deadlines keep them."""
+        with self._step() as uow:
+            if self._entry(uow, Section.SLA, key) is None:
+                raise ValidationError.single("key", f"no SLA policy {key!r}")
+            self._put(uow, Section.SLA, key, {})
+
+    @checked_call
+    def set_reopen_days(self, days: Annotated[int, Field(ge=0, le=3650)]) -> None:
+        """How many days after it was resolved a ticket may be reopened (default 7; 0:
+        never)."""
+        with self._step() as uow:
+            self._put(uow, Section.SETTING, "reopen_days", {"value": days})
+
+    @checked_call
+    def set_care_days(self, days: Sequence[CareDay]) -> None:
+        """The days the sweep reminds reps to greet their customers (:class:`pycrm.CareDay`);
+        an empty list removes them."""
+        if not all(isinstance(day, CareDay) for day in days):
+            raise ValidationError.single("days", "give pycrm.CareDay objects")
+        value = {"value": [day.to_dict() for day in days]} if days else {}
+        with self._step() as uow:
+            self._put(uow, Section.SETTING, "care_days", value)
 
     # -- money ------------------------------------------------------------------------
     @checked_call

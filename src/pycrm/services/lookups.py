@@ -1,4 +1,5 @@
-"""Small reads services share: names of records by id, a department's subtree."""
+"""Small reads services share: names of records by id, a department's subtree, an active
+user, a user's superior."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from pycrm.core.org import Department
+from pycrm.core.org import Department, User
 from pycrm.core.records import Record
+from pycrm.errors import NotFound, RuleViolation
 from pycrm.services.batching import chunks
 from pycrm.storage.base import Query
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import UnitOfWork
 
-__all__ = ["names", "subtree"]
+__all__ = ["active_user", "manager_of", "names", "subtree"]
 
 
 def names(
@@ -45,3 +47,26 @@ def subtree(uow: UnitOfWork, root: uuid.UUID) -> frozenset[uuid.UUID]:
                 found.add(child)
                 pending.append(child)
     return frozenset(found)
+
+
+def active_user(uow: UnitOfWork, user_id: uuid.UUID) -> uuid.UUID:
+    """``user_id`` if it is an active user of the tenant: NotFound if there is none,
+    RuleViolation (``user.inactive``) if deactivated."""
+    user = uow.tx.get(User, uow.scope, user_id)
+    if user is None or user.deleted:
+        raise NotFound(User.kind, user_id)
+    if not user.active:
+        raise RuleViolation(f"user {user_id} is deactivated", rule="user.inactive")
+    return user_id
+
+
+def manager_of(
+    uow: UnitOfWork, user_id: uuid.UUID | None, cache: dict[uuid.UUID, uuid.UUID | None]
+) -> uuid.UUID | None:
+    """The direct superior of ``user_id`` (None without one), remembered in ``cache``."""
+    if user_id is None:
+        return None
+    if user_id not in cache:
+        user = uow.tx.get(User, uow.everything, user_id)
+        cache[user_id] = user.manager_id if user is not None else None
+    return cache[user_id]

@@ -26,12 +26,12 @@ from pycrm.core.audit import ChangeAction
 from pycrm.core.events import OpportunityTransition
 from pycrm.core.ids import new_id
 from pycrm.core.opportunities import Opportunity, OpportunityStatus, TransitionCheck
-from pycrm.core.org import User
 from pycrm.core.pipeline import Stage, StageTransition
-from pycrm.errors import NotFound, RuleViolation, ValidationError
+from pycrm.errors import RuleViolation, ValidationError
 from pycrm.schemas import OpportunityFields, Timestamp, checked_call
 from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id, _check_version
+from pycrm.services.lookups import active_user, manager_of
 from pycrm.storage.base import AllOf, AnyOf, Condition, Filter, Op, Query, Scope
 
 if TYPE_CHECKING:
@@ -211,11 +211,11 @@ class OpportunityService(RecordService[Opportunity]):
         change is audited. Only deals the acting user may transfer are reassigned.
         Returns the reassigned opportunities."""
         with self._step() as uow:
-            target = _active_user(uow, _as_id(to_user)) if to_user is not None else None
+            target = active_user(uow, _as_id(to_user)) if to_user is not None else None
             managers: dict[uuid.UUID, uuid.UUID | None] = {}
             done = []
             for record in _stale(uow, pipeline, uow.access.scope(Action.TRANSFER)):
-                new_owner = target or _manager(uow, record.owner_id, managers)
+                new_owner = target or manager_of(uow, record.owner_id, managers)
                 if new_owner is None or new_owner == record.owner_id:
                     continue
                 before = audited(record)
@@ -296,12 +296,19 @@ def _vetoes(uow: UnitOfWork) -> TransitionCheck:
     return check
 
 
-def _stale(uow: UnitOfWork, only: str | None, scope: Scope) -> builtins.list[Opportunity]:
+def stale_deals(uow: UnitOfWork, now: dt.datetime) -> builtins.list[Opportunity]:
+    """Every stale open deal of the tenant at ``now`` (what the sweep warns owners of)."""
+    return _stale(uow, None, uow.everything, now)
+
+
+def _stale(
+    uow: UnitOfWork, only: str | None, scope: Scope, now: dt.datetime | None = None
+) -> builtins.list[Opportunity]:
     """Open opportunities without contact for their stage's (or pipeline's) stale days, or
     longer in their stage than its dwell days: one query, ordered by id."""
     pipelines = uow.config.pipelines
     chosen = [pipelines.get_or_error(only)] if only is not None else list(pipelines.values())
-    now = uow.now()
+    now = now or uow.now()
     rules: builtins.list[Condition] = []
     for pipeline in chosen:
         for stage in pipeline.stages:
@@ -348,23 +355,3 @@ def _no_contact_since(moment: dt.datetime) -> Condition:
             ),
         )
     )
-
-
-def _active_user(uow: UnitOfWork, user_id: uuid.UUID) -> uuid.UUID:
-    user = uow.tx.get(User, uow.scope, user_id)
-    if user is None or user.deleted:
-        raise NotFound(User.kind, user_id)
-    if not user.active:
-        raise RuleViolation(f"user {user_id} is deactivated", rule="user.inactive")
-    return user_id
-
-
-def _manager(
-    uow: UnitOfWork, owner: uuid.UUID | None, cache: dict[uuid.UUID, uuid.UUID | None]
-) -> uuid.UUID | None:
-    if owner is None:
-        return None
-    if owner not in cache:
-        user = uow.tx.get(User, uow.scope, owner)
-        cache[owner] = user.manager_id if user is not None else None
-    return cache[owner]

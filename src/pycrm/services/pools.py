@@ -31,6 +31,7 @@ from pycrm.core.ids import new_id
 from pycrm.core.org import Department, User
 from pycrm.core.pools import Pool, PoolMove, PoolMoveAction
 from pycrm.core.records import SYSTEM_USER
+from pycrm.core.tickets import Ticket
 from pycrm.errors import ConflictError, NotFound, PermissionDenied, RuleViolation, ValidationError
 from pycrm.schemas import checked_call
 from pycrm.services.auditing import audited
@@ -252,7 +253,42 @@ def assign_new(uow: UnitOfWork, entity: str, records: Sequence[Any]) -> None:
             _round_robin(uow, rule.department, batch)
 
 
-def _round_robin(uow: UnitOfWork, department: uuid.UUID, records: list[Any]) -> None:
+def assign_tickets(uow: UnitOfWork, tickets: Sequence[Ticket]) -> None:
+    """Give each ticket without an assignee to the agent the tenant's first matching
+    assignment rule for tickets names; tickets no rule matches stay unassigned."""
+    rules = uow.config.assignment.get("ticket")
+    if not rules or not tickets:
+        return
+    waiting: dict[int, list[Ticket]] = {}
+    for ticket in tickets:
+        position = next((i for i, rule in enumerate(rules) if rule.matches(ticket)), None)
+        if position is not None:
+            waiting.setdefault(position, []).append(ticket)
+    for position, batch in waiting.items():
+        rule = rules[position]
+        if rule.user is not None:
+            for ticket in batch:
+                ticket.assignee_id = rule.user
+        elif rule.department is not None:
+            _round_robin(uow, rule.department, batch, field="assignee_id")
+        elif rule.customer_owner:
+            owners = _active_owners(uow, frozenset(t.customer_id for t in batch))
+            for ticket in batch:
+                ticket.assignee_id = owners.get(ticket.customer_id)
+
+
+def _active_owners(uow: UnitOfWork, customers: frozenset[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """Each customer's owner, where the owner is an active user (not a job, not gone)."""
+    found = uow.tx.find(Customer, uow.everything, Query(ids=customers, deleted=None))
+    owners = {c.id: c.owner_id for c in found if c.owner_id is not None}
+    query = Query(ids=frozenset(owners.values()), filters=(Filter("active", Op.EQ, True),))
+    active = {u.id for u in uow.tx.find(User, uow.everything, query)}
+    return {customer: owner for customer, owner in owners.items() if owner in active}
+
+
+def _round_robin(
+    uow: UnitOfWork, department: uuid.UUID, records: list[Any], *, field: str = "owner_id"
+) -> None:
     """Deal ``records`` to the department's active users in turn, carrying on where the
     last batch stopped (a gap-free counter per department, where the storage keeps one)."""
     query = Query(
@@ -273,7 +309,7 @@ def _round_robin(uow: UnitOfWork, department: uuid.UUID, records: list[Any]) -> 
     )
     first = last - len(records)
     for offset, record in enumerate(records):
-        record.owner_id = team[(first + offset) % len(team)]
+        setattr(record, field, team[(first + offset) % len(team)])
 
 
 # -- moving -----------------------------------------------------------------------------

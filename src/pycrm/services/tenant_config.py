@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import evolve
 from babel import Locale, UnknownLocaleError
 
+from pycrm.core.calendars import BusinessCalendar
 from pycrm.core.configuration import (
     ConfigEntry,
     ExchangeRateEntry,
@@ -34,6 +35,7 @@ from pycrm.core.ids import new_id
 from pycrm.core.money import Money, validate_currency
 from pycrm.core.pipeline import Pipeline, Pipelines, Stage
 from pycrm.core.pools import AssignmentRule, Pool
+from pycrm.core.sla import CareDay, ServiceDesk, SlaPolicy
 from pycrm.errors import ConfigurationError
 from pycrm.storage.base import Query
 
@@ -135,6 +137,7 @@ def build(uow: UnitOfWork, version: int) -> TenantConfiguration:
         sequences=sequences,
         pools=(pools := _pools(by_section[Section.POOL])),
         assignment=_assignment(by_section[Section.ASSIGNMENT], pools),
+        service=_service_desk(by_section, settings),
         entries=tuple(sorted(entries, key=lambda e: (e.section, e.key))),
         rates=tuple(sorted(rates, key=lambda r: (r.base, r.quote, r.valid_from))),
         defaults_generation=crm.fields.generation,
@@ -143,7 +146,15 @@ def build(uow: UnitOfWork, version: int) -> TenantConfiguration:
 
 # -- settings ---------------------------------------------------------------------------
 #: The settings a tenant may store, each checked when the configuration is built.
-SETTINGS = ("reporting_currency", "currencies", "locale", "time_zone", "default_pipeline")
+SETTINGS = (
+    "reporting_currency",
+    "currencies",
+    "locale",
+    "time_zone",
+    "default_pipeline",
+    "reopen_days",
+    "care_days",
+)
 
 
 def _settings(crm: CRM, stored: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -175,6 +186,8 @@ def _settings(crm: CRM, stored: Mapping[str, Mapping[str, Any]]) -> dict[str, An
         "locale": locale,
         "time_zone": zone,
         "default_pipeline": given.get("default_pipeline"),
+        "reopen_days": given.get("reopen_days"),
+        "care_days": given.get("care_days"),
     }
 
 
@@ -354,6 +367,43 @@ def _assignment(
                 raise ConfigurationError(f"an assignment rule names no pool {rule.pool!r}")
         found[entity] = rules
     return found
+
+
+# -- the service desk -------------------------------------------------------------------
+def _service_desk(
+    by_section: Mapping[str, Mapping[str, Mapping[str, Any]]], settings: Mapping[str, Any]
+) -> ServiceDesk:
+    """Calendars (a default one in the tenant's time zone unless it sets its own), SLA
+    policies by rank then key, the reopen window and the care days."""
+    calendars = {"default": BusinessCalendar(time_zone=settings["time_zone"])}
+    for key, value in by_section[Section.CALENDAR].items():
+        calendars[key] = BusinessCalendar.from_json({**value, "key": key})
+    stored = by_section[Section.SLA].items()
+    policies = sorted(
+        (SlaPolicy.from_dict({**value, "key": key}) for key, value in stored),
+        key=lambda p: (p.rank, p.key),
+    )
+    for policy in policies:
+        if policy.calendar not in calendars:
+            raise ConfigurationError(
+                f"SLA policy {policy.key!r} names no calendar {policy.calendar!r}"
+            )
+        policy.targets(calendars[policy.calendar])  # its durations on that calendar
+    reopen = settings["reopen_days"]
+    if reopen is None:
+        reopen = 7
+    if isinstance(reopen, bool) or not isinstance(reopen, int) or not 0 <= reopen <= 3650:
+        raise ConfigurationError("reopen_days must be a whole number from 0 to 3650")
+    days = settings["care_days"] or []
+    if not isinstance(days, list) or not all(isinstance(d, Mapping) for d in days):
+        raise ConfigurationError("care_days is a list of {on, name}")
+    try:
+        care = tuple(CareDay(**dict(d)) for d in days)
+    except TypeError as error:
+        raise ConfigurationError(f"care day: {error}") from None
+    return ServiceDesk(
+        calendars=calendars, policies=tuple(policies), reopen_days=reopen, care_days=care
+    )
 
 
 def new_entry(uow: UnitOfWork, section: str, key: str, value: dict[str, Any]) -> ConfigEntry:

@@ -96,6 +96,8 @@ class UnitOfWork(Services):
         self._config: TenantConfiguration | None = None
         self._tx: Transaction | None = None
         self._events: list[Event] = []
+        #: The time this unit of work acts at instead of the clock's (the sweep's ``now``).
+        self._at: dt.datetime | None = None
         #: Committed in a host's transaction, not yet handed to the handlers.
         self._undelivered: list[Event] = []
         self._host = _HostTransaction.of(connection)
@@ -171,8 +173,9 @@ class UnitOfWork(Services):
         return self.access.scope()
 
     def now(self) -> dt.datetime:
-        """The current time by the CRM's clock (timezone-aware, UTC)."""
-        return self.crm.clock.now()
+        """The current time by the CRM's clock (timezone-aware, UTC); a sweep's units of
+        work act at the time the sweep was given."""
+        return self._at if self._at is not None else self.crm.clock.now()
 
     def today(self) -> dt.date:
         """Today in the tenant's time zone (``uow.config.time_zone``, UTC unless the tenant

@@ -103,6 +103,8 @@ UNIQUE_KEYS: dict[str, tuple[UniqueKey, ...]] = {
     # One entry per configured item, and one rate per currency pair and start date.
     "config_entry": (UniqueKey(("section", "key")),),
     "exchange_rate": (UniqueKey(("base", "quote", "valid_from")),),
+    # One alert per sweep rule, record and occasion: the sweep raises nothing twice.
+    "alert": (UniqueKey(("rule", "subject", "occasion")),),
 }
 
 

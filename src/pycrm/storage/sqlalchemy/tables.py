@@ -21,6 +21,7 @@ import attrs
 import sqlalchemy as sa
 
 from pycrm.core.access import UserRight
+from pycrm.core.alerts import Alert
 from pycrm.core.configuration import ConfigEntry, ExchangeRateEntry
 from pycrm.core.events import OutboxEntry
 from pycrm.core.introspect import unwrap
@@ -30,6 +31,7 @@ from pycrm.core.orders import OrderLine, ProductPrice
 from pycrm.core.payments import Installment
 from pycrm.core.pipeline import StageTransition
 from pycrm.core.pools import PoolMove
+from pycrm.core.tickets import TicketMove
 from pycrm.storage.base import UNIQUE_KEYS, UniqueKey
 from pycrm.storage.sqlalchemy.types import ExactDecimal, JSONData, UTCDateTime, Uuid
 
@@ -71,6 +73,8 @@ TABLE_NAMES: dict[str, str] = {
     "config_entry": "config_entries",
     "exchange_rate": "exchange_rates",
     "pool_move": "pool_moves",
+    "ticket_move": "ticket_moves",
+    "alert": "alerts",
 }
 
 #: Child collections: (parent kind, field) -> (table, child class, parent key column, keyed
@@ -102,13 +106,13 @@ FOLDED: dict[str, tuple[str, ...]] = {
 #: Columns besides the foreign keys that lists filter on often.
 _INDEXED: dict[str, tuple[tuple[str, ...], ...]] = {
     "customer": (("name",), ("level",), ("status",), ("type",), ("industry",), ("pool",)),
-    "contact": (("name",),),
+    "contact": (("name",), ("birth_month_day",)),
     "lead": (("status",),),
     "opportunity": (("pipeline", "stage"), ("status",), ("expected_close",)),
     "order": (("status",), ("signed_on",)),
     "payment": (("received_on",),),
     "ticket": (("status",), ("due_at",)),
-    "activity": (("due_at",), ("done",)),
+    "activity": (("due_at",), ("done",), ("remind_at",)),
     "user": (("email",), ("manager_path",)),
     "department": (("path",),),
     "installments": (("due_on",),),
@@ -179,7 +183,8 @@ class Tables:
         # Tenant configuration: stored like records, read whole when it changes.
         for cls in (ConfigEntry, ExchangeRateEntry):
             self._by_kind[cls.kind] = self._entity_table(cls)
-        self._by_kind[PoolMove.kind] = self._entity_table(PoolMove)
+        for added in (PoolMove, TicketMove, Alert):
+            self._by_kind[added.kind] = self._entity_table(added)
         #: One counter per tenant, raised by every write that changes who may see what
         #: (users, departments, shares): cached rights are good while it stands still.
         self.org_versions = sa.Table(
