@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         TenantConfiguration,
     )
     from pycrm.core.customers import (
+        ChurnState,
         Contact,
         ContactRole,
         Customer,
@@ -89,11 +90,14 @@ if TYPE_CHECKING:
         RecordCreated,
         RecordDeleted,
         RecordRestored,
+        RecordsMerged,
         RecordUpdated,
         StatusChanged,
     )
     from pycrm.core.fields import FieldDefinition, FieldProblem, FieldType
     from pycrm.core.ids import new_id
+    from pycrm.core.lifecycle import ChurnReason, ChurnRules
+    from pycrm.core.matching import MatchKey, MatchRule
     from pycrm.core.money import DatedRates, ExchangeRates, FixedRates, Money
     from pycrm.core.opportunities import Opportunity, OpportunityStatus
     from pycrm.core.orders import Order, OrderLine, OrderStatus, Product, ProductPrice
@@ -124,12 +128,22 @@ if TYPE_CHECKING:
     from pycrm.services.activities import ActivityService, Agenda, TaskCompletion
     from pycrm.services.catalogue import Services
     from pycrm.services.configuration import ConfigurationService
+    from pycrm.services.duplicates import Candidate, DuplicateGroup, DuplicateService
+    from pycrm.services.exporting import ExportService
     from pycrm.services.fields import CustomFields
+    from pycrm.services.importing import ImportReport, ImportService, RowError
     from pycrm.services.listing import Page, Stream
     from pycrm.services.orders import OrderBalance
+    from pycrm.services.overview import CustomerOverview, TimelineEntry
     from pycrm.services.pools import PoolReport, PoolService, RecycleRun
     from pycrm.services.receivables import DueInstallment
     from pycrm.services.reports import Reports
+    from pycrm.services.reports.customers import (
+        CustomerTrend,
+        CustomerValue,
+        CustomerValueRow,
+        NewCustomers,
+    )
     from pycrm.services.reports.models import (
         AgingReport,
         AgingRow,
@@ -142,6 +156,7 @@ if TYPE_CHECKING:
         WeightedPipeline,
         WinRate,
     )
+    from pycrm.services.search import SearchHit, SearchService
     from pycrm.services.sweep import SweepRule, SweepRun, fresh_alerts, new_alert, raise_alerts
     from pycrm.services.ticket_reports import ServiceReport, ServiceRow
     from pycrm.services.tickets import TicketService
@@ -182,6 +197,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "SystemClock",
     ),
     "pycrm.core.customers": (
+        "ChurnState",
         "Contact",
         "ContactRole",
         "Customer",
@@ -209,6 +225,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ),
     "pycrm.core.events": (
         "AlertRaised",
+        "RecordsMerged",
         "ConfigurationChanged",
         "PoolMoved",
         "Event",
@@ -332,6 +349,39 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "TaskCompletion",
     ),
     "pycrm.services.tickets": ("TicketService",),
+    "pycrm.core.lifecycle": (
+        "ChurnReason",
+        "ChurnRules",
+    ),
+    "pycrm.core.matching": (
+        "MatchKey",
+        "MatchRule",
+    ),
+    "pycrm.services.duplicates": (
+        "Candidate",
+        "DuplicateGroup",
+        "DuplicateService",
+    ),
+    "pycrm.services.importing": (
+        "ImportReport",
+        "ImportService",
+        "RowError",
+    ),
+    "pycrm.services.exporting": ("ExportService",),
+    "pycrm.services.overview": (
+        "CustomerOverview",
+        "TimelineEntry",
+    ),
+    "pycrm.services.reports.customers": (
+        "CustomerTrend",
+        "CustomerValue",
+        "CustomerValueRow",
+        "NewCustomers",
+    ),
+    "pycrm.services.search": (
+        "SearchHit",
+        "SearchService",
+    ),
     "pycrm.services.unit_of_work": ("UnitOfWork",),
     "pycrm.settings": ("Settings",),
 }
@@ -371,10 +421,14 @@ __all__ = [
     "AsyncCRM",
     "BusinessCalendar",
     "CRMError",
+    "Candidate",
     "CareDay",
     "Change",
     "ChangeAction",
     "Choice",
+    "ChurnReason",
+    "ChurnRules",
+    "ChurnState",
     "Clock",
     "ConfigEntry",
     "ConfigurationChanged",
@@ -386,18 +440,25 @@ __all__ = [
     "CurrencyMismatch",
     "CustomFields",
     "Customer",
+    "CustomerOverview",
     "CustomerSource",
     "CustomerStatus",
+    "CustomerTrend",
     "CustomerType",
+    "CustomerValue",
+    "CustomerValueRow",
     "DataScope",
     "DatedRates",
     "Department",
     "DueInstallment",
+    "DuplicateGroup",
+    "DuplicateService",
     "DwellTimes",
     "Event",
     "ExchangeRateEntry",
     "ExchangeRateMissing",
     "ExchangeRates",
+    "ExportService",
     "FieldAccess",
     "FieldChange",
     "FieldDefinition",
@@ -410,6 +471,8 @@ __all__ = [
     "ForecastCategory",
     "Funnel",
     "Grant",
+    "ImportReport",
+    "ImportService",
     "Installment",
     "InstallmentOverdue",
     "InstallmentSettled",
@@ -417,7 +480,10 @@ __all__ = [
     "Lead",
     "LeadStatus",
     "LostReasons",
+    "MatchKey",
+    "MatchRule",
     "Money",
+    "NewCustomers",
     "NotFound",
     "NumberSequence",
     "Opportunity",
@@ -456,13 +522,17 @@ __all__ = [
     "RecordDeleted",
     "RecordRestored",
     "RecordUpdated",
+    "RecordsMerged",
     "RecycleReason",
     "RecycleRule",
     "RecycleRun",
     "Reports",
     "Role",
     "RoleDefinition",
+    "RowError",
     "RuleViolation",
+    "SearchHit",
+    "SearchService",
     "ServiceDesk",
     "ServiceReport",
     "ServiceRow",
@@ -489,6 +559,7 @@ __all__ = [
     "TicketService",
     "TicketStatus",
     "TicketType",
+    "TimelineEntry",
     "UnitOfWork",
     "User",
     "UserRight",

@@ -178,6 +178,10 @@ class AsyncServices:
         self.shares = AsyncService(services, "shares", call)
         self.configuration = AsyncService(services, "configuration", call)
         self.pools = AsyncService(services, "pools", call)
+        self.duplicates = AsyncService(services, "duplicates", call)
+        self.imports = AsyncService(services, "imports", call)
+        self.exports = AsyncService(services, "exports", call)
+        self.search = AsyncService(services, "search", call)
         self.reports = AsyncService(services, "reports", call)
 
 
@@ -329,9 +333,7 @@ class AsyncCRM:
         future.add_done_callback(lambda _: pool.give_back(worker))
         return await asyncio.wrap_future(future)
 
-    async def sweep(
-        self, now: dt.datetime | None = None, *, tenant: str | None = None
-    ) -> SweepRun:
+    async def sweep(self, now: dt.datetime | None = None, *, tenant: str | None = None) -> SweepRun:
         """:meth:`pycrm.CRM.sweep` on a worker thread: every time-based rule of ``tenant``
         at ``now``, without blocking the event loop."""
         return await self._call_alone(lambda: self.crm.sweep(now, tenant=tenant))

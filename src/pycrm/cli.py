@@ -1,6 +1,6 @@
 """The companion command line: ``pycrm demo``, ``pycrm generate``, ``pycrm migrate``,
 ``pycrm config show|export|import``, ``pycrm pools recycle|show``, ``pycrm sweep``,
-``pycrm version``.
+``pycrm import``, ``pycrm export``, ``pycrm version``.
 
 Needs the ``cli`` extra (typer, rich, Faker): ``pip install "pycrm-embedded[cli]"``.
 """
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -539,6 +541,141 @@ def pools_show(url: Url, tenant: Tenant) -> None:
         oldest = "—" if size.oldest_days is None else str(size.oldest_days)
         table.add_row(size.pool, str(size.customers), *ages, oldest)
     console.print(table)
+
+
+@app.command("import")
+def import_file(
+    url: Url,
+    entity: Annotated[str, typer.Argument(help="customer, contact, lead, product or opportunity")],
+    file: Annotated[Path, typer.Argument(help="A .csv (UTF-8) or .xlsx file with a header row.")],
+    tenant: Tenant,
+    mode: Annotated[
+        str, typer.Option(help="all: nothing if any row is bad; skip: import the good rows.")
+    ] = "all",
+    column: Annotated[
+        list[str] | None, typer.Option(help="HEADER=FIELD for a column named otherwise.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import records from a file: columns by header (field names or their Chinese,
+    English or Japanese names), rows with a known external_id update their record. Every
+    bad row is reported with its row number; exits non-zero if any row was bad."""
+    columns = dict(_pair(c) for c in column or [])
+    if mode not in ("all", "skip"):
+        _fail(f"--mode {mode!r}: give all or skip")
+    crm, system = _system(url, tenant)
+    rows = _count_rows(file)
+    with crm:
+        report: Any = None
+        errors_found: list[tuple[str, str]] = []
+        try:
+            with _bar(f"importing {file.name}", rows, quiet=as_json) as advance:
+                report = system.imports.run(
+                    entity,
+                    str(file),
+                    columns=columns,
+                    mode="skip" if mode == "skip" else "all",
+                    on_progress=advance,
+                )
+        except pycrm.ValidationError as error:
+            errors_found = error.errors
+        except pycrm.CRMError as error:
+            _fail(error)
+    if as_json:
+        data = report.model_dump(mode="json") if report else {"refused": errors_found}
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        _import_summary(entity, report, errors_found)
+    if errors_found or (report is not None and not report.ok):
+        raise typer.Exit(1)
+
+
+def _import_summary(entity: str, report: Any, refused: list[tuple[str, str]]) -> None:
+    table = Table(title=f"import of {entity} records" + (": refused" if refused else ""))
+    table.add_column("row", justify="right")
+    table.add_column("column")
+    table.add_column("reason")
+    listed = refused or [(f"{e.row}.{e.column}", e.reason) for e in report.errors]
+    for path, reason in listed[:SHOWN_ROWS]:
+        row, _, column = path.partition(".")
+        if not row.isdigit():  # about the file, not one of its rows
+            row, column = "", path
+        table.add_row(row, column, reason)
+    if report is not None:
+        console.print(
+            f"{report.rows:,} rows: {report.created:,} created, {report.updated:,} updated, "
+            f"{report.skipped:,} skipped",
+            markup=False,
+            highlight=False,
+        )
+    else:
+        console.print(f"nothing imported: {len(refused):,} problem(s)", markup=False)
+    if listed:
+        console.print(table)
+        if len(listed) > SHOWN_ROWS:
+            console.print(_(msg.MORE_ROWS, "en_US", count=len(listed) - SHOWN_ROWS))
+
+
+@app.command("export")
+def export_file(
+    url: Url,
+    entity: Annotated[str, typer.Argument(help="customer, contact, lead, opportunity, order…")],
+    file: Annotated[Path, typer.Argument(help="Where to write: a .csv or .xlsx file.")],
+    tenant: Tenant,
+    where: Annotated[
+        list[str] | None, typer.Option(help="FIELD=VALUE (or field__op=value) to filter by.")
+    ] = None,
+    order_by: Annotated[list[str] | None, typer.Option(help="A field, -field descending.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the count as JSON.")] = False,
+) -> None:
+    """Export a list to a file, streamed (the records the system user may export)."""
+    filters = dict(_pair(w) for w in where or [])
+    crm, system = _system(url, tenant)
+    with crm:
+        try:
+            with _bar(f"exporting {entity}", None, quiet=as_json) as advance:
+                count = system.exports.run(
+                    entity, str(file), where=filters, order_by=order_by or (), on_progress=advance
+                )
+        except pycrm.CRMError as error:
+            _fail(error)
+    if as_json:
+        typer.echo(json.dumps({"entity": entity, "file": str(file), "records": count}))
+    else:
+        console.print(f"{count:,} {entity} records written to {file}", markup=False)
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        _fail(f"{text!r}: give NAME=VALUE")
+    return name.strip(), value
+
+
+def _count_rows(file: Path) -> int | None:
+    """Rows of a CSV file (for the progress bar); None for other files."""
+    if file.suffix.lower() != ".csv" or not file.is_file():
+        return None
+    with file.open("rb") as handle:
+        return max(0, sum(1 for _ in handle) - 1)
+
+
+@contextmanager
+def _bar(what: str, total: int | None, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    if quiet:
+        yield lambda done: None
+        return
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=errors,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda done: bar.update(task, completed=done)
 
 
 @app.command()

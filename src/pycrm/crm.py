@@ -17,6 +17,7 @@ from pycrm.core.clock import Clock, SystemClock
 from pycrm.core.configuration import Picklist
 from pycrm.core.events import Event
 from pycrm.core.fields import FieldDefinition
+from pycrm.core.matching import MatchRule
 from pycrm.core.money import ExchangeRates, validate_currency
 from pycrm.core.pipeline import Pipeline, Pipelines
 from pycrm.errors import ConfigurationError, PluginError, StorageError, ValidationError
@@ -132,6 +133,8 @@ class CRM:
         self.configurations = Configurations(self)
         #: The time-based rules :meth:`sweep` runs, in order (``pycrm_register_sweep_rules``).
         self.sweep_rules: list[SweepRule] = self._collect_sweep_rules()
+        #: The rules that find likely duplicates (``pycrm_register_match_rules``).
+        self.match_rules: list[MatchRule] = self._collect_match_rules()
 
     @classmethod
     def connect(
@@ -253,6 +256,14 @@ class CRM:
         keys = [rule.key for rule in rules]
         if twice := sorted({k for k in keys if keys.count(k) > 1}):
             raise PluginError(f"sweep rules {twice} are registered twice; disable one of them")
+        return rules
+
+    def _collect_match_rules(self) -> list[MatchRule]:
+        lists = list(reversed(self._pm.hook.pycrm_register_match_rules()))
+        rules = self._collected(lists, MatchRule, "pycrm.MatchRule")
+        keys = [rule.key for rule in rules]
+        if twice := sorted({k for k in keys if keys.count(k) > 1}):
+            raise PluginError(f"match rules {twice} are registered twice; disable one of them")
         return rules
 
     def _collect_picklists(self) -> dict[str, Picklist]:

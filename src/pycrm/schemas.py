@@ -286,6 +286,7 @@ class ShareFields(_Common, total=False):
 
 @with_config(_STRICT)
 class CustomerFields(_Common, total=False):
+    external_id: Text | None
     name: Text
     industry: Text | None
     source: Source | None
@@ -305,6 +306,7 @@ class CustomerFields(_Common, total=False):
 
 @with_config(_STRICT)
 class ContactFields(_Common, total=False):
+    external_id: Text | None
     customer_id: uuid.UUID
     name: Text
     title: Text | None
@@ -321,6 +323,7 @@ class ContactFields(_Common, total=False):
 
 @with_config(_STRICT)
 class LeadFields(_Common, total=False):
+    external_id: Text | None
     name: Text
     company: Text | None
     title: Text | None
@@ -333,6 +336,7 @@ class LeadFields(_Common, total=False):
 
 @with_config(_STRICT)
 class OpportunityFields(_Common, total=False):
+    external_id: Text | None
     customer_id: uuid.UUID
     name: Text
     pipeline: Text
@@ -347,6 +351,7 @@ class OpportunityFields(_Common, total=False):
 
 @with_config(_STRICT)
 class ProductFields(_Common, total=False):
+    external_id: Text | None
     name: Text
     code: Text | None
     category: Text | None

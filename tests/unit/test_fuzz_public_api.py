@@ -26,6 +26,7 @@ import enum
 import functools
 import hashlib
 import inspect
+import io
 import json
 import os
 import types
@@ -348,6 +349,12 @@ class NoStrategy(Exception):
 
 #: Field names whose values have a shape their type does not tell.
 _BY_NAME: dict[str, st.SearchStrategy[Any]] = {
+    # Files in and out stay in memory: a CSV, sometimes a broken one; a fresh buffer.
+    "source": st.sampled_from(
+        ["name,phone\nACME,010-6552 9988\n", "name\n\n,\n", "\x00\n", "客户名称\n联成\n"]
+    ).map(io.StringIO),
+    "target": st.builds(io.StringIO),
+    "on_progress": st.none(),
     "email": EMAILS,
     "currency": _mostly(st.sampled_from(["CNY", "CNY", "USD", "JPY"]), WORDS),
 }
@@ -429,6 +436,9 @@ _SIMPLE: dict[Any, st.SearchStrategy[Any]] = {
     ),
     pycrm.SlaPolicy: st.sampled_from(["4h", "90m", "2d"]).map(
         lambda target: pycrm.SlaPolicy(key="std", first_response=target, resolution="2d")
+    ),
+    pycrm.ChurnRules: st.sampled_from([30, 90]).map(
+        lambda days: pycrm.ChurnRules(no_order_days=days)
     ),
     pycrm.CareDay: st.sampled_from(["09-25", "2026-02-17"]).map(
         lambda on: pycrm.CareDay(on=on, name="节日")

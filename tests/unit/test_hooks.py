@@ -307,3 +307,54 @@ def test_hook_pycrm_register_sweep_rules(caplog: pytest.LogCaptureFixture) -> No
 
     with pytest.raises(pycrm.PluginError, match="registered twice"):
         connect(Mine(), Again())
+
+
+def test_hook_pycrm_register_match_rules() -> None:
+    class TaxIds:
+        name = "tax-ids"
+
+        @pycrm.hookimpl
+        def pycrm_register_fields(self) -> list[pycrm.FieldDefinition]:
+            label = {"en_US": "Tax id"}
+            return [
+                pycrm.FieldDefinition(entity="customer", key="tax_id", type="text", label=label)
+            ]
+
+        @pycrm.hookimpl
+        def pycrm_register_match_rules(self) -> list[pycrm.MatchRule]:
+            return [
+                pycrm.MatchRule(
+                    key="customer.tax_id",
+                    entity="customer",
+                    fields=("custom.tax_id",),
+                    normaliser=lambda value, region: value.replace(" ", "").upper(),
+                    action="block",
+                )
+            ]
+
+    class Odd:
+        name = "odd"
+
+        @pycrm.hookimpl
+        def pycrm_register_match_rules(self) -> list[Any]:
+            return ["not a rule"]
+
+    crm = connect(TaxIds())
+    assert {"customer.name", "customer.tax_id"} <= {rule.key for rule in crm.match_rules}
+    api = crm.as_user(pycrm.SYSTEM_USER, tenant="t")
+    first = api.customers.create(name="ACME", custom={"tax_id": "91110 000"})
+    with pytest.raises(pycrm.ConflictError, match=r"customer\.tax_id"):
+        api.customers.create(name="Other", custom={"tax_id": "91110000"})
+    kept = api.customers.create(name="Other", custom={"tax_id": "91110000"}, allow_duplicates=True)
+    assert {c.record_id for c in api.duplicates.of("customer", kept.id)} == {first.id}
+    with pytest.raises(pycrm.PluginError, match="odd"):
+        connect(Odd())
+    with pytest.raises(pycrm.PluginError, match="registered twice"):
+        connect(
+            TaxIds(),
+            type(
+                "Again",
+                (),
+                {"name": "again", "pycrm_register_match_rules": TaxIds.pycrm_register_match_rules},
+            )(),
+        )

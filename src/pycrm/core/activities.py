@@ -55,6 +55,11 @@ class Activity(Record):
     dunning_due_on: dt.date | None = None
     assigned_by: uuid.UUID | None = None
 
+    def derive(self) -> None:
+        """An activity marked not done again has no done time."""
+        if not self.done:
+            self.done_at = None
+
     def problems(self) -> list[tuple[str, str]]:
         """Broken invariants: only a done activity has a done time."""
         if self.done_at is not None and not self.done:

@@ -29,6 +29,7 @@ class AlertRule:
     BIRTHDAY = "contact.birthday"
     CARE_DAY = "care_day"
     STALE_DEAL = "opportunity.stale"
+    CHURN = "customer.churn"
 
 
 @define(kw_only=True)

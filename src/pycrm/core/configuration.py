@@ -20,6 +20,7 @@ from attrs import define, field, frozen
 
 from pycrm.core.fields import FieldRegistry
 from pycrm.core.ids import new_id
+from pycrm.core.lifecycle import ChurnRules
 from pycrm.core.money import DatedRates, ExchangeRates
 from pycrm.core.pipeline import Pipelines
 from pycrm.core.pools import AssignmentRule, Pool
@@ -308,6 +309,7 @@ class TenantConfiguration:
     pools: Mapping[str, Pool] = field(factory=dict)
     assignment: Mapping[str, tuple[AssignmentRule, ...]] = field(factory=dict)
     service: ServiceDesk = field(factory=lambda: ServiceDesk(calendars={}))
+    churn: ChurnRules = field(factory=ChurnRules)
     entries: tuple[ConfigEntry, ...] = ()
     rates: tuple[ExchangeRateEntry, ...] = ()
     #: What the process-wide defaults were when this was built (``crm.fields`` can change).

@@ -10,6 +10,7 @@ from attrs import define, field
 from pycrm.core.records import Record
 
 __all__ = [
+    "ChurnState",
     "Contact",
     "ContactRole",
     "Customer",
@@ -50,13 +51,37 @@ class CustomerStatus(StrEnum):
     ACTIVE = "active"
     NORMAL = "normal"
     ARCHIVED = "archived"  # 封存
+    CHURNED = "churned"  # 确定流失: the rep confirmed the customer is lost
+
+
+class ChurnState(StrEnum):
+    """Where a customer's churn warning (流失预警) stands: raised by the rules, postponed by
+    the rep (暂缓流失) with an action and a date, or confirmed (确定流失)."""
+
+    WARNING = "warning"
+    POSTPONED = "postponed"
+    CONFIRMED = "confirmed"
 
 
 @define(eq=False, kw_only=True)
 class Customer(Record):
-    """A company account (客户). ``level`` is the company's own tier (VIP, A/B/C...)."""
+    """A company account (客户). ``level`` is the company's own tier (VIP, A/B/C...).
+
+    ``external_id`` is its key in another system (an ERP): imports update the customer
+    that has it. ``merged_into`` names the customer a merged one lives on in. The churn
+    fields say where its churn warning stands (:class:`ChurnState`), why it was raised,
+    and the rep's action and date when postponed.
+    """
 
     kind: ClassVar[str] = "customer"
+    system_fields: ClassVar[frozenset[str]] = Record.system_fields | {
+        "merged_into",
+        "churn_state",
+        "churn_reasons",
+        "churn_flagged_at",
+        "churn_action",
+        "churn_until",
+    }
 
     name: str
     industry: str | None = None
@@ -80,6 +105,13 @@ class Customer(Record):
     #: Marked hot (a customer being worked on hard) until this time: it stays out of
     #: public-pool recycling meanwhile; hotness ends by itself.
     hot_until: dt.datetime | None = None
+    external_id: str | None = None
+    merged_into: uuid.UUID | None = None
+    churn_state: ChurnState | None = None
+    churn_reasons: list[str] | None = None
+    churn_flagged_at: dt.datetime | None = None
+    churn_action: str | None = None
+    churn_until: dt.date | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         """Broken invariants: a customer cannot be its own parent."""
@@ -105,7 +137,10 @@ class Contact(Record):
     one indexed lookup."""
 
     kind: ClassVar[str] = "contact"
-    system_fields: ClassVar[frozenset[str]] = Record.system_fields | {"birth_month_day"}
+    system_fields: ClassVar[frozenset[str]] = Record.system_fields | {
+        "birth_month_day",
+        "merged_into",
+    }
 
     customer_id: uuid.UUID
     name: str
@@ -120,6 +155,8 @@ class Contact(Record):
     influence: int | None = None
     preferences: str | None = None
     birth_month_day: str | None = None
+    external_id: str | None = None
+    merged_into: uuid.UUID | None = None
 
     def derive(self) -> None:
         """Keep ``birth_month_day`` from ``birthday``."""
@@ -141,6 +178,7 @@ class Lead(Record):
     """An unqualified prospect (线索); conversion links the records it became."""
 
     kind: ClassVar[str] = "lead"
+    system_fields: ClassVar[frozenset[str]] = Record.system_fields | {"merged_into"}
 
     name: str
     company: str | None = None
@@ -154,6 +192,8 @@ class Lead(Record):
     customer_id: uuid.UUID | None = None
     contact_id: uuid.UUID | None = None
     opportunity_id: uuid.UUID | None = None
+    external_id: str | None = None
+    merged_into: uuid.UUID | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         """Broken invariants: a converted lead names the customer it became."""

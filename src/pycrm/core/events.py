@@ -35,6 +35,7 @@ __all__ = [
     "RecordDeleted",
     "RecordRestored",
     "RecordUpdated",
+    "RecordsMerged",
     "StatusChanged",
 ]
 
@@ -206,10 +207,17 @@ class PoolMoved(Event):
 class AlertRaised(Event):
     """The sweep raised an alert (:class:`pycrm.Alert`); ``name`` is its rule:
     ``activity.reminder``, ``ticket.sla_warning``, ``ticket.sla_breached``,
-    ``ticket.escalated``, ``contact.birthday``, ``care_day``, ``opportunity.stale``, or a
-    plugin's. ``entity``/``record_id`` are the record it is about; ``data``: occasion,
-    recipient (the user it is for, as text), task (the to-do it created, as text, or
-    None) and the rule's details."""
+    ``ticket.escalated``, ``contact.birthday``, ``care_day``, ``opportunity.stale``,
+    ``customer.churn``, or a plugin's. ``entity``/``record_id`` are the record it is
+    about; ``data``: occasion, recipient (the user it is for, as text), task (the to-do it
+    created, as text, or None) and the rule's details."""
+
+
+@frozen(kw_only=True)
+class RecordsMerged(Event):
+    """``<kind>.merged``: likely duplicates were merged into ``record_id`` (``data``:
+    merged, the ids of the records merged into it, as text; moved, how many records of
+    each kind now point at it)."""
 
 
 #: Every event class by its class name (how stored events are read back).
@@ -236,6 +244,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ConfigurationChanged,
         PoolMoved,
         AlertRaised,
+        RecordsMerged,
     )
 }
 

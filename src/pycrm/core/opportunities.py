@@ -67,6 +67,7 @@ class Opportunity(Record):
     last_contact_at: dt.datetime | None = None
     closed_at: dt.datetime | None = None
     lost_reason: str | None = None
+    external_id: str | None = None
 
     # -- time in the current stage -------------------------------------------------------
     def time_in_stage(self, now: dt.datetime) -> dt.timedelta:

@@ -41,6 +41,7 @@ class Product(Record):
     price: Money | None = None
     prices: list[ProductPrice] = field(factory=list)
     active: bool = True
+    external_id: str | None = None
 
     def price_in(self, currency: str) -> Money | None:
         """The catalogue price in ``currency``, or None when the product has none."""

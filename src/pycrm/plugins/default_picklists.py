@@ -46,6 +46,7 @@ PICKLISTS = [
             "active": ("活跃", "Active", "アクティブ"),
             "normal": ("普通", "Normal", "通常"),
             "archived": ("封存", "Archived", "アーカイブ"),
+            "churned": ("已流失", "Churned", "離反"),
         },
     ),
     _fixed(

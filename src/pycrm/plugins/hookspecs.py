@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pycrm.core.configuration import Picklist
     from pycrm.core.events import Event
     from pycrm.core.fields import FieldDefinition
+    from pycrm.core.matching import MatchRule
     from pycrm.core.money import ExchangeRates
     from pycrm.core.opportunities import Opportunity
     from pycrm.core.pipeline import Pipeline, Stage
@@ -190,6 +191,20 @@ def pycrm_register_sweep_rules() -> list[SweepRule]:  # type: ignore[empty-body]
     :data:`pycrm.SYSTEM_USER`. A rule raises through :func:`pycrm.raise_alerts` after
     :func:`pycrm.fresh_alerts` drops what was raised before, so a second sweep at the
     same time raises nothing new.
+    """
+
+
+@hookspec
+def pycrm_register_match_rules() -> list[MatchRule]:  # type: ignore[empty-body]
+    """Rules that find likely duplicate customers, contacts or leads, as
+    :class:`pycrm.MatchRule` objects (a kind, the fields it reads, a normaliser — built-in
+    by name or a function — and whether it warns or blocks).
+
+    Called once when the CRM is built; lists from every plugin are merged, and a key may
+    be registered once. The built-in plugin's rules all warn: register a blocking rule
+    (``action="block"``) to refuse a save, or disable ``pycrm.plugins.default_matching``
+    to replace them. Changing the rules of a stored tenant means recomputing its keys
+    (:meth:`pycrm.services.duplicates.DuplicateService.rebuild`).
     """
 
 

@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "pycrm.plugins.default_roles",
     "pycrm.plugins.default_picklists",
     "pycrm.plugins.default_sweep",
+    "pycrm.plugins.default_matching",
 )
 
 

@@ -67,6 +67,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CHILDREN", "OWNED", "Access"]
 
+#: What the assignee of a ticket may do with it besides what their grants reach.
+_WORKED_ON = frozenset({Action.VIEW, Action.EDIT, Action.EXPORT})
+
 #: Kinds whose records are reached through their owner.
 OWNED = frozenset({"customer", "lead", "opportunity", "order", "ticket", "activity"})
 #: Kinds that follow a parent record: (field naming the parent, the parent's kind).
@@ -301,6 +304,10 @@ class Access:
         base: Condition | None = None
         if DataScope.TENANT not in scopes:
             reached = [self._reach(frozenset(scopes))] if scopes else []
+            if kind == "ticket" and scopes and action in _WORKED_ON:
+                # Whoever owns a ticket, the agent it is assigned to works on it, and the
+                # users whose grants reach that agent see it as they see the agent's own.
+                reached.append(_assigned(reached[0]))
             base = _any(_merged(reached + self._shared(kind, action)))
         return _narrowed(base, self._narrowing(kind, action))
 
@@ -602,6 +609,17 @@ def _merged(conditions: list[Condition]) -> list[Condition]:
         return rest
     listed = Filter("owner_id", Op.IN, tuple(sorted(owners, key=str)))
     return [listed, *rest]
+
+
+def _assigned(owned: Condition) -> Condition:
+    """``owned`` (a condition on ``owner_id``) asked of the ticket's assignee instead."""
+    if isinstance(owned, Filter) and owned.field == "owner_id":
+        return Filter("assignee_id", owned.op, owned.value)
+    if isinstance(owned, Related) and owned.field == "owner_id":
+        return Related("assignee_id", owned.kind, owned.condition, owned.target)
+    if isinstance(owned, AnyOf):
+        return AnyOf(tuple(_assigned(c) for c in owned.conditions))
+    return NOTHING
 
 
 def _owned_by(users: Condition) -> Condition:

@@ -8,16 +8,17 @@ import datetime as dt
 import uuid
 import zoneinfo
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, Unpack
+from typing import TYPE_CHECKING, Annotated, Literal, Unpack
 
 import attrs
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from pycrm.core.access import Action
 from pycrm.core.activities import Activity, ActivityKind
 from pycrm.core.audit import ChangeAction
 from pycrm.core.customers import Contact
 from pycrm.core.opportunities import Opportunity
+from pycrm.core.records import SYSTEM_USER
 from pycrm.core.tickets import DONE_STATUSES, Ticket, TicketStatus
 from pycrm.errors import RuleViolation
 from pycrm.schemas import ActivityFields, LongText, checked_call
@@ -25,7 +26,7 @@ from pycrm.services.auditing import audited
 from pycrm.services.base import RecordService, _as_id, _check_version
 from pycrm.services.lookups import subtree
 from pycrm.services.receivables import DueInstallment
-from pycrm.storage.base import AnyOf, Condition, Filter, Op, Query, Related, Scope
+from pycrm.storage.base import AllOf, AnyOf, Condition, Filter, Op, Query, Related, Scope
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import UnitOfWork
@@ -112,7 +113,10 @@ class ActivityService(RecordService[Activity]):
 
     @checked_call
     def overdue(
-        self, *, owner_id: uuid.UUID | None = None, limit: int = 1000
+        self,
+        *,
+        owner_id: uuid.UUID | None = None,
+        limit: Annotated[int, Field(ge=1, le=10_000)] = 1000,
     ) -> builtins.list[Activity]:
         """Open activities past their due time, oldest due first (of one owner if given);
         at most ``limit`` (1 to 10,000)."""
@@ -145,8 +149,9 @@ class ActivityService(RecordService[Activity]):
                 Filter("due_at", Op.GTE, start),
                 Filter("due_at", Op.LT, end),
             ]
-            if assigned_only:
+            if assigned_only:  # by a person: not the sweep's or dunning's to-dos
                 base.append(Filter("assigned_by", Op.IS_NULL, False))
+                base.append(Filter("assigned_by", Op.NE, SYSTEM_USER))
             late = [Filter("done", Op.EQ, False), Filter("due_at", Op.LT, uow.now())]
             due = _per_owner(uow, scope, base)
             done = _per_owner(uow, scope, [*base, Filter("done", Op.EQ, True)])
@@ -204,6 +209,8 @@ class ActivityService(RecordService[Activity]):
         for record in records:
             if record.owner_id is not None and record.owner_id != uow.user:
                 record.assigned_by = record.assigned_by or uow.user
+            if record.done and record.done_at is None:
+                record.done_at = uow.now()  # logged as done: done when logged
 
     def _before_write(self, uow: UnitOfWork, record: Activity, old: Activity | None) -> None:
         """An activity about a deal marked done is contact with it now."""
@@ -224,22 +231,41 @@ def _copy(record: Activity) -> Activity:
 
 
 def _bounds(uow: UnitOfWork, period: Period, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The period around ``day`` as instants: midnight to midnight in the tenant's zone."""
+    """The period around ``day`` as instants: midnight to midnight in the tenant's zone
+    (the calendar's first and last days reach as far as the calendar goes)."""
     if period == "day":
         first, last = day, day
     elif period == "week":
-        first = day - dt.timedelta(days=day.weekday())
-        last = first + dt.timedelta(days=6)
+        first = _moved(day, -day.weekday())
+        last = _moved(first, 6)
     else:
         first = day.replace(day=1)
-        last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+        following = _moved(first, 32)
+        last = _moved(following.replace(day=1), -1) if following < dt.date.max else following
     zone = zoneinfo.ZoneInfo(uow.config.time_zone)
 
     def midnight(d: dt.date) -> dt.datetime:
-        return dt.datetime.combine(d, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+        try:
+            return dt.datetime.combine(d, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+        except OverflowError:
+            return (
+                dt.datetime.max.replace(tzinfo=dt.UTC)
+                if d.year > 1
+                else dt.datetime.min.replace(tzinfo=dt.UTC)
+            )
 
-    end = last + dt.timedelta(days=1) if last < dt.date.max else last
-    return midnight(first), midnight(end)
+    end = (
+        midnight(_moved(last, 1)) if last < dt.date.max else dt.datetime.max.replace(tzinfo=dt.UTC)
+    )
+    return midnight(first), end
+
+
+def _moved(day: dt.date, days: int) -> dt.date:
+    """``day`` moved by ``days``, held at the calendar's first and last days."""
+    try:
+        return day + dt.timedelta(days=days)
+    except OverflowError:
+        return dt.date.max if days > 0 else dt.date.min
 
 
 def _of_department(uow: UnitOfWork, scope: Scope, department: uuid.UUID | None) -> Scope:
@@ -261,10 +287,15 @@ RUNNING = tuple(s.value for s in TicketStatus if s not in DONE_STATUSES and s !=
 
 
 def _agenda_tickets(uow: UnitOfWork, who: uuid.UUID, end: dt.datetime) -> list[Ticket]:
+    unanswered = AllOf(
+        (
+            Filter("responded_at", Op.IS_NULL, True),
+            AnyOf((Filter("response_warn_at", Op.LT, end), Filter("respond_by", Op.LT, end))),
+        )
+    )
     soon = AnyOf(
         (
-            Filter("response_warn_at", Op.LT, end),
-            Filter("respond_by", Op.LT, end),
+            unanswered,
             Filter("resolution_warn_at", Op.LT, end),
             Filter("due_at", Op.LT, end),
         )

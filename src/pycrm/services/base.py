@@ -271,8 +271,8 @@ class RecordService(Generic[E]):
             ]
 
     # -- writing ------------------------------------------------------------------------
-    def _create(self, fields: Mapping[str, Any]) -> E:
-        with self._step() as uow:
+    def _create(self, fields: Mapping[str, Any], *, allow_duplicates: bool = False) -> E:
+        with self._step() as uow, _allowing(uow, allow_duplicates):
             clean = self._clean(uow, fields)
             _check_writable(uow, self.entity.kind, clean)
             record = self._build(uow, self._prepare(uow, clean, None), new_id(), uow.now())
@@ -363,9 +363,14 @@ class RecordService(Generic[E]):
         return records
 
     def _update(
-        self, record_id: uuid.UUID | str, version: int | None, changes: Mapping[str, Any]
+        self,
+        record_id: uuid.UUID | str,
+        version: int | None,
+        changes: Mapping[str, Any],
+        *,
+        allow_duplicates: bool = False,
     ) -> E:
-        with self._step() as uow:
+        with self._step() as uow, _allowing(uow, allow_duplicates):
             clean = self._clean(uow, changes, partial=True)
             return _last_writer_wins(
                 uow, version, lambda: self._apply_update(uow, _as_id(record_id), version, clean)
@@ -408,7 +413,9 @@ class RecordService(Generic[E]):
         uow.access.require(self.entity.kind, Action.DELETE, record)
         before = audited(record)
         record.deleted_at = uow.now()
-        return self._save(uow, record, before, ChangeAction.DELETE)
+        saved = self._save(uow, record, before, ChangeAction.DELETE)
+        self._after_delete(uow, saved)
+        return saved
 
     def restore(self, record_id: uuid.UUID | str) -> E:
         """Bring a soft-deleted record back."""
@@ -419,7 +426,9 @@ class RecordService(Generic[E]):
             uow.access.require(self.entity.kind, Action.DELETE, record)
             before = audited(record)
             record.deleted_at = None
-            return self._save(uow, record, before, ChangeAction.RESTORE)
+            saved = self._save(uow, record, before, ChangeAction.RESTORE)
+            self._after_restore(uow, saved)
+            return saved
 
     # -- shared steps --------------------------------------------------------------------
     def _prepare(self, uow: UnitOfWork, clean: dict[str, Any], record: E | None) -> dict[str, Any]:
@@ -436,6 +445,12 @@ class RecordService(Generic[E]):
 
     def _after_insert(self, uow: UnitOfWork, records: Sequence[E]) -> None:
         """What a subclass writes once new records are stored (rows that refer to them)."""
+
+    def _after_delete(self, uow: UnitOfWork, record: E) -> None:
+        """What a subclass undoes once a record is (soft-)deleted."""
+
+    def _after_restore(self, uow: UnitOfWork, record: E) -> None:
+        """What a subclass redoes once a deleted record is back."""
 
     def _load(
         self,
@@ -739,6 +754,19 @@ _PAST: dict[ChangeAction, tuple[str, type[Event]]] = {
     ChangeAction.DELETE: ("deleted", RecordDeleted),
     ChangeAction.RESTORE: ("restored", RecordRestored),
 }
+
+
+@contextmanager
+def _allowing(uow: UnitOfWork, duplicates: bool) -> Iterator[None]:
+    """Let this call save likely duplicates a ``block`` rule refuses (the caller asked,
+    and its right is checked where the rule applies)."""
+    if not isinstance(duplicates, bool):
+        raise ValidationError.single("allow_duplicates", "give True or False")
+    before, uow.allow_duplicates = uow.allow_duplicates, duplicates
+    try:
+        yield
+    finally:
+        uow.allow_duplicates = before
 
 
 def _plain_key(value: Any) -> Any:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pycrm.services.activities import ActivityService
 from pycrm.services.configuration import ConfigurationService
 from pycrm.services.contacts import ContactService
 from pycrm.services.customers import CustomerService
+from pycrm.services.duplicates import DuplicateService
+from pycrm.services.exporting import ExportService
+from pycrm.services.importing import ImportService
 from pycrm.services.leads import LeadService
 from pycrm.services.opportunities import OpportunityService
 from pycrm.services.orders import OrderService
@@ -16,6 +19,7 @@ from pycrm.services.payment_plans import PaymentPlanService, PaymentService
 from pycrm.services.pools import PoolService
 from pycrm.services.products import ProductService
 from pycrm.services.receivables import ReceivablesService
+from pycrm.services.search import SearchService
 from pycrm.services.shares import ShareService
 from pycrm.services.tickets import TicketService
 
@@ -49,8 +53,22 @@ class Services:
         self.configuration = ConfigurationService(step)
         #: The public customer pools: claim, release, assign, recycle.
         self.pools = PoolService(step)
+        #: Likely duplicates: check before saving, list, scan, and merge.
+        self.duplicates = DuplicateService(step)
+        #: CSV and Excel files in and out.
+        self.imports = ImportService(step)
+        self.exports = ExportService(step)
+        #: One search box over customers, contacts, leads and deals.
+        self.search = SearchService(step)
         self._step = step
         self._reports: Reports | None = None
+
+    def service_of(self, kind: str) -> Any:
+        """The service of records of ``kind`` (``"customer"`` → ``.customers``)."""
+        name = _SERVICES.get(kind)
+        if name is None:
+            raise LookupError(f"no service for {kind!r} records")
+        return getattr(self, name)
 
     @property
     def reports(self) -> Reports:
@@ -61,3 +79,21 @@ class Services:
 
             self._reports = Reports(self._step)
         return self._reports
+
+
+#: The service attribute of each kind of record.
+_SERVICES = {
+    "department": "departments",
+    "user": "users",
+    "customer": "customers",
+    "contact": "contacts",
+    "lead": "leads",
+    "opportunity": "opportunities",
+    "product": "products",
+    "order": "orders",
+    "payment_plan": "payment_plans",
+    "payment": "payments",
+    "ticket": "tickets",
+    "activity": "activities",
+    "share": "shares",
+}

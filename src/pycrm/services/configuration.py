@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from pydantic import Field
 
-from pycrm.core.access import Action, DataScope
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.calendars import BusinessCalendar
 from pycrm.core.configuration import (
@@ -35,6 +34,7 @@ from pycrm.core.configuration import (
 from pycrm.core.events import ConfigurationChanged
 from pycrm.core.fields import FieldDefinition, FieldType
 from pycrm.core.ids import new_id, new_ids
+from pycrm.core.lifecycle import ChurnRules
 from pycrm.core.limits import check_text
 from pycrm.core.money import validate_currency
 from pycrm.core.opportunities import Opportunity, OpportunityStatus
@@ -42,11 +42,12 @@ from pycrm.core.org import Department, User
 from pycrm.core.pipeline import ForecastCategory, Pipeline
 from pycrm.core.pools import ASSIGNABLE, AssignmentRule, Pool
 from pycrm.core.sla import CareDay, SlaPolicy
-from pycrm.errors import ConfigurationError, PermissionDenied, ValidationError
+from pycrm.errors import ConfigurationError, ValidationError
 from pycrm.schemas import checked_call, exact_number
 from pycrm.services.auditing import audited
 from pycrm.services.config_checks import check_nothing_in_use
 from pycrm.services.fields import checked_definition
+from pycrm.services.lookups import require_configure
 from pycrm.services.tenant_config import (
     choice_value,
     field_value,
@@ -432,6 +433,17 @@ class ConfigurationService:
         with self._step() as uow:
             self._put(uow, Section.SETTING, "care_days", value)
 
+    # -- customers' lifecycle -------------------------------------------------------------
+    @checked_call
+    def set_churn_rules(self, rules: ChurnRules | None) -> None:
+        """When the sweep flags a customer as likely to churn (:class:`pycrm.ChurnRules`);
+        None turns every rule off."""
+        if rules is not None and not isinstance(rules, ChurnRules):
+            raise ValidationError.single("rules", "give a pycrm.ChurnRules or None")
+        value = {"value": rules.to_dict()} if rules is not None and rules.any else {}
+        with self._step() as uow:
+            self._put(uow, Section.SETTING, "churn_rules", value)
+
     # -- money ------------------------------------------------------------------------
     @checked_call
     def set_reporting_currency(self, currency: str) -> None:
@@ -485,7 +497,7 @@ class ConfigurationService:
         note: str | None,
     ) -> tuple[ExchangeRateEntry, bool]:
         """Store one rate; whether anything changed."""
-        _require_configure(uow)
+        require_configure(uow)
         entry = self._rate(uow, base, quote, valid_from)
         now = uow.now()
         before_config = uow.config
@@ -659,7 +671,7 @@ class ConfigurationService:
     ) -> ConfigEntry | None:
         """Store one item (an empty ``value`` puts it back to its default); ``None`` when
         it already had this value."""
-        _require_configure(uow)
+        require_configure(uow)
         entry = self._entry(uow, section, key)
         now = uow.now()
         before_config = uow.config
@@ -772,14 +784,6 @@ def _follow_stage(uow: UnitOfWork, pipeline: str, stage: str, old: int, new: int
 
 #: Opportunities updated per read when they follow their stage's new probability.
 _FOLLOW_PAGE = 500
-
-
-def _require_configure(uow: UnitOfWork) -> None:
-    if DataScope.TENANT not in uow.access.scopes("configuration", Action.EDIT):
-        raise PermissionDenied(
-            f"user {uow.user} may not change the configuration of tenant {uow.tenant!r} "
-            "(it takes the edit right on configuration for the whole tenant)"
-        )
 
 
 def _item_key(key: str) -> str:

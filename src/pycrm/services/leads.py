@@ -16,7 +16,8 @@ from pycrm.core.opportunities import Opportunity
 from pycrm.errors import RuleViolation
 from pycrm.schemas import LeadFields, OpportunityFields, checked_call
 from pycrm.services.auditing import audited
-from pycrm.services.base import RecordService, _as_id
+from pycrm.services.base import _as_id
+from pycrm.services.duplicates import Deduplicated
 from pycrm.services.pools import assign_new
 
 if TYPE_CHECKING:
@@ -25,28 +26,34 @@ if TYPE_CHECKING:
 __all__ = ["LeadConversion", "LeadService"]
 
 
-class LeadService(RecordService[Lead]):
+class LeadService(Deduplicated[Lead]):
     """Leads (unqualified prospects)."""
 
     entity = Lead
     fields = LeadFields
     required = ("name",)
 
-    def create(self, **fields: Unpack[LeadFields]) -> Lead:
-        """Create a lead; see :class:`pycrm.schemas.LeadFields` for the fields."""
-        return self._create(fields)
+    def create(self, *, allow_duplicates: bool = False, **fields: Unpack[LeadFields]) -> Lead:
+        """Create a lead; see :class:`pycrm.schemas.LeadFields` for the fields.
+
+        A likely duplicate (``uow.duplicates.check``) that a ``block`` rule finds is refused
+        with ConflictError; ``allow_duplicates=True`` saves it anyway, for a user with the
+        ``save_duplicate`` right."""
+        return self._create(fields, allow_duplicates=allow_duplicates)
 
     def update(
         self,
         record_id: uuid.UUID | str,
         *,
         version: int | None = None,
+        allow_duplicates: bool = False,
         **changes: Unpack[LeadFields],
     ) -> Lead:
         """Change some fields; pass ``version`` to refuse if someone changed it since."""
-        return self._update(record_id, version, changes)
+        return self._update(record_id, version, changes, allow_duplicates=allow_duplicates)
 
     def _before_insert(self, uow: UnitOfWork, records: Sequence[Lead]) -> None:
+        super()._before_insert(uow, records)  # likely duplicates first
         assign_new(uow, "lead", records)
 
     @checked_call

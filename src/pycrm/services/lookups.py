@@ -8,16 +8,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from pycrm.core.access import Action, DataScope
 from pycrm.core.org import Department, User
 from pycrm.core.records import Record
-from pycrm.errors import NotFound, RuleViolation
+from pycrm.errors import NotFound, PermissionDenied, RuleViolation
 from pycrm.services.batching import chunks
 from pycrm.storage.base import Query
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import UnitOfWork
 
-__all__ = ["active_user", "manager_of", "names", "subtree"]
+__all__ = ["active_user", "manager_of", "names", "require_configure", "subtree"]
 
 
 def names(
@@ -70,3 +71,12 @@ def manager_of(
         user = uow.tx.get(User, uow.everything, user_id)
         cache[user_id] = user.manager_id if user is not None else None
     return cache[user_id]
+
+
+def require_configure(uow: UnitOfWork) -> None:
+    """Refuse (PermissionDenied) unless the user may change the tenant's configuration."""
+    if DataScope.TENANT not in uow.access.scopes("configuration", Action.EDIT):
+        raise PermissionDenied(
+            f"user {uow.user} may not change the configuration of tenant {uow.tenant!r} "
+            "(it takes the edit right on configuration for the whole tenant)"
+        )

@@ -15,6 +15,7 @@ from pycrm.core.access import Action
 from pycrm.core.audit import ChangeAction
 from pycrm.core.org import Department, User, child_path
 from pycrm.core.records import Record
+from pycrm.core.tickets import Ticket, TicketStatus
 from pycrm.errors import RuleViolation, ValidationError
 from pycrm.schemas import DepartmentFields, UserFields, checked_call
 from pycrm.services.auditing import audited
@@ -80,9 +81,10 @@ class UserService(RecordService[User]):
     @checked_call
     def deactivate(self, user_id: uuid.UUID | str, *, transfer_to: uuid.UUID | str) -> Transfer:
         """A user leaves: deactivate them and give ``transfer_to`` every record they own
-        (customers, contacts, deals, orders, tickets, open activities), in one unit of
-        work, each change audited. Users are never deleted. The acting user needs the
-        right to edit the user and to transfer each record."""
+        (customers, contacts, deals, orders, tickets, open activities) and the open
+        tickets assigned to them, in one unit of work, each change audited. Users are
+        never deleted. The acting user needs the right to edit the user and to transfer
+        each record."""
         with self._step() as uow:
             leaving = self._load(uow, _as_id(user_id), for_update=True)
             uow.access.require(User.kind, Action.EDIT, leaving)
@@ -94,6 +96,7 @@ class UserService(RecordService[User]):
             moved = {name: _hand_over(uow, name, leaving.id, heir.id) for name in TRANSFERRED}
             open_tasks = Filter("done", Op.EQ, False)
             moved["activities"] = _hand_over(uow, "activities", leaving.id, heir.id, open_tasks)
+            moved["assigned_tickets"] = _reassign_tickets(uow, leaving.id, heir.id)
             user = uow.users._update(leaving.id, None, {"active": False})
             return Transfer(user=user, to=heir.id, moved=moved)
 
@@ -125,6 +128,19 @@ def _hand_over(
     while batch := uow.tx.find(service.entity, uow.everything, query):
         for record in batch:
             service._update(record.id, None, {"owner_id": heir})
+        moved += len(batch)
+    return moved
+
+
+def _reassign_tickets(uow: UnitOfWork, agent: uuid.UUID, heir: uuid.UUID) -> int:
+    """Open tickets assigned to a leaving agent go to the heir (each a recorded move)."""
+    running = tuple(s.value for s in TicketStatus if s.value not in ("resolved", "closed"))
+    filters = (Filter("assignee_id", Op.EQ, agent), Filter("status", Op.IN, running))
+    query = Query(filters=filters, limit=500)
+    moved = 0
+    while batch := uow.tx.find(Ticket, uow.everything, query):
+        for ticket in batch:
+            uow.tickets.assign(ticket.id, to=heir)
         moved += len(batch)
     return moved
 

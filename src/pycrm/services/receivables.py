@@ -234,6 +234,7 @@ def _dunning_task(
         order_id=row.order_id,
         dunning_installment_id=row.installment_id,
         dunning_due_on=row.due_on,
+        assigned_by=uow.user if row.owner_id != uow.user else None,
     )
     task.stamp(uow.user, uow.now(), created=True)
     return task

@@ -18,7 +18,7 @@ from pycrm.core import messages as msg
 from pycrm.core.activities import Activity, ActivityKind
 from pycrm.core.alerts import Alert, AlertRule
 from pycrm.core.audit import ChangeAction
-from pycrm.core.customers import Contact, Customer
+from pycrm.core.customers import ChurnState, Contact, Customer
 from pycrm.core.records import SYSTEM_USER
 from pycrm.core.tickets import Ticket
 from pycrm.i18n import translate
@@ -29,6 +29,7 @@ from pycrm.services.opportunities import stale_deals
 from pycrm.services.sweep import fresh_alerts, new_alert, raise_alerts
 from pycrm.storage.base import Condition, Filter, Op, Query
 from pycrm.storage.capabilities import each
+from pycrm.storage.capabilities.churn import ChurnCheck, churn_queries
 
 if TYPE_CHECKING:
     from pycrm.services.sweep import SweepRule
@@ -320,6 +321,37 @@ class CareDays:
         return len(raise_alerts(uow, found))
 
 
+class ChurnWarnings:
+    """``customer.churn``: customers the tenant's churn rules flag get a warning
+    (``churn_state`` "warning", with the reasons), audited, and their rep an alert."""
+
+    key = AlertRule.CHURN
+
+    def run(self, uow: UnitOfWork, now: dt.datetime) -> int:
+        rules = uow.config.churn
+        if not rules.any:
+            return 0
+        check = ChurnCheck(rules=rules, now=now, today=_day(uow, now))
+        flagged = churn_queries(uow.tx).churn_candidates(uow.tenant, check)
+        count = 0
+        for page in _pages(flagged):
+            ids = frozenset(customer for customer, _, _ in page)
+            found = {c.id: c for c in uow.tx.find(Customer, uow.everything, Query(ids=ids))}
+            alerts = []
+            for customer_id, owner, reasons in page:
+                customer = found[customer_id]
+                before = audited(customer)
+                customer.churn_state, customer.churn_reasons = ChurnState.WARNING, reasons
+                customer.churn_flagged_at, customer.churn_action = now, None
+                customer.churn_until = None
+                uow.customers._save(uow, customer, before, ChangeAction.UPDATE)
+                details: dict[str, object] = {"name": customer.name, "reasons": reasons}
+                occasion = now.isoformat()
+                alerts.append(new_alert(uow, self.key, customer, occasion, owner, details=details))
+            count += len(raise_alerts(uow, fresh_alerts(uow, alerts)))
+        return count
+
+
 class PoolRecycling:
     """``pool.recycle``: every public pool's recycle rules and reminders
     (:meth:`pycrm.services.pools.PoolService.recycle`)."""
@@ -349,5 +381,6 @@ BUILT_IN_RULES: tuple[SweepRule, ...] = (
     StaleDeals(),
     Birthdays(),
     CareDays(),
+    ChurnWarnings(),
     PoolRecycling(),
 )

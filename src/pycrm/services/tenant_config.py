@@ -32,6 +32,7 @@ from pycrm.core.configuration import (
 )
 from pycrm.core.fields import FieldDefinition, FieldRegistry
 from pycrm.core.ids import new_id
+from pycrm.core.lifecycle import ChurnRules
 from pycrm.core.money import Money, validate_currency
 from pycrm.core.pipeline import Pipeline, Pipelines, Stage
 from pycrm.core.pools import AssignmentRule, Pool
@@ -138,6 +139,7 @@ def build(uow: UnitOfWork, version: int) -> TenantConfiguration:
         pools=(pools := _pools(by_section[Section.POOL])),
         assignment=_assignment(by_section[Section.ASSIGNMENT], pools),
         service=_service_desk(by_section, settings),
+        churn=settings["churn_rules"],
         entries=tuple(sorted(entries, key=lambda e: (e.section, e.key))),
         rates=tuple(sorted(rates, key=lambda r: (r.base, r.quote, r.valid_from))),
         defaults_generation=crm.fields.generation,
@@ -154,6 +156,7 @@ SETTINGS = (
     "default_pipeline",
     "reopen_days",
     "care_days",
+    "churn_rules",
 )
 
 
@@ -188,6 +191,7 @@ def _settings(crm: CRM, stored: Mapping[str, Mapping[str, Any]]) -> dict[str, An
         "default_pipeline": given.get("default_pipeline"),
         "reopen_days": given.get("reopen_days"),
         "care_days": given.get("care_days"),
+        "churn_rules": ChurnRules.from_dict(given.get("churn_rules") or {}),
     }
 
 

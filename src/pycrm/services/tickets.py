@@ -25,6 +25,7 @@ from pydantic import Field
 
 from pycrm.core.access import Action
 from pycrm.core.audit import ChangeAction
+from pycrm.core.calendars import BusinessCalendar
 from pycrm.core.customers import Customer
 from pycrm.core.ids import new_id
 from pycrm.core.orders import Order
@@ -130,14 +131,17 @@ class TicketService(RecordService[Ticket]):
     ) -> Ticket:
         """Give a ticket to agent ``to``, or (without ``to``) to whom the tenant's first
         matching assignment rule for tickets says. A new ticket becomes ``assigned``; an
-        assigned one changes hands. RuleViolation when no rule gives it to anyone."""
+        open one changes hands and keeps its status (resolved and closed ones are
+        reopened first). RuleViolation when no rule gives it to anyone. The assignee
+        may see and work on the ticket whoever owns it."""
 
         def change(uow: UnitOfWork, record: Ticket) -> TicketMove:
             source = TicketStatus(record.status)
-            if source not in (TicketStatus.NEW, TicketStatus.ASSIGNED):
+            if not record.open:
                 allowed = ", ".join(s.value for s in record.allowed_moves())
                 raise RuleViolation(
-                    f"a {source.value} ticket is assigned already; it may move to: {allowed}",
+                    f"the ticket is {source.value}: reopen it before handing it over; "
+                    f"it may move to: {allowed}",
                     rule="ticket.workflow",
                     params={"from": source.value, "to": "assigned", "allowed": allowed},
                 )
@@ -153,7 +157,7 @@ class TicketService(RecordService[Ticket]):
                     )
             if source == TicketStatus.NEW:
                 return record.move_to(TicketStatus.ASSIGNED, at=uow.now(), by=uow.user)
-            return _opened(uow, record, TicketStatus.ASSIGNED, TicketStatus.ASSIGNED)
+            return _opened(uow, record, source, source)  # hands changed, status stays
 
         return self._transition(record_id, version, change)
 
@@ -174,12 +178,15 @@ class TicketService(RecordService[Ticket]):
         misses the first-response deadline. Later responses change nothing."""
 
         def change(uow: UnitOfWork, record: Ticket) -> TicketMove | None:
-            if TicketStatus(record.status) == TicketStatus.NEW:
+            source = TicketStatus(record.status)
+            if source == TicketStatus.NEW:
                 raise RuleViolation(
                     "assign a new ticket before responding to it", rule="ticket.workflow"
                 )
+            first = record.responded_at is None
             _responded(uow, record)
-            return None
+            # The response (and what was said) is kept with the moves, status unchanged.
+            return _opened(uow, record, source, source) if first or note else None
 
         return self._transition(record_id, version, change, note=note)
 
@@ -386,6 +393,12 @@ def _check_fee_line(uow: UnitOfWork, record: Ticket) -> None:
         raise ValidationError.single(
             "fee_line", f"order {record.order_id} has {lines} line(s); name one of them"
         )
+    if order.customer_id != record.customer_id:
+        raise ValidationError.single("order_id", "the fee goes on an order of the same customer")
+    if record.fee is not None and record.fee.currency != order.currency:
+        raise ValidationError.single(
+            "fee", f"give the fee in the order's currency, {order.currency}"
+        )
 
 
 def _use_workflow(names: Sequence[str]) -> RuleViolation:
@@ -449,21 +462,34 @@ def _deadlines(record: Ticket, targets: SlaTargets | None) -> None:
 
 
 def _unpause(uow: UnitOfWork, record: Ticket) -> None:
-    """End a pause: the business time it lasted moves the running deadlines on."""
-    if record.waiting_since is None:
+    """End a pause: each deadline (and warning) still ahead when it began is as far ahead
+    now in business time, so the targets the ticket was given stand even if its policy
+    changed meanwhile; one already passed stays passed."""
+    since = record.waiting_since
+    if since is None:
         return
-    targets = uow.config.service.policy(record.sla_policy)
-    calendar = targets.calendar if targets else uow.config.service.calendars["default"]
-    record.paused_minutes += calendar.between(record.waiting_since, uow.now())
+    calendar = _calendar(uow, record)
+    now = uow.now()
+    record.paused_minutes += calendar.between(since, now)
     record.waiting_since = None
-    if targets is not None:
-        _deadlines(record, targets)
+    running = ["due_at", "resolution_warn_at"] if record.resolved_at is None else []
+    if record.responded_at is None:
+        running += ["respond_by", "response_warn_at"]
+    for name in running:
+        deadline: dt.datetime | None = getattr(record, name)
+        if deadline is not None and deadline > since:
+            setattr(record, name, calendar.add(now, calendar.between(since, deadline)))
+
+
+def _calendar(uow: UnitOfWork, record: Ticket) -> BusinessCalendar:
+    """The calendar of the ticket's policy (the default one without a policy)."""
+    targets = uow.config.service.policy(record.sla_policy)
+    return targets.calendar if targets else uow.config.service.calendars["default"]
 
 
 def _worked(uow: UnitOfWork, record: Ticket, until: dt.datetime) -> int:
     """Business minutes from the opening to ``until``, without the pauses."""
-    targets = uow.config.service.policy(record.sla_policy)
-    calendar = targets.calendar if targets else uow.config.service.calendars["default"]
+    calendar = _calendar(uow, record)
     return max(0, calendar.between(record.created_at, until) - record.paused_minutes)
 
 

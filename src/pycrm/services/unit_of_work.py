@@ -98,6 +98,8 @@ class UnitOfWork(Services):
         self._events: list[Event] = []
         #: The time this unit of work acts at instead of the clock's (the sweep's ``now``).
         self._at: dt.datetime | None = None
+        #: Whether the running call may save records a ``block`` duplicate rule refuses.
+        self.allow_duplicates = False
         #: Committed in a host's transaction, not yet handed to the handlers.
         self._undelivered: list[Event] = []
         self._host = _HostTransaction.of(connection)

@@ -103,6 +103,11 @@ UNIQUE_KEYS: dict[str, tuple[UniqueKey, ...]] = {
     # One entry per configured item, and one rate per currency pair and start date.
     "config_entry": (UniqueKey(("section", "key")),),
     "exchange_rate": (UniqueKey(("base", "quote", "valid_from")),),
+    # An external id (an ERP's key) names one live record of its kind: imports upsert by it.
+    **{
+        kind: (UniqueKey(("external_id",), live_only=True),)
+        for kind in ("customer", "contact", "lead", "product", "opportunity")
+    },
     # One alert per sweep rule, record and occasion: the sweep raises nothing twice.
     "alert": (UniqueKey(("rule", "subject", "occasion")),),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pycrm.services.reports.customers import CustomerReports
 from pycrm.services.reports.pipeline import PipelineReports
 from pycrm.services.reports.receivables import ReceivablesReports
 
@@ -19,9 +20,10 @@ if TYPE_CHECKING:
 __all__ = ["Reports"]
 
 
-class Reports(PipelineReports, ReceivablesReports):
+class Reports(PipelineReports, ReceivablesReports, CustomerReports):
     """Pipeline analysis (weighted pipeline, forecast, funnel, win rate, lost reasons,
-    dwell times) and receivables (sales, collected, outstanding, aging)."""
+    dwell times), receivables (sales, collected, outstanding, aging) and customer value
+    (ABC, rising and falling customers, new customers per rep)."""
 
     def __init__(self, step: Step) -> None:
         self._step = step

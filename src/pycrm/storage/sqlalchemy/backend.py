@@ -14,14 +14,16 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 
 from pycrm.core.audit import Change, ChangeAction, FieldChange
+from pycrm.core.matching import MatchKey
 from pycrm.core.text import fold
 from pycrm.errors import ConfigurationError, ConflictError, StorageError
 from pycrm.storage.base import Group, Query, Scope, Stored
 from pycrm.storage.capabilities.audit import Creations
+from pycrm.storage.capabilities.churn import ChurnCheck
 from pycrm.storage.capabilities.pipeline import OpenStays, OpportunityTotals
 from pycrm.storage.capabilities.pools import RecyclePlan
 from pycrm.storage.capabilities.receivables import AgingSum, DatedSum, OpenInstallment
-from pycrm.storage.sqlalchemy import audit, pipeline_queries, pools, receivables
+from pycrm.storage.sqlalchemy import audit, churn, matching, pipeline_queries, pools, receivables
 from pycrm.storage.sqlalchemy import schema as schema_
 from pycrm.storage.sqlalchemy.bulk import bulk_insert, deferred_copies
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
@@ -558,6 +560,46 @@ class SqlTransaction:
         values = {"tenant": tenant, "sequence": sequence, "period": period, "count": count}
         with self._translate(f"cannot number from sequence {sequence!r}"):
             return int(self.conn.execute(statement, values).scalar_one())
+
+    # -- match keys (pycrm.storage.capabilities.matching) ---------------------------------
+    def replace_match_keys(
+        self, tenant: str, record_ids: Sequence[uuid.UUID], keys: Sequence[MatchKey]
+    ) -> None:
+        with self._translate("cannot store the match keys"):
+            matching.replace_keys(self.conn, self.tables, tenant, record_ids, keys)
+
+    def find_match_keys(self, tenant: str, entity: str, keys: Sequence[str]) -> list[MatchKey]:
+        with self._translate("cannot look up match keys"):
+            return matching.find_keys(self.conn, self.tables, tenant, entity, keys)
+
+    def shared_match_keys(
+        self, tenant: str, entity: str, limit: int
+    ) -> list[tuple[str, str, list[uuid.UUID]]]:
+        with self._translate("cannot scan match keys"):
+            return matching.shared_keys(self.conn, self.tables, tenant, entity, limit)
+
+    def search_match_keys(
+        self, tenant: str, entity: str, rules: Sequence[str], fragment: str, limit: int
+    ) -> list[uuid.UUID]:
+        with self._translate("cannot search match keys"):
+            return matching.search_keys(
+                self.conn, self.tables, tenant, entity, rules, fragment, limit
+            )
+
+    # -- churn rules (pycrm.storage.capabilities.churn) ------------------------------------
+    def churn_candidates(
+        self, tenant: str, check: ChurnCheck
+    ) -> list[tuple[uuid.UUID, uuid.UUID | None, list[str]]]:
+        with self._translate("cannot apply the churn rules"):
+            return churn.churn_candidates(self.conn, self.tables, tenant, check)
+
+    # -- named locks (pycrm.storage.capabilities.locks) -----------------------------------
+    def hold_lock(self, name: str) -> None:
+        if self.conn.dialect.name != "postgresql":
+            return  # SQLite's writers take turns already
+        key = sa.func.hashtextextended(f"{self.tables.prefix}:{name}", 0)
+        with self._translate("cannot take a lock"):
+            self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
     # -- pool-recycling capability (pycrm.storage.capabilities.pools) ---------------------
     def recycle_customers(self, tenant: str, plan: RecyclePlan) -> int:

@@ -26,6 +26,7 @@ from pycrm.core.configuration import ConfigEntry, ExchangeRateEntry
 from pycrm.core.events import OutboxEntry
 from pycrm.core.introspect import unwrap
 from pycrm.core.kinds import ENTITY_TYPES, REFERENCES
+from pycrm.core.matching import MatchKey
 from pycrm.core.money import Money
 from pycrm.core.orders import OrderLine, ProductPrice
 from pycrm.core.payments import Installment
@@ -75,6 +76,7 @@ TABLE_NAMES: dict[str, str] = {
     "pool_move": "pool_moves",
     "ticket_move": "ticket_moves",
     "alert": "alerts",
+    "match_key": "match_keys",
 }
 
 #: Child collections: (parent kind, field) -> (table, child class, parent key column, keyed
@@ -116,6 +118,8 @@ _INDEXED: dict[str, tuple[tuple[str, ...], ...]] = {
     "user": (("email",), ("manager_path",)),
     "department": (("path",),),
     "installments": (("due_on",),),
+    # Likely duplicates: records of a kind sharing a key.
+    "match_key": (("entity", "key"),),
     # Pending deliveries, oldest first.
     "outbox_entry": (("delivered_at", "created_at"),),
 }
@@ -183,7 +187,7 @@ class Tables:
         # Tenant configuration: stored like records, read whole when it changes.
         for cls in (ConfigEntry, ExchangeRateEntry):
             self._by_kind[cls.kind] = self._entity_table(cls)
-        for added in (PoolMove, TicketMove, Alert):
+        for added in (PoolMove, TicketMove, Alert, MatchKey):
             self._by_kind[added.kind] = self._entity_table(added)
         #: One counter per tenant, raised by every write that changes who may see what
         #: (users, departments, shares): cached rights are good while it stands still.
@@ -243,7 +247,10 @@ class Tables:
         return fks
 
     def _indexes(self, table: str, names: list[str], kind: str) -> list[sa.Index]:
-        wanted: list[tuple[str, ...]] = [(n,) for n in names if n.endswith("_id") and n != "id"]
+        # References are indexed; an external id has its unique index already.
+        wanted: list[tuple[str, ...]] = [
+            (n,) for n in names if n.endswith("_id") and n not in ("id", "external_id")
+        ]
         wanted += list(_INDEXED.get(kind, ()))
         indexes = []
         for cols in dict.fromkeys(wanted):

@@ -1,0 +1,244 @@
+"""Likely duplicates: the rules that say when two customers, contacts or leads are probably
+the same, and the keys they compare.
+
+A :class:`MatchRule` reads some fields of a record and normalises each value into a key
+("北京聯成互動軟件技術有限公司 " and "北京联成互动软件技术" give the same company-name key;
+"+86 138 0013 8000" and "13800138000" the same phone key). Records that share a key of a
+rule are likely duplicates. Keys are stored with the record (``pycrm_match_keys``) and
+looked up by index, so checking a new record costs one query however many records there
+are. A rule either warns (the candidates are listed) or blocks the save
+(:class:`pycrm.ConflictError` naming the record it duplicates).
+
+The built-in normalisers (:data:`NORMALISERS`):
+
+- ``company_name``: full-width to half-width, traditional to simplified Chinese, case,
+  spaces and punctuation ignored, and company suffixes (有限公司, 股份有限公司, 集团,
+  Co., Ltd., Inc., 株式会社...) dropped;
+- ``person_name``: the same without the suffixes;
+- ``phone``: parsed as a telephone number (national formats of the tenant's region, or
+  international with ``+``), compared as E.164; digits alone when it does not parse;
+- ``email``: trimmed and case-folded;
+- ``domain``: a website's host without ``www.``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from attrs import field, frozen
+
+from pycrm.errors import ConfigurationError
+
+__all__ = ["MATCHED_KINDS", "NORMALISERS", "MatchKey", "MatchRule", "normalise"]
+
+#: The kinds whose records are checked for duplicates.
+MATCHED_KINDS = ("customer", "contact", "lead")
+
+Normaliser = Callable[[str, str], str | None]
+
+#: Company forms written as words (Latin script): dropped from the end of a name.
+_WORD_FORMS = frozenset(
+    {
+        "co",
+        "ltd",
+        "limited",
+        "inc",
+        "incorporated",
+        "corp",
+        "corporation",
+        "llc",
+        "gmbh",
+        "plc",
+        "company",
+        "kk",
+        "sa",
+        "ag",
+    }
+)
+#: Company forms in Chinese and Japanese (no spaces): dropped from the end of a name.
+_CJK_FORMS = tuple(
+    sorted(
+        {
+            "股份有限公司",
+            "有限责任公司",
+            "有限公司",
+            "集团",
+            "公司",
+            "株式会社",
+            "有限会社",
+            "合同会社",
+        },
+        key=len,
+        reverse=True,
+    )
+)
+#: Dropped at the start too (株式会社 comes first in many Japanese names).
+_PREFIXES = ("株式会社", "有限会社", "合同会社")
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+@functools.cache
+def _to_simplified() -> Callable[[str], str]:
+    import opencc
+
+    converter = opencc.OpenCC("t2s")
+    return converter.convert  # type: ignore[no-any-return]
+
+
+def _folded(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _to_simplified()(text)
+
+
+def person_name(text: str, region: str = "CN") -> str | None:
+    """A person's name as compared: folded, without spaces or punctuation."""
+    key = _NOT_WORD.sub("", _folded(text))
+    return key or None
+
+
+def company_name(text: str, region: str = "CN") -> str | None:
+    """A company's name as compared: folded, without punctuation and company forms."""
+    words = [w for w in _NOT_WORD.split(_folded(text)) if w]
+    while len(words) > 1 and words[-1] in _WORD_FORMS:  # "Acme Co., Ltd." → "acme"
+        words.pop()
+    key = "".join(words)
+    for prefix in _PREFIXES:
+        if key.startswith(prefix) and len(key) > len(prefix):
+            key = key[len(prefix) :]
+    changed = True
+    while changed:  # "…集团有限公司" loses both forms
+        changed = False
+        for form in _CJK_FORMS:
+            if key.endswith(form) and len(key) > len(form):
+                key, changed = key[: -len(form)], True
+                break
+    return key or None
+
+
+def phone(text: str, region: str = "CN") -> str | None:
+    """A telephone number as E.164 (``+8613800138000``), or its digits when it does not
+    parse as a number of ``region`` (or an international one); None without 5 digits."""
+    import phonenumbers
+
+    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
+    if len(digits) < 5:
+        return None
+    try:
+        number = phonenumbers.parse(unicodedata.normalize("NFKC", text), region)
+    except phonenumbers.NumberParseException:
+        return digits
+    if not phonenumbers.is_possible_number(number):
+        return digits
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def email(text: str, region: str = "CN") -> str | None:
+    """An e-mail address, trimmed and case-folded (None without an ``@``)."""
+    key = unicodedata.normalize("NFKC", text).strip().casefold()
+    return key if "@" in key else None
+
+
+def domain(text: str, region: str = "CN") -> str | None:
+    """A website's host, without ``www.`` and a port (``https://www.ACME.com/x`` →
+    ``acme.com``)."""
+    value = unicodedata.normalize("NFKC", text).strip().casefold()
+    if not value:
+        return None
+    host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
+    host = host.removeprefix("www.")
+    return host if "." in host else None
+
+
+#: The built-in normalisers by name.
+NORMALISERS: dict[str, Normaliser] = {
+    "company_name": company_name,
+    "person_name": person_name,
+    "phone": phone,
+    "email": email,
+    "domain": domain,
+}
+
+
+def normalise(normaliser: str | Normaliser, value: Any, region: str = "CN") -> str | None:
+    """The key of one value (None: the value gives no key: empty, too short)."""
+    if value is None or not isinstance(value, str) or not value.strip():
+        return None
+    fn = NORMALISERS[normaliser] if isinstance(normaliser, str) else normaliser
+    key = fn(value, region)
+    return key[:200] if key else None
+
+
+def _fields(value: Iterable[str] | str) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else tuple(value)
+    if not items or not all(isinstance(v, str) and v for v in items):
+        raise ConfigurationError("a match rule reads one or more fields by name")
+    return items
+
+
+def _check_normaliser(_: object, __: Any, value: str | Normaliser) -> None:
+    if isinstance(value, str) and value not in NORMALISERS:
+        raise ConfigurationError(
+            f"unknown normaliser {value!r}; built-in ones: {sorted(NORMALISERS)}, or give "
+            "a function (value, region) -> key"
+        )
+    if not isinstance(value, str) and not callable(value):
+        raise ConfigurationError("a normaliser is a name or a function (value, region) -> key")
+
+
+@frozen(kw_only=True)
+class MatchRule:
+    """Records of ``entity`` whose ``fields`` give the same key (by ``normaliser``) are
+    likely duplicates; ``action`` says whether that warns or blocks the save.
+
+    ``key`` names the rule (``"customer.phone"``). ``fields`` are built-in field names or
+    ``custom.<key>``; each value gives at most one key (a rule over ``phone`` and
+    ``mobile`` matches a phone written in either).
+    """
+
+    key: str
+    entity: str
+    fields: tuple[str, ...] = field(converter=_fields)
+    normaliser: str | Normaliser = field(validator=_check_normaliser)
+    action: Literal["warn", "block"] = "warn"
+
+    def __attrs_post_init__(self) -> None:
+        if self.entity not in MATCHED_KINDS:
+            raise ConfigurationError(f"match rules are for {list(MATCHED_KINDS)}")
+        if self.action not in ("warn", "block"):
+            raise ConfigurationError("a match rule's action is 'warn' or 'block'")
+        if not isinstance(self.key, str) or not 0 < len(self.key) <= 80:
+            raise ConfigurationError("a match rule has a key of 1 to 80 characters")
+
+    def keys(self, values: Mapping[str, Any], region: str = "CN") -> set[str]:
+        """The keys a record with these field values gives under this rule."""
+        found = set()
+        for name in self.fields:
+            if name.startswith("custom."):
+                value = (values.get("custom") or {}).get(name[7:])
+            else:
+                value = values.get(name)
+            key = normalise(self.normaliser, value, region)
+            if key is not None:
+                found.add(key)
+        return found
+
+
+@frozen(kw_only=True)
+class MatchKey:
+    """One key a record gives under one rule, stored so likely duplicates are one indexed
+    lookup. Kept in step with the record by every write (kind ``"match_key"``)."""
+
+    kind: ClassVar[str] = "match_key"
+
+    id: uuid.UUID
+    tenant: str
+    entity: str
+    record_id: uuid.UUID
+    rule: str
+    key: str

@@ -1,0 +1,428 @@
+"""Likely duplicates of customers, contacts and leads: keeping their match keys, checking
+new and changed records, listing candidates, and scanning a whole tenant.
+
+Every write of a matched record keeps its :class:`pycrm.core.matching.MatchKey` rows in
+step (one per rule and key). A new or changed record is checked with one indexed query on
+its keys (:func:`candidates`): a ``block`` rule refuses the save with
+:class:`pycrm.ConflictError` naming the record it duplicates unless the caller passes
+``allow_duplicates=True`` and holds the ``save_duplicate`` right; ``warn`` rules only list
+the candidates (``uow.duplicates.check`` before saving, ``uow.duplicates.of`` after).
+Blocking is held under concurrency: the keys checked are locked for the rest of the unit
+of work (an advisory lock per key on PostgreSQL; SQLite and the memory backend have one
+writer at a time), so two writers of the same new company cannot both pass.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from pycrm.core.audit import Change
+from pycrm.core.ids import new_ids
+from pycrm.core.kinds import kind_of
+from pycrm.core.matching import MATCHED_KINDS, MatchKey, MatchRule
+from pycrm.core.records import Record
+from pycrm.errors import ConflictError, ValidationError
+from pycrm.schemas import checked_call
+from pycrm.services.base import RecordService, _as_id
+from pycrm.services.batching import chunks
+from pycrm.services.lookups import require_configure
+from pycrm.services.merging import merge
+from pycrm.storage.base import Filter, Op, Query
+from pycrm.storage.capabilities import each
+from pycrm.storage.capabilities.locks import hold
+from pycrm.storage.capabilities.matching import MatchKeyIndex, match_keys
+
+if TYPE_CHECKING:
+    from pycrm.services.unit_of_work import Step, UnitOfWork
+
+__all__ = ["Candidate", "Deduplicated", "DuplicateGroup", "DuplicateService"]
+
+M = TypeVar("M", bound=Record)
+
+#: The service of each matched kind on a unit of work.
+SERVICES = {"customer": "customers", "contact": "contacts", "lead": "leads"}
+#: The action that lets a user save a record a ``block`` rule refuses.
+SAVE_DUPLICATE = "save_duplicate"
+
+
+class Candidate(BaseModel):
+    """A record that is likely the same as the one checked: which, and by which rule."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    entity: str
+    record_id: uuid.UUID
+    name: str
+    rule: str
+    action: str
+    key: str
+
+
+class DuplicateGroup(BaseModel):
+    """Records of one kind sharing a key of one rule."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    entity: str
+    rule: str
+    key: str
+    record_ids: list[uuid.UUID]
+
+
+class DuplicateService:
+    """``uow.duplicates``: check values before saving, list a record's likely duplicates,
+    scan a tenant for groups of them."""
+
+    def __init__(self, step: Step) -> None:
+        self._step = step
+
+    @checked_call
+    def check(self, entity: str, fields: Mapping[str, Any]) -> builtins.list[Candidate]:
+        """The visible records of ``entity`` (customer, contact, lead) a record with these
+        ``fields`` would likely duplicate, by rule; nothing is saved."""
+        _check_entity(entity)
+        with self._step(read_only=True) as uow:
+            values = dict(fields)
+            found = candidates(uow, entity, [(None, values)])
+            return _visible(uow, entity, found.get(None, []))
+
+    @checked_call
+    def of(self, entity: str, record_id: uuid.UUID | str) -> builtins.list[Candidate]:
+        """The visible likely duplicates of one stored record."""
+        _check_entity(entity)
+        with self._step(read_only=True) as uow:
+            service = getattr(uow, SERVICES[entity])
+            record = service._load(uow, _as_uuid(record_id))
+            found = candidates(uow, entity, [(record.id, _values(record))])
+            return _visible(uow, entity, found.get(record.id, []))
+
+    @checked_call
+    def scan(self, entity: str, *, limit: int = 1000) -> builtins.list[DuplicateGroup]:
+        """Groups of live records of ``entity`` that share a key, the largest first (at
+        most ``limit``, 1 to 10,000), counted in the database; every record of a group is
+        one the acting user may see."""
+        _check_entity(entity)
+        if isinstance(limit, bool) or not 1 <= limit <= 10_000:
+            raise ValidationError.single("limit", "must be between 1 and 10,000")
+        with self._step(read_only=True) as uow:
+            groups = duplicate_keys(uow, entity, limit)
+            visible = _visible_ids(uow, entity, {i for g in groups for i in g.record_ids})
+        found = []
+        for group in groups:
+            ids = [i for i in group.record_ids if i in visible]
+            if len(ids) > 1:
+                found.append(group.model_copy(update={"record_ids": ids}))
+        return found
+
+    @checked_call
+    def rebuild(self, entity: str) -> int:
+        """Recompute the match keys of every live record of ``entity`` (after the rules
+        changed: a plugin added, a normaliser improved), a page at a time; how many
+        records. Takes the right to change the configuration."""
+        _check_entity(entity)
+        with self._step() as uow:
+            require_configure(uow)
+            done = 0
+            page: builtins.list[Record] = []
+            for record in each(uow.tx, kind_of(entity), uow.everything, Query()):
+                page.append(record)
+                if len(page) == 1000:
+                    store_keys(uow, entity, page, replace=True)
+                    done, page = done + len(page), []
+            if page:
+                store_keys(uow, entity, page, replace=True)
+            return done + len(page)
+
+
+# -- keys -------------------------------------------------------------------------------
+def rules_of(uow: UnitOfWork, entity: str) -> list[MatchRule]:
+    return [rule for rule in uow.crm.match_rules if rule.entity == entity]
+
+
+def region(uow: UnitOfWork) -> str:
+    """The region phone numbers are read in: the tenant locale's (zh_CN → CN)."""
+    return uow.config.locale.rpartition("_")[2] or "CN"
+
+
+def keys_of(uow: UnitOfWork, entity: str, records: Sequence[Record]) -> list[MatchKey]:
+    """The match keys of records of ``entity``, one row per rule and key."""
+    rules, where = rules_of(uow, entity), region(uow)
+    pairs = [
+        (record.id, rule.key, key)
+        for record in records
+        for rule in rules
+        for key in sorted(rule.keys(_values(record), where))
+    ]
+    return [
+        MatchKey(id=i, tenant=uow.tenant, entity=entity, record_id=rid, rule=rule, key=key)
+        for i, (rid, rule, key) in zip(new_ids(len(pairs)), pairs, strict=True)
+    ]
+
+
+def index(uow: UnitOfWork, entity: str) -> MatchKeyIndex:
+    """Where the tenant's match keys are kept (computed from the records without one)."""
+    rules, where = rules_of(uow, entity), region(uow)
+
+    def pairs(record: object) -> Iterable[tuple[str, str]]:
+        values = _values(record)
+        return [(rule.key, key) for rule in rules for key in sorted(rule.keys(values, where))]
+
+    return match_keys(uow.tx, uow.everything, pairs)
+
+
+def store_keys(
+    uow: UnitOfWork, entity: str, records: Sequence[Record], *, replace: bool = False
+) -> None:
+    """Keep the keys of new records (``replace``: of changed ones, instead of theirs)."""
+    if not rules_of(uow, entity):
+        return
+    keys = keys_of(uow, entity, records)
+    if keys or replace:
+        ids = [r.id for r in records] if replace else []
+        index(uow, entity).replace_match_keys(uow.tenant, ids, keys)
+
+
+def drop_keys(uow: UnitOfWork, entity: str, records: Iterable[uuid.UUID]) -> None:
+    """Forget the keys of records (deleted or merged)."""
+    index(uow, entity).replace_match_keys(uow.tenant, sorted(set(records), key=str), [])
+
+
+def candidates(
+    uow: UnitOfWork, entity: str, rows: Sequence[tuple[uuid.UUID | None, Mapping[str, Any]]]
+) -> dict[uuid.UUID | None, list[Candidate]]:
+    """For each ``(record id or None, field values)``, the stored live records sharing a
+    key with it (itself and the other rows' records left out), by rule."""
+    rules = {rule.key: rule for rule in rules_of(uow, entity)}
+    if not rules:
+        return {}
+    where = region(uow)
+    wanted: dict[str, set[tuple[uuid.UUID | None, str]]] = defaultdict(set)
+    for rid, values in rows:
+        for rule in rules.values():
+            for key in rule.keys(values, where):
+                wanted[key].add((rid, rule.key))
+    if not wanted:
+        return {}
+    # One candidate per record and rule: a blocking rule is never hidden by a warning one.
+    hits: dict[uuid.UUID | None, dict[tuple[uuid.UUID, str], str]] = defaultdict(dict)
+    own = {rid for rid, _ in rows if rid is not None}
+    for stored in index(uow, entity).find_match_keys(uow.tenant, entity, sorted(wanted)):
+        if stored.record_id in own:
+            continue
+        for rid, rule_key in wanted[stored.key]:
+            if rule_key == stored.rule:
+                hits[rid].setdefault((stored.record_id, rule_key), stored.key)
+    return _named(uow, entity, hits, rules)
+
+
+def _named(
+    uow: UnitOfWork,
+    entity: str,
+    hits: Mapping[uuid.UUID | None, Mapping[tuple[uuid.UUID, str], str]],
+    rules: Mapping[str, MatchRule],
+) -> dict[uuid.UUID | None, list[Candidate]]:
+    ids = frozenset(other for found in hits.values() for other, _ in found)
+    live = {r.id: r for r in uow.tx.find(kind_of(entity), uow.everything, Query(ids=ids))}
+    result: dict[uuid.UUID | None, list[Candidate]] = {}
+    for rid, found in hits.items():
+        result[rid] = [
+            Candidate(
+                entity=entity,
+                record_id=other,
+                name=str(getattr(live[other], "name", "")),
+                rule=rule,
+                action=rules[rule].action,
+                key=key,
+            )
+            for (other, rule), key in sorted(
+                found.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])
+            )
+            if other in live
+        ]
+    return result
+
+
+def _pairs(uow: UnitOfWork, entity: str, record: Record) -> set[tuple[str, str]]:
+    return {(k.rule, k.key) for k in keys_of(uow, entity, [record])}
+
+
+def refuse_blocked(
+    uow: UnitOfWork,
+    entity: str,
+    records: Sequence[Record],
+    *,
+    allowed: bool,
+    only: set[tuple[str, str]] | None = None,
+) -> None:
+    """Refuse records a ``block`` rule finds a live duplicate of (also among themselves),
+    unless the caller allowed duplicates and may save them; ``only`` these (rule, key)
+    pairs when given."""
+    blocking = [r for r in rules_of(uow, entity) if r.action == "block"]
+    if not blocking:
+        return
+    where = region(uow)
+    keys = sorted(
+        {
+            f"{rule.key}:{k}"
+            for r in records
+            for rule in blocking
+            for k in rule.keys(_values(r), where)
+        }
+    )
+    for key in keys:  # two writers of the same new record take turns from here
+        hold(uow.tx, f"pycrm-duplicate:{uow.tenant}:{entity}:{key}")
+    if allowed:
+        for record in records:
+            uow.access.require(entity, SAVE_DUPLICATE, record, stored=False)
+        return
+    found = candidates(uow, entity, [(r.id, _values(r)) for r in records])
+    _refuse_within(uow, entity, records, blocking, where)
+    for record in records:
+        for candidate in found.get(record.id, []):
+            if only is not None and (candidate.rule, candidate.key) not in only:
+                continue
+            if candidate.action == "block":
+                raise _conflict(uow, entity, candidate)
+
+
+def _conflict(uow: UnitOfWork, entity: str, candidate: Candidate) -> ConflictError:
+    """The refusal, naming the record it duplicates when the user may see it (a record
+    outside their reach is not named: its existence alone is said)."""
+    what = candidate.rule.rpartition(".")[2]
+    seen = candidate.record_id in _visible_ids(uow, entity, {candidate.record_id})
+    which = f"{entity} {candidate.name!r} ({candidate.record_id})" if seen else f"another {entity}"
+    return ConflictError(
+        f"{which} already has this {what}: likely the same {entity} (rule {candidate.rule}); "
+        "save anyway with allow_duplicates=True"
+    )
+
+
+def _refuse_within(
+    uow: UnitOfWork, entity: str, records: Sequence[Record], rules: Sequence[MatchRule], where: str
+) -> None:
+    seen: dict[tuple[str, str], Record] = {}
+    for record in records:
+        for rule in rules:
+            for key in rule.keys(_values(record), where):
+                first = seen.setdefault((rule.key, key), record)
+                if first is not record:
+                    raise ConflictError(
+                        f"two new {entity} records are likely the same (rule {rule.key}): "
+                        f"{getattr(first, 'name', first.id)!r} and "
+                        f"{getattr(record, 'name', record.id)!r}"
+                    )
+
+
+def duplicate_keys(uow: UnitOfWork, entity: str, limit: int) -> list[DuplicateGroup]:
+    """Keys of ``entity`` shared by more than one record, the most shared first."""
+    shared = index(uow, entity).shared_match_keys(uow.tenant, entity, limit)
+    return [
+        DuplicateGroup(entity=entity, rule=rule, key=key, record_ids=ids)
+        for rule, key, ids in shared
+    ]
+
+
+# -- helpers ----------------------------------------------------------------------------
+def _values(record: Record | Any) -> dict[str, Any]:
+    return {name: getattr(record, name, None) for name in _FIELDS} | {"custom": record.custom}
+
+
+#: The built-in fields match rules may read.
+_FIELDS = ("name", "company", "phone", "mobile", "email", "website", "address", "title")
+
+
+def _visible(uow: UnitOfWork, entity: str, found: Sequence[Candidate]) -> list[Candidate]:
+    visible = _visible_ids(uow, entity, {c.record_id for c in found})
+    return [c for c in found if c.record_id in visible]
+
+
+def _visible_ids(uow: UnitOfWork, entity: str, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    seen: set[uuid.UUID] = set()
+    for chunk in chunks(sorted(ids, key=str), 500):
+        query = Query(ids=frozenset(chunk))
+        seen |= {r.id for r in uow.tx.find(kind_of(entity), uow.scope, query)}
+    return seen
+
+
+def _check_entity(entity: str) -> None:
+    if entity not in MATCHED_KINDS:
+        raise ValidationError.single("entity", f"give one of {list(MATCHED_KINDS)}")
+
+
+def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return _as_id(value)
+
+
+class Deduplicated(RecordService[M]):
+    """What customers, contacts and leads share: their match keys kept in step with every
+    write, ``block`` rules checked before a save, and merging."""
+
+    def _before_insert(self, uow: UnitOfWork, records: Sequence[M]) -> None:
+        super()._before_insert(uow, records)
+        refuse_blocked(uow, self.entity.kind, records, allowed=uow.allow_duplicates)
+
+    def _after_insert(self, uow: UnitOfWork, records: Sequence[M]) -> None:
+        super()._after_insert(uow, records)
+        store_keys(uow, self.entity.kind, records)
+
+    def _before_write(self, uow: UnitOfWork, record: M, old: M | None) -> None:
+        super()._before_write(uow, record, old)
+        if old is None or _values(record) == _values(old):
+            return
+        kind = self.entity.kind
+        new = _pairs(uow, kind, record) - _pairs(uow, kind, old)
+        if new:  # a duplicate it was saved as stays allowed; a new one is checked
+            refuse_blocked(uow, kind, [record], allowed=uow.allow_duplicates, only=new)
+        store_keys(uow, kind, [record], replace=True)
+
+    def _after_delete(self, uow: UnitOfWork, record: M) -> None:
+        super()._after_delete(uow, record)
+        drop_keys(uow, self.entity.kind, [record.id])
+
+    @checked_call
+    def merge(
+        self,
+        survivor_id: uuid.UUID | str,
+        others: Sequence[uuid.UUID | str],
+        *,
+        prefer: Mapping[str, uuid.UUID | str] | None = None,
+    ) -> M:
+        """Merge ``others`` (likely duplicates) into ``survivor_id``, in one unit of work.
+
+        Each field keeps the survivor's value, or takes the first of the others' when
+        the survivor has none; ``prefer`` maps a field (or ``custom.<key>``) to the
+        record whose value wins. Everything pointing at the others (contacts, deals,
+        orders, payment plans, tickets, activities, sub-customers, shares...) moves to
+        the survivor, each move audited; the others are deleted with ``merged_into``
+        naming the survivor, whose history then shows theirs too. Takes ``edit`` on the
+        survivor and ``delete`` on the others; emits ``<kind>.merged``.
+        """
+        with self._step() as uow:
+            ids = [_as_id(o) for o in others]
+            chosen = {name: _as_id(rid) for name, rid in (prefer or {}).items()}
+            saved, _ = merge(self, uow, _as_id(survivor_id), ids, chosen)
+            store_keys(uow, self.entity.kind, [saved], replace=True)
+            return self._shown(uow, saved)  # type: ignore[arg-type]
+
+    def history(self, record_id: uuid.UUID | str) -> builtins.list[Change]:
+        """Every recorded change of one record, oldest first, with the history of the
+        records merged into it."""
+        found = super().history(record_id)
+        with self._step(read_only=True) as uow:
+            rid = _as_id(record_id)
+            query = Query(filters=(Filter("merged_into", Op.EQ, rid),), deleted=True)
+            merged = uow.tx.find(self.entity, uow.everything, query)
+            for record in merged:
+                found += uow.tx.changes(uow.everything, self.entity.kind, record.id)
+        return sorted(found, key=lambda c: (c.at, str(c.record_id), c.version))
+
+    def _after_restore(self, uow: UnitOfWork, record: M) -> None:
+        super()._after_restore(uow, record)
+        refuse_blocked(uow, self.entity.kind, [record], allowed=uow.allow_duplicates)
+        store_keys(uow, self.entity.kind, [record])

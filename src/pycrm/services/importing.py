@@ -1,0 +1,533 @@
+"""Importing customers, contacts, leads, products and opportunities from CSV or Excel.
+
+``uow.imports.run("customer", "customers.csv")`` reads the file a batch at a time (memory
+stays flat whatever its size), maps its columns to fields by header (field names, or
+their Chinese, English and Japanese names: :data:`ALIASES`), turns the text into values,
+and creates the records on the bulk path (COPY on PostgreSQL). A row whose
+``external_id`` names a live record updates that record instead (upsert, for ERP and lead
+platform sync); ``customer_external_id`` (or ``contact_external_id``) names the customer
+(or contact) a row belongs to by its external id.
+
+Every bad row is reported with its row number (the header is row 1), column and reason.
+``mode="all"`` (the default) writes nothing if any row is bad: the whole file is checked
+and every bad row reported in one :class:`pycrm.ValidationError` (paths
+``"<row>.<column>"``). ``mode="skip"`` imports the good rows and reports the bad ones in
+the :class:`ImportReport`. Either way the import is one unit of work: stopped half-way,
+it leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import types
+import typing
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from pycrm.core.access import Action
+from pycrm.core.fields import FieldType
+from pycrm.core.kinds import kind_of
+from pycrm.errors import ConflictError, CRMError, PermissionDenied, ValidationError
+from pycrm.schemas import checked_call
+from pycrm.storage.base import Filter, Op, Query
+
+if TYPE_CHECKING:
+    from pycrm.services.base import RecordService
+    from pycrm.services.unit_of_work import Step, UnitOfWork
+
+__all__ = ["ALIASES", "IMPORTABLE", "ImportReport", "ImportService", "RowError"]
+
+#: The kinds of record a file can bring in.
+IMPORTABLE = ("customer", "contact", "lead", "product", "opportunity")
+#: Rows checked and written at a time.
+BATCH = 1000
+#: Bad rows listed at most (they are all counted).
+MAX_LISTED = 10_000
+
+#: Header names (besides the field's own) that map to a field, in Chinese, English and
+#: Japanese; compared case-folded, without spaces, ``_`` or ``-``.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "name": ("名称", "客户名称", "姓名", "联系人", "名前", "会社名", "氏名", "顧客名", "商品名"),
+    "external_id": ("外部编号", "外部id", "外部コード", "erpid", "externalid", "外部番号"),
+    "customer_external_id": ("客户外部编号", "顧客外部コード", "customerexternalid"),
+    "contact_external_id": ("联系人外部编号", "担当者外部コード", "contactexternalid"),
+    "phone": ("电话", "電話", "電話番号", "telephone", "tel"),
+    "mobile": ("手机", "手机号", "携帯", "携帯電話", "cell"),
+    "email": ("邮箱", "电子邮件", "邮件", "メール", "メールアドレス", "e-mail"),
+    "website": ("网址", "网站", "ウェブサイト", "url", "web"),
+    "address": ("地址", "住所"),
+    "industry": ("行业", "業種"),
+    "level": ("级别", "等级", "客户级别", "ランク"),
+    "source": ("来源", "客户来源", "ソース"),
+    "region": ("地区", "区域", "地域"),
+    "type": ("类型", "客户类型", "種別"),
+    "status": ("状态", "ステータス"),
+    "tags": ("标签", "タグ"),
+    "title": ("职位", "职务", "役職"),
+    "department": ("部门", "部署"),
+    "birthday": ("生日", "誕生日"),
+    "company": ("公司", "单位", "会社"),
+    "notes": ("备注", "メモ", "備考"),
+    "code": ("编码", "产品编码", "コード", "商品コード"),
+    "category": ("类别", "分类", "カテゴリ"),
+    "unit": ("单位", "単位"),
+    "price": ("价格", "单价", "価格", "単価"),
+    "amount": ("金额", "金額"),
+    "stage": ("阶段", "ステージ"),
+    "pipeline": ("管道", "销售流程", "パイプライン"),
+    "expected_close": ("预计成交日期", "预计签约日期", "受注予定日"),
+    "probability": ("赢率", "成交概率", "確度"),
+    "owner_id": ("负责人", "担当者"),
+}
+
+Mode = Literal["all", "skip"]
+Format = Literal["csv", "xlsx"]
+
+
+class RowError(BaseModel):
+    """One bad row: its number in the file (the header is row 1), the column, and why."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    row: int
+    column: str
+    reason: str
+
+
+class ImportReport(BaseModel):
+    """What an import did: records created and updated, bad rows skipped (and the first
+    :data:`MAX_LISTED` of them, with their reasons)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    entity: str
+    rows: int
+    created: int
+    updated: int
+    skipped: int
+    errors: list[RowError]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every row was imported."""
+        return self.skipped == 0
+
+
+Source = str | Path | IO[str] | IO[bytes]
+Progress = Callable[[int], None]
+
+
+class ImportService:
+    """``uow.imports``: bring records in from CSV or Excel files."""
+
+    def __init__(self, step: Step) -> None:
+        self._step = step
+
+    @checked_call
+    def run(
+        self,
+        entity: str,
+        source: Any,
+        *,
+        format: Format | None = None,
+        columns: Mapping[str, str] | None = None,
+        mode: Mode = "all",
+        on_progress: Any = None,
+    ) -> ImportReport:
+        """Import the rows of ``source`` (a path, or an open text or binary file) as
+        records of ``entity``; see the module documentation. ``format`` is taken from the
+        file name when not given (CSV otherwise); ``columns`` maps headers to fields where
+        the header alone does not say (``{"客户全称": "name"}``); ``on_progress`` is called
+        with the number of rows read so far after each batch."""
+        if entity not in IMPORTABLE:
+            raise ValidationError.single("entity", f"give one of {list(IMPORTABLE)}")
+        if on_progress is not None and not callable(on_progress):
+            raise ValidationError.single("on_progress", "give a function of the row count")
+        kind = format or _format_of(source)
+        with self._step() as uow:
+            if not uow.access.scopes(entity, Action.CREATE):
+                raise PermissionDenied(f"user {uow.user} may not create {entity} records")
+            reader = _rows(source, kind)
+            header = next(reader, None)
+            if header is None:
+                raise ValidationError.single("source", "the file is empty: no header row")
+            mapping = _mapping(uow, entity, header, columns or {})
+            run = _Run(uow, uow.service_of(entity), mapping, mode, on_progress)
+            return run.go(reader)
+
+
+class _Run:
+    """One import: batches of rows converted, checked, created or updated."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        service: RecordService[Any],
+        mapping: list[tuple[int, str, str]],
+        mode: Mode,
+        on_progress: Progress | None,
+    ) -> None:
+        self.uow, self.service, self.mapping, self.mode = uow, service, mapping, mode
+        self.on_progress = on_progress
+        self.kind = service.entity.kind
+        self.hints = typing.get_type_hints(service.fields)
+        self.custom = {d.key: d for d in uow.config.fields.of(self.kind)}
+        self.rows = self.created = self.updated = self.skipped = 0
+        self.errors: list[RowError] = []
+        self.failed = False
+        self.seen_ids: set[str] = set()
+        #: The file's header of each field (errors name columns as the file does).
+        self.headers = {name: header for _, header, name in mapping}
+
+    def go(self, reader: Iterator[list[str]]) -> ImportReport:
+        batch: list[tuple[int, list[str]]] = []
+        for number, cells in enumerate(reader, start=2):
+            if not any(c.strip() for c in cells):
+                continue  # blank lines are not rows
+            batch.append((number, cells))
+            if len(batch) >= BATCH:
+                self._batch(batch)
+                batch = []
+        if batch:
+            self._batch(batch)
+        self.errors.sort(key=lambda e: e.row)
+        if self.failed:
+            listed = [(f"{e.row}.{e.column}", e.reason) for e in self.errors]
+            raise ValidationError(listed, entity=self.kind)
+        return ImportReport(
+            entity=self.kind,
+            rows=self.rows,
+            created=self.created,
+            updated=self.updated,
+            skipped=self.skipped,
+            errors=self.errors,
+        )
+
+    # -- one batch ----------------------------------------------------------------------
+    def _batch(self, batch: list[tuple[int, list[str]]]) -> None:
+        self.rows += len(batch)
+        values: list[tuple[int, dict[str, Any]]] = []
+        for number, cells in batch:
+            row, problems = self._convert(cells)
+            if problems:
+                self._bad(number, problems)
+            else:
+                values.append((number, row))
+        values = self._resolve_references(values)
+        existing = self._existing(values)
+        creates = [(n, r) for n, r in values if r.get("external_id") not in existing]
+        updates = [(n, r) for n, r in values if r.get("external_id") in existing]
+        self._create(creates)
+        self._update(updates, existing)
+        if self.on_progress is not None:
+            self.on_progress(self.rows)
+
+    def _convert(self, cells: Sequence[str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        row: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        problems = []
+        for position, header, name in self.mapping:
+            text = cells[position].strip() if position < len(cells) else ""
+            if not text:
+                continue
+            try:
+                if name.startswith("custom."):
+                    custom[name[7:]] = _custom_value(self.custom[name[7:]].type, text)
+                else:
+                    row[name] = _value(self.hints.get(name), text)
+            except ValueError as error:
+                problems.append((header, str(error) or "not a value of this column"))
+        if custom:
+            row["custom"] = custom
+        key = row.get("external_id")
+        if key is not None:
+            if key in self.seen_ids:
+                problems.append(("external_id", f"{key!r} is on an earlier row of the file"))
+            self.seen_ids.add(key)
+        return row, problems
+
+    def _resolve_references(
+        self, values: list[tuple[int, dict[str, Any]]]
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Rows naming their customer or contact by external id get its id."""
+        for field, kind in (
+            ("customer_external_id", "customer"),
+            ("contact_external_id", "contact"),
+        ):
+            wanted = {r[field] for _, r in values if field in r}
+            if not wanted:
+                continue
+            query = Query(filters=(Filter("external_id", Op.IN, frozenset(wanted)),))
+            records = self.uow.tx.find(kind_of(kind), self.uow.scope, query)
+            found = {getattr(r, "external_id", None): r.id for r in records}
+            kept = []
+            for number, row in values:
+                key = row.pop(field, None)
+                if key is None:
+                    kept.append((number, row))
+                elif key in found:
+                    row[f"{kind}_id"] = found[key]
+                    kept.append((number, row))
+                else:
+                    self._bad(number, [(field, f"no {kind} has external id {key!r}")])
+            values = kept
+        return values
+
+    def _existing(self, values: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+        ids = frozenset(r["external_id"] for _, r in values if "external_id" in r)
+        if not ids:
+            return {}
+        query = Query(filters=(Filter("external_id", Op.IN, ids),))
+        found = self.uow.tx.find(self.service.entity, self.uow.everything, query)
+        return {str(getattr(r, "external_id", "")): r for r in found}
+
+    def _create(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """Create a batch; a bad row is reported and the rest tried again. Once the file
+        is refused (``mode="all"``) each batch is still written, to find its bad rows,
+        and rolled back."""
+        while rows:
+            try:
+                with self.uow.tx.savepoint():
+                    made = self.service._create_batch(self.uow, 0, [r for _, r in rows])
+                    if self.failed:
+                        raise _Probe
+                self.created += len(made)
+                return
+            except _Probe:
+                return
+            except ValidationError as error:
+                bad = self._blame(rows, error.errors)
+            except ConflictError:
+                bad = self._culprits(rows)
+                if not bad:  # the rows clash with each other: keep the first of each
+                    self._one_by_one(rows)
+                    return
+            rows = [row for i, row in enumerate(rows) if i not in bad]
+
+    def _update(self, rows: list[tuple[int, dict[str, Any]]], existing: Mapping[str, Any]) -> None:
+        for number, row in rows:
+            record = existing[row["external_id"]]
+            changes = {k: v for k, v in row.items() if k != "external_id"}
+            try:
+                with self.uow.tx.savepoint():
+                    clean = self.service._clean(self.uow, changes, partial=True)
+                    self.service._apply_update(self.uow, record.id, None, clean)
+                    if self.failed:
+                        raise _Probe
+                self.updated += 1
+            except _Probe:
+                continue
+            except CRMError as error:
+                paths = getattr(error, "errors", None) or [("", str(error))]
+                self._bad(number, [(p.partition(".")[2] or p or "?", why) for p, why in paths])
+
+    def _blame(
+        self, rows: list[tuple[int, dict[str, Any]]], errors: Sequence[tuple[str, str]]
+    ) -> set[int]:
+        """Report the rows a batch's errors name (paths ``"<index>.<field>"``)."""
+        bad: dict[int, list[tuple[str, str]]] = {}
+        for path, why in errors:
+            head, _, field = path.partition(".")
+            if head.isdigit() and int(head) < len(rows):
+                bad.setdefault(int(head), []).append((field or "?", why))
+        if not bad:  # an error of the whole batch: every row carries it
+            bad = {i: [("?", why) for _, why in errors] for i in range(len(rows))}
+        for position, problems in bad.items():
+            self._bad(rows[position][0], problems)
+        return set(bad)
+
+    def _culprits(self, rows: list[tuple[int, dict[str, Any]]]) -> set[int]:
+        """A batch refused as a whole (a duplicate): find its rows one by one."""
+        bad = set()
+        for index, (number, row) in enumerate(rows):
+            try:
+                with self.uow.tx.savepoint():
+                    self.service._create_batch(self.uow, 0, [row])
+                    raise _Probe
+            except _Probe:
+                continue
+            except CRMError as error:
+                bad.add(index)
+                self._bad(number, [("?", str(error))])
+        return bad
+
+    def _one_by_one(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """Create rows one at a time: a row refused by the ones before it is reported."""
+        for number, row in rows:
+            try:
+                with self.uow.tx.savepoint():
+                    self.service._create_batch(self.uow, 0, [row])
+                    if self.failed:
+                        raise _Probe
+                self.created += 1
+            except _Probe:
+                continue
+            except CRMError as error:
+                self._bad(number, [("?", str(error))])
+
+    def _bad(self, number: int, problems: Sequence[tuple[str, str]]) -> None:
+        """Report a bad row, each problem under the file's own header for its field."""
+        self.skipped += 1
+        if self.mode == "all":
+            self.failed = True
+        for field, reason in problems:
+            column = self.headers.get(field, field)
+            if len(self.errors) < MAX_LISTED:
+                self.errors.append(RowError(row=number, column=column, reason=reason))
+
+
+class _Probe(Exception):
+    """Rolls back a row created only to see whether it can be."""
+
+
+# -- reading files ----------------------------------------------------------------------
+def _format_of(source: Any) -> Format:
+    name = str(source) if isinstance(source, str | Path) else str(getattr(source, "name", ""))
+    return "xlsx" if name.lower().endswith((".xlsx", ".xlsm")) else "csv"
+
+
+def _rows(source: Any, kind: Format) -> Iterator[list[str]]:
+    """The file's rows as text, whatever goes wrong reading it a ValidationError."""
+    rows = _xlsx_rows(source) if kind == "xlsx" else _csv_rows(source)
+    try:
+        yield from rows
+    except ValidationError:
+        raise
+    except (OSError, UnicodeError, csv.Error, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ValidationError.single("source", f"cannot read the file: {error}") from None
+
+
+def _csv_rows(source: Any) -> Iterator[list[str]]:
+    if isinstance(source, str | Path):
+        with open(source, encoding="utf-8-sig", newline="") as file:
+            yield from csv.reader(file)
+        return
+    if not hasattr(source, "read"):
+        raise ValidationError.single("source", "give a path or an open file")
+    text = (
+        source
+        if isinstance(source, io.TextIOBase)
+        else io.TextIOWrapper(source, "utf-8-sig", newline="")
+    )
+    yield from csv.reader(text)
+
+
+def _xlsx_rows(source: Any) -> Iterator[list[str]]:
+    try:
+        import openpyxl
+    except ImportError:
+        raise ValidationError.single(
+            "format", 'Excel files need openpyxl: pip install "pycrm-embedded[excel]"'
+        ) from None
+    book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    try:
+        for values in book.worksheets[0].iter_rows(values_only=True):
+            yield ["" if v is None else _cell_text(v) for v in values]
+    finally:
+        book.close()
+
+
+def _cell_text(value: Any) -> str:
+    if hasattr(value, "isoformat"):
+        text: str = value.isoformat()
+        return text.removesuffix("T00:00:00")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# -- columns and values -----------------------------------------------------------------
+def _folded(header: str) -> str:
+    return re.sub(r"[\s_\-]", "", unicodedata.normalize("NFKC", header).casefold())
+
+
+def _mapping(
+    uow: UnitOfWork, entity: str, header: Sequence[str], given: Mapping[str, str]
+) -> list[tuple[int, str, str]]:
+    """``(position, header, field)`` of each column a field takes; unknown columns are a
+    ValidationError naming them (map them with ``columns``, or leave them out)."""
+    service = uow.service_of(entity)
+    fields = set(typing.get_type_hints(service.fields)) - {"custom"}
+    fields |= {f"custom.{d.key}" for d in uow.config.fields.of(entity)}
+    refs = {"customer_external_id", "contact_external_id"} & {
+        f"{k}_external_id" for k in ("customer", "contact") if f"{k}_id" in fields
+    }
+    known = {_folded(f): f for f in (*fields, *refs)}
+    for field, aliases in ALIASES.items():
+        if field in fields or field in refs:
+            known.update({_folded(a): field for a in aliases})
+    for d in uow.config.fields.of(entity):
+        known.update({_folded(text): f"custom.{d.key}" for _, text in d.label})
+    mapping: list[tuple[int, str, str]] = []
+    unknown: list[str] = []
+    taken: set[str] = set()
+    for position, title in enumerate(header):
+        name: str | None = given.get(title) or known.get(_folded(title))
+        if name is None or (name not in fields and name not in refs):
+            if title.strip():
+                unknown.append(title)
+            continue
+        if name in taken:
+            raise ValidationError.single(title, f"a second column for {name}")
+        taken.add(name)
+        mapping.append((position, title, name))
+    if unknown:
+        raise ValidationError(
+            [(title, "no field of this name: map it with columns={...}") for title in unknown],
+            entity=entity,
+        )
+    return mapping
+
+
+_LIST = re.compile(r"[;,，；、|]")
+
+
+def _value(hint: Any, text: str) -> Any:
+    """The cell's text as the field takes it: lists split on ``;`` ``,`` ``、``, JSON
+    objects parsed; everything else is left for the field's own validation, which reads
+    numbers, dates, times, ids, money (``"12000.00 CNY"``) and choices from text."""
+    origin = typing.get_origin(_bare(hint))
+    if origin is list:
+        return [part.strip() for part in _LIST.split(text) if part.strip()]
+    if origin is dict:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError("give a JSON object") from None
+    return text
+
+
+def _bare(hint: Any) -> Any:
+    while typing.get_origin(hint) in (typing.Annotated, typing.Required, typing.NotRequired):
+        hint = typing.get_args(hint)[0]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        return _bare(args[0])
+    return hint
+
+
+def _custom_value(kind: FieldType, text: str) -> Any:
+    """A custom field's value from text, by its type."""
+    if kind in (FieldType.INTEGER,):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+    if kind is FieldType.BOOLEAN:
+        folded = text.casefold()
+        if folded in ("1", "true", "yes", "y", "是", "はい", "t"):
+            return True
+        if folded in ("0", "false", "no", "n", "否", "いいえ", "f"):
+            return False
+        raise ValueError("give yes or no")
+    if kind is FieldType.MULTI_CHOICE:
+        return [part.strip() for part in _LIST.split(text) if part.strip()]
+    return text

@@ -1,0 +1,107 @@
+"""The match-key capability: the normalised keys of customers, contacts and leads, kept
+in an index so likely duplicates are found by lookup (:mod:`pycrm.core.matching`).
+
+A transaction with :class:`MatchKeyIndex` keeps the keys (the SQL backend: the
+``pycrm_match_keys`` table, indexed by tenant, kind and key): a write replaces a record's
+keys, a check looks its keys up, a scan groups them in the database. Any other gets
+:class:`ScanningMatchKeys`, which keeps nothing and computes the keys of every live
+record of the kind when asked: the same answers, at the cost of reading them all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
+
+from pycrm.core.kinds import kind_of
+from pycrm.core.matching import MatchKey
+from pycrm.storage.base import Scope, Transaction
+from pycrm.storage.capabilities import capability, each
+
+__all__ = ["MatchKeyIndex", "ScanningMatchKeys", "match_keys"]
+
+#: The keys a record gives: (record) -> [(rule, key)].
+KeysOf = Callable[[object], Iterable[tuple[str, str]]]
+
+
+class MatchKeyIndex(Protocol):
+    """A transaction that keeps records' match keys."""
+
+    def replace_match_keys(
+        self, tenant: str, record_ids: Sequence[uuid.UUID], keys: Sequence[MatchKey]
+    ) -> None:
+        """Forget every key of ``record_ids`` and store ``keys`` (of those records)."""
+        ...
+
+    def find_match_keys(self, tenant: str, entity: str, keys: Sequence[str]) -> list[MatchKey]:
+        """The stored keys of ``entity`` records equal to one of ``keys`` (any rule)."""
+        ...
+
+    def shared_match_keys(
+        self, tenant: str, entity: str, limit: int
+    ) -> list[tuple[str, str, list[uuid.UUID]]]:
+        """``(rule, key, record ids)`` of keys more than one record has, the most shared
+        first, at most ``limit``."""
+        ...
+
+    def search_match_keys(
+        self, tenant: str, entity: str, rules: Sequence[str], fragment: str, limit: int
+    ) -> list[uuid.UUID]:
+        """Records of ``entity`` with a key of one of ``rules`` containing ``fragment``
+        (a phone's digits, part of an e-mail), at most ``limit``."""
+        ...
+
+
+class ScanningMatchKeys:
+    """:class:`MatchKeyIndex` without an index: keys are computed from the records."""
+
+    def __init__(self, tx: Transaction, scope: Scope, keys_of: KeysOf) -> None:
+        self.tx, self.scope, self.keys_of = tx, scope, keys_of
+
+    def replace_match_keys(
+        self, tenant: str, record_ids: Sequence[uuid.UUID], keys: Sequence[MatchKey]
+    ) -> None:
+        """Nothing to keep: keys are computed when asked."""
+
+    def find_match_keys(self, tenant: str, entity: str, keys: Sequence[str]) -> list[MatchKey]:
+        """The keys equal to one of ``keys``, computed from every live record."""
+        wanted = set(keys)
+        return [k for k in self._all(tenant, entity) if k.key in wanted]
+
+    def shared_match_keys(
+        self, tenant: str, entity: str, limit: int
+    ) -> list[tuple[str, str, list[uuid.UUID]]]:
+        """Keys shared by several records, computed from every live record."""
+        groups: dict[tuple[str, str], set[uuid.UUID]] = defaultdict(set)
+        for key in self._all(tenant, entity):
+            groups[(key.rule, key.key)].add(key.record_id)
+        shared = [(r, k, sorted(ids, key=str)) for (r, k), ids in groups.items() if len(ids) > 1]
+        return sorted(shared, key=lambda g: (-len(g[2]), g[0], g[1]))[:limit]
+
+    def search_match_keys(
+        self, tenant: str, entity: str, rules: Sequence[str], fragment: str, limit: int
+    ) -> list[uuid.UUID]:
+        """Records whose keys contain ``fragment``, computed from every live record."""
+        found = dict.fromkeys(
+            k.record_id for k in self._all(tenant, entity) if k.rule in rules and fragment in k.key
+        )
+        return list(found)[:limit]
+
+    def _all(self, tenant: str, entity: str) -> Iterable[MatchKey]:
+        for record in each(self.tx, kind_of(entity), self.scope):
+            for rule, key in self.keys_of(record):
+                yield MatchKey(
+                    id=record.id,
+                    tenant=tenant,
+                    entity=entity,
+                    record_id=record.id,
+                    rule=rule,
+                    key=key,
+                )
+
+
+def match_keys(tx: Transaction, scope: Scope, keys_of: KeysOf) -> MatchKeyIndex:
+    """``tx`` itself when it keeps match keys, else a :class:`ScanningMatchKeys`."""
+    return capability(tx, MatchKeyIndex, lambda t: ScanningMatchKeys(t, scope, keys_of))
