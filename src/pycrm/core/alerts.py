@@ -38,7 +38,9 @@ class Alert:
 
     ``subject`` is the record's id (of kind ``subject_kind``), ``recipient`` who the alert
     is for (the owner, assignee or superior), ``task`` the id of the to-do it created, if
-    any; ``details`` JSON-ready facts (the deadline, the target).
+    any; ``details`` JSON-ready facts (the deadline, the target); ``moment`` the time the
+    occasion is about (a reminder time, a deadline), which lets the database find what is
+    due and not yet raised in one query.
     Stored like records (kind ``"alert"``), only ever added.
     """
 
@@ -54,3 +56,4 @@ class Alert:
     at: dt.datetime
     task: uuid.UUID | None = None
     details: dict[str, object] | None = None
+    moment: dt.datetime | None = None

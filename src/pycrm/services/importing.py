@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+import attrs
 from pydantic import BaseModel, ConfigDict
 
 from pycrm.core.access import Action
@@ -466,13 +467,16 @@ def _mapping(
             known.update({_folded(a): field for a in aliases})
     for d in uow.config.fields.of(entity):
         known.update({_folded(text): f"custom.{d.key}" for _, text in d.label})
+    # What an export writes but no import sets (ids, times, versions): left alone, so an
+    # exported file imports as it is.
+    kept = {f.name for f in attrs.fields(service.entity)} - fields
     mapping: list[tuple[int, str, str]] = []
     unknown: list[str] = []
     taken: set[str] = set()
     for position, title in enumerate(header):
         name: str | None = given.get(title) or known.get(_folded(title))
         if name is None or (name not in fields and name not in refs):
-            if title.strip():
+            if title.strip() and title.strip() not in kept:
                 unknown.append(title)
             continue
         if name in taken:

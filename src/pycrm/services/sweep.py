@@ -108,8 +108,10 @@ def new_alert(
     *,
     kind: str | None = None,
     details: dict[str, object] | None = None,
+    moment: dt.datetime | None = None,
 ) -> Alert:
-    """A new alert of ``rule`` about ``subject`` (a record, or an id with ``kind``)."""
+    """A new alert of ``rule`` about ``subject`` (a record, or an id with ``kind``);
+    ``moment`` is the time its occasion is about, when it has one."""
     return Alert(
         id=new_id(),
         tenant=uow.tenant,
@@ -120,6 +122,7 @@ def new_alert(
         recipient=recipient,
         at=uow.now(),
         details={k: plain(v) for k, v in details.items()} if details else None,
+        moment=moment,
     )
 
 

@@ -19,17 +19,17 @@ from pycrm.core.activities import Activity, ActivityKind
 from pycrm.core.alerts import Alert, AlertRule
 from pycrm.core.audit import ChangeAction
 from pycrm.core.customers import ChurnState, Contact, Customer
+from pycrm.core.org import User
 from pycrm.core.records import SYSTEM_USER
 from pycrm.core.tickets import Ticket
 from pycrm.i18n import translate
-from pycrm.services.activities import RUNNING
 from pycrm.services.auditing import audited, creations
-from pycrm.services.lookups import manager_of
 from pycrm.services.opportunities import stale_deals
 from pycrm.services.sweep import fresh_alerts, new_alert, raise_alerts
-from pycrm.storage.base import Condition, Filter, Op, Query
+from pycrm.storage.base import Filter, Op, Query
 from pycrm.storage.capabilities import each
 from pycrm.storage.capabilities.churn import ChurnCheck, churn_queries
+from pycrm.storage.capabilities.sweeping import DueDeadline, DueReminder, Stage, sweep_queries
 
 if TYPE_CHECKING:
     from pycrm.services.sweep import SweepRule
@@ -58,27 +58,24 @@ class Reminders:
     key = AlertRule.REMINDER
 
     def run(self, uow: UnitOfWork, now: dt.datetime) -> int:
-        query = Query(
-            filters=(
-                Filter("remind_at", Op.GTE, now - LATE_REMINDERS),
-                Filter("remind_at", Op.LTE, now),
-                Filter("done", Op.EQ, False),
-            ),
-            order=(("remind_at", False),),
-        )
+        due = sweep_queries(uow.tx).due_reminders(uow.tenant, self.key, now - LATE_REMINDERS, now)
         count = 0
-        for page in _pages(each(uow.tx, Activity, uow.everything, query)):
-            found = [_reminder(uow, a) for a in page if a.remind_at is not None]
-            count += len(raise_alerts(uow, fresh_alerts(uow, found)))
+        for page in _pages(due):
+            count += len(raise_alerts(uow, [_reminder(uow, r) for r in page]))
         return count
 
 
-def _reminder(uow: UnitOfWork, activity: Activity) -> Alert:
-    assert activity.remind_at is not None
-    details: dict[str, object] = {"subject": activity.subject, "due_at": activity.due_at}
-    occasion = activity.remind_at.isoformat()
+def _reminder(uow: UnitOfWork, due: DueReminder) -> Alert:
+    details: dict[str, object] = {"subject": due.subject, "due_at": due.due_at}
     return new_alert(
-        uow, AlertRule.REMINDER, activity, occasion, activity.owner_id, details=details
+        uow,
+        AlertRule.REMINDER,
+        due.activity_id,
+        due.remind_at.isoformat(),
+        due.owner_id,
+        kind=Activity.kind,
+        details=details,
+        moment=due.remind_at,
     )
 
 
@@ -86,88 +83,93 @@ class SlaAlerts:
     """``ticket.sla_warning`` when a running ticket's warning time has come, and
     ``ticket.sla_breached`` with ``ticket.escalated`` (a to-do for the assignee's
     superior, or the policy's ``escalate_to``) when its deadline has passed: for the first
-    response and for the resolution, each once per deadline."""
+    response and for the resolution, each once per deadline. A deadline passes after its
+    minute, not at it: a response at the deadline is on time. (Whether a response or a
+    resolution was late is kept on the ticket when it happens.)"""
 
     key = "ticket.sla"
 
     def run(self, uow: UnitOfWork, now: dt.datetime) -> int:
+        rules: dict[Stage, str] = {
+            "warning": AlertRule.SLA_WARNING,
+            "breach": AlertRule.SLA_BREACHED,
+        }
+        due = sweep_queries(uow.tx).due_deadlines(uow.tenant, rules, now)
+        managers: dict[uuid.UUID, uuid.UUID | None] = {}
         count = 0
-        for target, deadline, warning in _TARGETS:
-            base: tuple[Condition, ...] = (Filter("status", Op.IN, frozenset(RUNNING)),)
-            if target == "response":
-                base += (Filter("responded_at", Op.IS_NULL, True),)
-            # Past the deadline, not at it: a response at the deadline is on time.
-            late = Query(filters=(*base, Filter(deadline, Op.LT, now)))
-            for page in _pages(each(uow.tx, Ticket, uow.everything, late)):
-                count += _breached(uow, page, target, deadline)
-            soon = (Filter(warning, Op.LTE, now), Filter(deadline, Op.GTE, now))
-            for page in _pages(each(uow.tx, Ticket, uow.everything, Query(filters=base + soon))):
-                found = [_sla_alert(uow, AlertRule.SLA_WARNING, t, target, deadline) for t in page]
-                count += len(raise_alerts(uow, fresh_alerts(uow, found)))
+        for page in _pages(due):
+            alerts = [_sla_alert(uow, rules[d.stage], d) for d in page]
+            count += len(raise_alerts(uow, alerts))
+            breaches = [d for d in page if d.stage == "breach"]
+            count += _escalate(uow, breaches, managers)
         return count
 
 
-#: (target, deadline field, warning field) of the SLA clock.
-_TARGETS = (
-    ("response", "respond_by", "response_warn_at"),
-    ("resolution", "due_at", "resolution_warn_at"),
-)
-
-
-def _sla_alert(uow: UnitOfWork, rule: str, ticket: Ticket, target: str, deadline: str) -> Alert:
-    when: dt.datetime = getattr(ticket, deadline)
-    details: dict[str, object] = {"target": target, "deadline": when, "subject": ticket.subject}
-    occasion = f"{target}:{when.isoformat()}"
+def _sla_alert(uow: UnitOfWork, rule: str, due: DueDeadline) -> Alert:
+    details: dict[str, object] = {
+        "target": due.target,
+        "deadline": due.deadline,
+        "subject": due.subject,
+    }
+    recipient = due.assignee_id or due.owner_id
+    if recipient == SYSTEM_USER:
+        recipient = None  # opened by a job and given to nobody yet
+    occasion = f"{due.target}:{due.deadline.isoformat()}"
     return new_alert(
-        uow, rule, ticket, occasion, ticket.assignee_id or ticket.owner_id, details=details
+        uow,
+        rule,
+        due.ticket_id,
+        occasion,
+        recipient,
+        kind=Ticket.kind,
+        details=details,
+        moment=due.deadline,
     )
 
 
-def _breached(uow: UnitOfWork, tickets: list[Ticket], target: str, deadline: str) -> int:
-    """Raise the breaches not raised before: mark each ticket, escalate each."""
-    found = fresh_alerts(
-        uow, [_sla_alert(uow, AlertRule.SLA_BREACHED, t, target, deadline) for t in tickets]
-    )
-    if not found:
-        return 0
-    by_id = {t.id: t for t in tickets}
-    managers: dict[uuid.UUID, uuid.UUID | None] = {}
-    escalations: list[Alert] = []
-    tasks: list[Activity] = []
-    for item in found:
-        ticket = by_id[item.subject]
-        before = audited(ticket)
-        setattr(ticket, f"{target}_breached", True)
-        uow.tickets._save(uow, ticket, before, ChangeAction.UPDATE)
-        targets = uow.config.service.policy(ticket.sla_policy)
+def _escalate(
+    uow: UnitOfWork, breaches: list[DueDeadline], managers: dict[uuid.UUID, uuid.UUID | None]
+) -> int:
+    """A to-do and an alert for the superior of each breached ticket's agent (or the
+    policy's ``escalate_to``); the superiors of a page looked up at once."""
+    _superiors(uow, {b.assignee_id or b.owner_id for b in breaches}, managers)
+    escalations, tasks = [], []
+    for due in breaches:
+        targets = uow.config.service.policy(due.sla_policy)
         boss = targets.escalate_to if targets and targets.escalate_to else None
-        boss = boss or manager_of(uow, ticket.assignee_id or ticket.owner_id, managers)
+        agent = due.assignee_id or due.owner_id
+        boss = boss or (managers.get(agent) if agent is not None else None)
         if boss is None:
             continue
-        task = _escalation_task(uow, ticket, target, getattr(ticket, deadline), boss)
+        task = _escalation_task(uow, due, boss)
         tasks.append(task)
-        escalated = _sla_alert(uow, AlertRule.ESCALATED, ticket, target, deadline)
+        escalated = _sla_alert(uow, AlertRule.ESCALATED, due)
         escalated.recipient, escalated.task = boss, task.id
         escalations.append(escalated)
     _insert_tasks(uow, tasks)
-    raise_alerts(uow, found)
-    raise_alerts(uow, escalations)
-    return len(found) + len(escalations)
+    return len(raise_alerts(uow, escalations))
 
 
-def _escalation_task(
-    uow: UnitOfWork, ticket: Ticket, target: str, deadline: dt.datetime, boss: uuid.UUID
-) -> Activity:
+def _superiors(
+    uow: UnitOfWork, users: set[uuid.UUID | None], managers: dict[uuid.UUID, uuid.UUID | None]
+) -> None:
+    wanted = frozenset(u for u in users if u is not None and u not in managers)
+    if wanted:
+        found = {u.id: u.manager_id for u in uow.tx.find(User, uow.everything, Query(ids=wanted))}
+        managers.update({u: found.get(u) for u in wanted})
+
+
+def _escalation_task(uow: UnitOfWork, due: DueDeadline, boss: uuid.UUID) -> Activity:
     locale = uow.config.locale
-    what = translate(msg.SLA_RESPONSE if target == "response" else msg.SLA_RESOLUTION, locale)
+    target = msg.SLA_RESPONSE if due.target == "response" else msg.SLA_RESOLUTION
     subject = translate(
         msg.ESCALATION_SUBJECT,
         locale,
-        subject=ticket.subject,
-        target=what,
-        deadline=_local(uow, deadline).strftime("%Y-%m-%d %H:%M"),
+        subject=due.subject,
+        target=translate(target, locale),
+        deadline=_local(uow, due.deadline).strftime("%Y-%m-%d %H:%M"),
     )
-    return _task(uow, boss, subject, ticket_id=ticket.id, customer_id=ticket.customer_id)
+    return _task(uow, boss, subject, ticket_id=due.ticket_id, customer_id=due.customer_id)
 
 
 def _task(

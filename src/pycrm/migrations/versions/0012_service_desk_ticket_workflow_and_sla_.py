@@ -39,6 +39,9 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
+        sa.Column(
+            "moment", pycrm.storage.sqlalchemy.types.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.PrimaryKeyConstraint("tenant", "id", name=label("pk_alerts")),
         sa.UniqueConstraint(
             "tenant", "rule", "subject", "occasion", name=label("uq_alerts_rule_subject_occasion")

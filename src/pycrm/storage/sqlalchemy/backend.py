@@ -23,7 +23,16 @@ from pycrm.storage.capabilities.churn import ChurnCheck
 from pycrm.storage.capabilities.pipeline import OpenStays, OpportunityTotals
 from pycrm.storage.capabilities.pools import RecyclePlan
 from pycrm.storage.capabilities.receivables import AgingSum, DatedSum, OpenInstallment
-from pycrm.storage.sqlalchemy import audit, churn, matching, pipeline_queries, pools, receivables
+from pycrm.storage.capabilities.sweeping import DueDeadline, DueReminder, Stage
+from pycrm.storage.sqlalchemy import (
+    audit,
+    churn,
+    matching,
+    pipeline_queries,
+    pools,
+    receivables,
+    sweeping,
+)
 from pycrm.storage.sqlalchemy import schema as schema_
 from pycrm.storage.sqlalchemy.bulk import bulk_insert, deferred_copies
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
@@ -592,6 +601,19 @@ class SqlTransaction:
     ) -> list[tuple[uuid.UUID, uuid.UUID | None, list[str]]]:
         with self._translate("cannot apply the churn rules"):
             return churn.churn_candidates(self.conn, self.tables, tenant, check)
+
+    # -- the sweep (pycrm.storage.capabilities.sweeping) ----------------------------------
+    def due_reminders(
+        self, tenant: str, rule: str, since: dt.datetime, now: dt.datetime
+    ) -> list[DueReminder]:
+        with self._translate("cannot find the reminders due"):
+            return sweeping.due_reminders(self.conn, self.tables, tenant, rule, since, now)
+
+    def due_deadlines(
+        self, tenant: str, rules: dict[Stage, str], now: dt.datetime
+    ) -> list[DueDeadline]:
+        with self._translate("cannot find the deadlines due"):
+            return sweeping.due_deadlines(self.conn, self.tables, tenant, rules, now)
 
     # -- named locks (pycrm.storage.capabilities.locks) -----------------------------------
     def hold_lock(self, name: str) -> None:
