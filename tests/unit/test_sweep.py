@@ -410,7 +410,7 @@ def test_without_a_superior_a_breach_is_raised_but_not_escalated(
     crm: pycrm.CRM, events: Events
 ) -> None:
     desk = Desk(crm, manager_id=None)
-    ticket = desk.open()
+    desk.open()
     assert sweep(crm, START.replace(hour=13, minute=1)).raised["ticket.sla"] == 1
     assert desk.escalations() == []
     assert [e.name for e in events.seen] == ["ticket.sla_breached"]
