@@ -11,6 +11,7 @@ by ``rank`` then key, that covers it; none covers it: it has no deadlines.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -167,13 +168,19 @@ class ServiceDesk:
         """The targets of the first policy covering such a ticket (None: no policy)."""
         for policy in self.policies:
             if policy.covers(type_, priority, customer_level):
-                return policy.targets(self.calendars[policy.calendar])
+                return _targets(policy, self.calendars[policy.calendar])
         return None
 
     def policy(self, key: str | None) -> SlaTargets | None:
         """The targets of the policy called ``key`` (None if there is none now)."""
         found = next((p for p in self.policies if p.key == key), None)
-        return found.targets(self.calendars[found.calendar]) if found else None
+        return _targets(found, self.calendars[found.calendar]) if found else None
+
+
+@functools.lru_cache(maxsize=256)
+def _targets(policy: SlaPolicy, calendar: BusinessCalendar) -> SlaTargets:
+    """A policy's targets on a calendar (both immutable: worked out once)."""
+    return policy.targets(calendar)
 
 
 _MONTH_DAY = re.compile(r"(\d{4}-)?(\d{2})-(\d{2})")
