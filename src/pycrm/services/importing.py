@@ -266,7 +266,7 @@ class _Run:
             wanted = {r[field] for _, r in values if field in r}
             if not wanted:
                 continue
-            query = Query(filters=(Filter("external_id", Op.IN, frozenset(wanted)),))
+            query = _by_external_id(frozenset(wanted))
             records = self.uow.tx.find(kind_of(kind), self.uow.scope, query)
             found = {getattr(r, "external_id", None): r.id for r in records}
             kept = []
@@ -286,8 +286,7 @@ class _Run:
         ids = frozenset(r["external_id"] for _, r in values if "external_id" in r)
         if not ids:
             return {}
-        query = Query(filters=(Filter("external_id", Op.IN, ids),))
-        found = self.uow.tx.find(self.service.entity, self.uow.everything, query)
+        found = self.uow.tx.find(self.service.entity, self.uow.everything, _by_external_id(ids))
         return {str(getattr(r, "external_id", "")): r for r in found}
 
     def _create(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
@@ -383,6 +382,13 @@ class _Run:
             column = self.headers.get(field, field)
             if len(self.errors) < MAX_LISTED:
                 self.errors.append(RowError(row=number, column=column, reason=reason))
+
+
+def _by_external_id(ids: frozenset[str]) -> Query:
+    """Live records with one of these external ids, in external-id order: the order lets
+    the database read them on the external ids' unique index (by id it would walk every
+    record of the tenant)."""
+    return Query(filters=(Filter("external_id", Op.IN, ids),), order=(("external_id", False),))
 
 
 class _Probe(Exception):
