@@ -26,10 +26,11 @@ Measured, at two sizes (``--rows`` and a tenth of it), on a fresh database each:
 SQLite, 0.3 of COPY on PostgreSQL). At the smaller size, pycrm also imports the file with
 the built-in matching plugin disabled (no match keys kept), to show what the keys cost.
 
-Each pycrm import also times its lookups of a batch's external ids (the SELECT that tells
-creates from updates, one per batch of 1,000 rows) and prints the plan of the last one
-(EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on PostgreSQL, run after the import, the
-statistics as the import left them).
+Each pycrm import also times two kinds of its statements: its lookups of a batch's external
+ids (the SELECT that tells creates from updates, one per batch of 1,000 rows), with the plan
+of the last one (EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on PostgreSQL, run after the
+import, the statistics as the import left them), and its rollbacks to a savepoint (a batch
+whose first try validation refused is undone to its savepoint before it is tried again).
 
 Memory: the import's child process resets its peak resident set (``/proc/self/clear_refs``)
 just before the import and reads it after (``VmHWM``); flat memory is the same peak at both
@@ -227,7 +228,7 @@ def child(argv: Sequence[str]) -> None:
     )
     service = crm.as_user(pycrm.SYSTEM_USER, tenant=TENANT).imports
     stop = int(kill_after)
-    lookups = Lookups(crm.storage.engine)  # type: ignore[attr-defined]
+    watched = Watched(crm.storage.engine)  # type: ignore[attr-defined]
 
     def progress(rows: int) -> None:
         if stop and rows >= stop:
@@ -260,7 +261,7 @@ def child(argv: Sequence[str]) -> None:
         "rss_start_mib": rss_start,
         "peak_mib": peak,
         "peak_reset": peak_reset,
-        "lookups": lookups.summary(),
+        "watched": watched.summary(),
     }
     if profiler is not None:
         result["areas"] = _areas(profiler, seconds)
@@ -268,43 +269,53 @@ def child(argv: Sequence[str]) -> None:
     print(json.dumps(result), flush=True)
 
 
-class Lookups:
-    """The times of the import's per-batch lookup of the rows' external ids (a cursor-execute
-    listener), and the plan of the last one."""
+class Watched:
+    """Two kinds of the import's statements, timed (a cursor-execute listener): its lookups
+    of a batch's external ids (with the plan of the last one), and its rollbacks to a
+    savepoint (a batch's first try, refused by validation, is undone that way)."""
+
+    KINDS = ("lookups", "rollbacks")
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self.seconds: list[float] = []
+        self.seconds: dict[str, list[float]] = {kind: [] for kind in self.KINDS}
         self.last: tuple[str, Any] | None = None
         self._started = 0.0
         sa.event.listen(engine, "before_cursor_execute", self._before)
         sa.event.listen(engine, "after_cursor_execute", self._after)
 
     @staticmethod
-    def _is_lookup(statement: str) -> bool:
-        return statement.startswith("SELECT") and ".external_id IN (" in statement
+    def _kind(statement: str) -> str | None:
+        if statement.startswith("SELECT") and ".external_id IN (" in statement:
+            return "lookups"
+        return "rollbacks" if statement.startswith("ROLLBACK TO SAVEPOINT") else None
 
     def _before(self, conn: Any, cursor: Any, statement: str, parameters: Any, *a: Any) -> None:
-        if self._is_lookup(statement):
+        if self._kind(statement):
             self._started = time.perf_counter()
 
     def _after(self, conn: Any, cursor: Any, statement: str, parameters: Any, *a: Any) -> None:
-        if self._is_lookup(statement):
-            self.seconds.append(time.perf_counter() - self._started)
-            self.last = (statement, parameters)
+        if kind := self._kind(statement):
+            self.seconds[kind].append(time.perf_counter() - self._started)
+            if kind == "lookups":
+                self.last = (statement, parameters)
 
     def summary(self) -> dict[str, Any]:
-        """Milliseconds of the first and last ten lookups, seconds of all, the plan."""
-        if not self.seconds or self.last is None:
-            return {}
-        first, last = self.seconds[:10], self.seconds[-10:]
-        return {
-            "count": len(self.seconds),
-            "first_ms": 1000 * sum(first) / len(first),
-            "last_ms": 1000 * sum(last) / len(last),
-            "total_s": sum(self.seconds),
-            "plan": self.plan(*self.last),
-        }
+        """Per kind: how many, milliseconds of the first and last ten, seconds of all; the
+        plan of the last lookup."""
+        found: dict[str, Any] = {}
+        for kind, seconds in self.seconds.items():
+            if seconds:
+                first, last = seconds[:10], seconds[-10:]
+                found[kind] = {
+                    "count": len(seconds),
+                    "first_ms": 1000 * sum(first) / len(first),
+                    "last_ms": 1000 * sum(last) / len(last),
+                    "total_s": sum(seconds),
+                }
+        if self.last is not None and "lookups" in found:
+            found["lookups"]["plan"] = self.plan(*self.last)
+        return found
 
     def plan(self, statement: str, parameters: Any) -> list[str]:
         """EXPLAIN QUERY PLAN (SQLite) or EXPLAIN ANALYZE (PostgreSQL) of the last lookup,
@@ -568,7 +579,7 @@ def run_database(
             "peak_growth_mib": ours["peak_mib"] - ours["rss_start_mib"],
             "bad_rows": len(bad),
             "reported": len(ours["errors"]),
-            "lookups": ours["lookups"],
+            "watched": ours["watched"],
         }
         if rows == smallest:
             plain = through_pycrm(next(urls), path, matching=False)
@@ -603,13 +614,16 @@ def _print_size(label: str, rows: int, m: dict[str, Any]) -> None:
             f"  pycrm without match keys:       {m['no_keys_s']:>8.2f} s "
             f"{rows / m['no_keys_s']:>9,.0f} rows/s (ratio {m['no_keys_ratio']:.3f})"
         )
-    if lookups := m.get("lookups"):
+    names = {
+        "lookups": "lookups of a batch's external ids",
+        "rollbacks": "rollbacks to a savepoint",
+    }
+    for kind, w in m.get("watched", {}).items():
         print(
-            f"  its {lookups['count']:,} lookups of a batch's external ids: "
-            f"{lookups['first_ms']:.1f} ms each at first, {lookups['last_ms']:.1f} ms at the "
-            f"end, {lookups['total_s']:.1f} s in all; plan:"
+            f"  its {w['count']:,} {names[kind]}: {w['first_ms']:.1f} ms each at first, "
+            f"{w['last_ms']:.1f} ms at the end, {w['total_s']:.1f} s in all"
         )
-        for line in lookups["plan"]:
+        for line in w.get("plan", []):
             print(f"    {line}")
     print(
         f"  import's peak memory (RSS): {m['peak_mib']:,.1f} MiB, "
