@@ -240,6 +240,15 @@ def test_unknown_and_repeated_headers_are_refused(root: pycrm.Services) -> None:
 
 
 @MEMORY_ONLY
+@pytest.mark.parametrize("target", [None, 5, object(), True])
+def test_what_cannot_be_written_to_is_refused(root: pycrm.Services, target: Any) -> None:
+    with pytest.raises(pycrm.ValidationError, match="target"):
+        root.exports.run("customer", target, format="xlsx")
+    with pytest.raises(pycrm.ValidationError, match="on_progress"):
+        root.exports.run("customer", io.StringIO(), on_progress=True)
+
+
+@MEMORY_ONLY
 def test_bad_calls(root: pycrm.Services) -> None:
     with pytest.raises(pycrm.ValidationError, match="empty"):
         root.imports.run("customer", io.StringIO(""))
@@ -249,6 +258,16 @@ def test_bad_calls(root: pycrm.Services) -> None:
         root.imports.run("customer", text("名称", "x"), on_progress=5)
     with pytest.raises(pycrm.ValidationError, match="entity"):
         root.exports.run("user", io.StringIO())
+
+
+@MEMORY_ONLY
+@pytest.mark.parametrize(
+    "source", [None, 5, "", io.StringIO(""), io.StringIO("名称\n甲\n"), io.BytesIO(b"PK\x03")]
+)
+def test_what_is_not_an_excel_file_is_refused(root: pycrm.Services, source: Any) -> None:
+    with pytest.raises(pycrm.ValidationError, match="source"):
+        root.imports.run("customer", source, format="xlsx")
+    assert root.customers.count() == 0
 
 
 @MEMORY_ONLY

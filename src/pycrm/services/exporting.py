@@ -80,6 +80,10 @@ class ExportService:
         ``on_progress`` is called with that count after each batch."""
         if entity not in EXPORTABLE:
             raise ValidationError.single("entity", f"give one of {list(EXPORTABLE)}")
+        if not isinstance(target, str | Path) and not hasattr(target, "write"):
+            raise ValidationError.single("target", "give a path or an open file")
+        if on_progress is not None and not callable(on_progress):
+            raise ValidationError.single("on_progress", "give a function of the row count")
         kind = format or _format_of(target)
         if kind == "xlsx" and isinstance(target, io.TextIOBase):
             raise ValidationError.single("target", "an Excel file is binary: open it with 'wb'")
@@ -161,8 +165,6 @@ def _write(target: Any, kind: Format, names: list[str], rows: Iterator[list[Any]
     if isinstance(target, str | Path):
         with open(target, "w", encoding="utf-8-sig", newline="") as file:
             return _write_csv(file, names, rows)
-    if not hasattr(target, "write"):
-        raise ValidationError.single("target", "give a path or an open file")
     return _write_csv(typing.cast(IO[str], target), names, rows)
 
 

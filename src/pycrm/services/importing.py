@@ -152,6 +152,8 @@ class ImportService:
             raise ValidationError.single("entity", f"give one of {list(IMPORTABLE)}")
         if on_progress is not None and not callable(on_progress):
             raise ValidationError.single("on_progress", "give a function of the row count")
+        if not isinstance(source, str | Path) and not hasattr(source, "read"):
+            raise ValidationError.single("source", "give a path or an open file")
         kind = format or _format_of(source)
         with self._step() as uow:
             if not uow.access.scopes(entity, Action.CREATE):
@@ -417,8 +419,6 @@ def _csv_rows(source: Any) -> Iterator[list[str]]:
         with open(source, encoding="utf-8-sig", newline="") as file:
             yield from csv.reader(file)
         return
-    if not hasattr(source, "read"):
-        raise ValidationError.single("source", "give a path or an open file")
     text = (
         source
         if isinstance(source, io.TextIOBase)
@@ -434,7 +434,12 @@ def _xlsx_rows(source: Any) -> Iterator[list[str]]:
         raise ValidationError.single(
             "format", 'Excel files need openpyxl: pip install "pycrm-embedded[excel]"'
         ) from None
-    book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    except InvalidFileException as error:
+        raise ValidationError.single("source", f"not an Excel workbook: {error}") from None
     try:
         for values in book.worksheets[0].iter_rows(values_only=True):
             yield ["" if v is None else _cell_text(v) for v in values]
