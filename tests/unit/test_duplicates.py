@@ -11,11 +11,15 @@ rule hiding a block rule, backends reporting different rules for one candidate.)
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pycrm
 from pycrm import SYSTEM_USER
@@ -265,6 +269,18 @@ def test_a_landline_written_any_way_gives_one_key(written: str) -> None:
 @pytest.mark.parametrize("written", ["+86 138 0013 8000", "138 0013 8000", "13800138000"])
 def test_a_mobile_written_any_way_gives_one_key(written: str) -> None:
     assert phone(written) == "+8613800138000"
+
+
+@settings(max_examples=300)
+@given(
+    number=st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+    prefix=st.sampled_from(["", "+86", "+86 ", "＋８６", "(+86)"]),
+    separator=st.sampled_from(["", " ", "-", ".", "\u3000"]),
+)
+def test_mobiles_give_the_key_phonenumbers_gives(number: str, prefix: str, separator: str) -> None:
+    written = prefix + separator.join([number[:3], number[3:7], number[7:]])
+    parsed = phonenumbers.parse(unicodedata.normalize("NFKC", written), "CN")
+    assert phone(written) == phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def test_phones_of_other_regions_and_bad_numbers() -> None:

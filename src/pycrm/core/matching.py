@@ -84,16 +84,26 @@ _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
 @functools.cache
-def _to_simplified() -> Callable[[str], str]:
-    import opencc
+def _simplified() -> dict[int, str]:
+    """Traditional characters to simplified ones (OpenCC's character table, its first
+    choice for each): ``str.translate`` with it is a C loop, where OpenCC's phrase-by-phrase
+    conversion costs tens of microseconds a name. Both sides of a comparison go through it,
+    so the few characters whose simplified form depends on the phrase still match."""
+    from importlib import resources
 
-    converter = opencc.OpenCC("t2s")
-    return converter.convert  # type: ignore[no-any-return]
+    text = resources.files("opencc").joinpath("dictionary/TSCharacters.txt").read_text("utf-8")
+    table: dict[int, str] = {}
+    for line in text.splitlines():
+        traditional, _, simplified = line.partition("\t")
+        choices = simplified.split()
+        if len(traditional) == 1 and choices and choices[0] != traditional:
+            table[ord(traditional)] = choices[0]
+    return table
 
 
 def _folded(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
-    return _to_simplified()(text)
+    return text if text.isascii() else text.translate(_simplified())
 
 
 def person_name(text: str, region: str = "CN") -> str | None:
@@ -121,16 +131,24 @@ def company_name(text: str, region: str = "CN") -> str | None:
     return key or None
 
 
+#: A mainland mobile number, alone or after +86 (spaces, dashes and dots left out).
+_CN_MOBILE = re.compile(r"(?:\+86)?(1[3-9]\d{9})")
+_SEPARATORS = str.maketrans("", "", " -.()\u3000")
+
+
 def phone(text: str, region: str = "CN") -> str | None:
     """A telephone number as E.164 (``+8613800138000``), or its digits when it does not
     parse as a number of ``region`` (or an international one); None without 5 digits."""
+    text = unicodedata.normalize("NFKC", text)
+    if region == "CN" and (mobile := _CN_MOBILE.fullmatch(text.translate(_SEPARATORS))):
+        return f"+86{mobile[1]}"  # what phonenumbers gives, ten times faster
     import phonenumbers
 
-    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
+    digits = re.sub(r"\D", "", text)
     if len(digits) < 5:
         return None
     try:
-        number = phonenumbers.parse(unicodedata.normalize("NFKC", text), region)
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return digits
     if not phonenumbers.is_possible_number(number):

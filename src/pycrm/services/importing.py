@@ -19,6 +19,7 @@ it leaves nothing behind.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -181,8 +182,14 @@ class _Run:
         self.uow, self.service, self.mapping, self.mode = uow, service, mapping, mode
         self.on_progress = on_progress
         self.kind = service.entity.kind
-        self.hints = typing.get_type_hints(service.fields)
-        self.custom = {d.key: d for d in uow.config.fields.of(self.kind)}
+        hints = typing.get_type_hints(service.fields)
+        custom = {d.key: d for d in uow.config.fields.of(self.kind)}
+        #: Each mapped column: where it is, its header, its field, how its text is read
+        #: (None: the text as it is), whether the field is a custom one.
+        self.columns = [
+            (position, header, name.removeprefix("custom."), *_reader(name, hints, custom))
+            for position, header, name in mapping
+        ]
         self.rows = self.created = self.updated = self.skipped = 0
         self.errors: list[RowError] = []
         self.failed = False
@@ -237,17 +244,17 @@ class _Run:
         row: dict[str, Any] = {}
         custom: dict[str, Any] = {}
         problems = []
-        for position, header, name in self.mapping:
-            text = cells[position].strip() if position < len(cells) else ""
+        width = len(cells)
+        for position, header, name, read, is_custom in self.columns:
+            text = cells[position].strip() if position < width else ""
             if not text:
                 continue
             try:
-                if name.startswith("custom."):
-                    custom[name[7:]] = _custom_value(self.custom[name[7:]].type, text)
-                else:
-                    row[name] = _value(self.hints.get(name), text)
+                value = text if read is None else read(text)
             except ValueError as error:
                 problems.append((header, str(error) or "not a value of this column"))
+                continue
+            (custom if is_custom else row)[name] = value
         if custom:
             row["custom"] = custom
         key = row.get("external_id")
@@ -505,19 +512,37 @@ def _mapping(
 _LIST = re.compile(r"[;,，；、|]")
 
 
-def _value(hint: Any, text: str) -> Any:
-    """The cell's text as the field takes it: lists split on ``;`` ``,`` ``、``, JSON
-    objects parsed; everything else is left for the field's own validation, which reads
-    numbers, dates, times, ids, money (``"12000.00 CNY"``) and choices from text."""
+def _reader(
+    name: str, hints: Mapping[str, Any], custom: Mapping[str, Any]
+) -> tuple[Callable[[str], Any] | None, bool]:
+    """How a column's text becomes its field's value, worked out once per import, and
+    whether the field is a custom one."""
+    if name.startswith("custom."):
+        return functools.partial(_custom_value, custom[name[7:]].type), True
+    return _value_reader(hints.get(name)), False
+
+
+def _value_reader(hint: Any) -> Callable[[str], Any] | None:
+    """Lists split on ``;`` ``,`` ``、``, JSON objects parsed; everything else (None) is
+    left as text for the field's own validation, which reads numbers, dates, times, ids,
+    money (``"12000.00 CNY"``) and choices from text."""
     origin = typing.get_origin(_bare(hint))
     if origin is list:
-        return [part.strip() for part in _LIST.split(text) if part.strip()]
+        return _listed
     if origin is dict:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            raise ValueError("give a JSON object") from None
-    return text
+        return _json_object
+    return None
+
+
+def _listed(text: str) -> list[str]:
+    return [part.strip() for part in _LIST.split(text) if part.strip()]
+
+
+def _json_object(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError("give a JSON object") from None
 
 
 def _bare(hint: Any) -> Any:
@@ -544,5 +569,5 @@ def _custom_value(kind: FieldType, text: str) -> Any:
             return False
         raise ValueError("give yes or no")
     if kind is FieldType.MULTI_CHOICE:
-        return [part.strip() for part in _LIST.split(text) if part.strip()]
+        return _listed(text)
     return text

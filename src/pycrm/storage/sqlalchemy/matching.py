@@ -10,10 +10,13 @@ import attrs
 import sqlalchemy as sa
 
 from pycrm.core.matching import MatchKey
+from pycrm.storage.sqlalchemy.bulk import bulk_insert
 from pycrm.storage.sqlalchemy.tables import Tables
 
 __all__ = ["find_keys", "replace_keys", "search_keys", "shared_keys"]
 
+#: The columns of ``pycrm_match_keys``, in the order they are written.
+_KEY_COLUMNS = tuple(f.name for f in attrs.fields(MatchKey))
 #: Values per ``IN`` list.
 CHUNK = 500
 
@@ -31,7 +34,8 @@ def replace_keys(
         chunk = ids[start : start + CHUNK]
         conn.execute(table.delete().where(table.c.tenant == tenant, table.c.record_id.in_(chunk)))
     if keys:
-        conn.execute(table.insert(), [attrs.asdict(key) for key in keys])
+        columns = [[getattr(key, name) for key in keys] for name in _KEY_COLUMNS]
+        bulk_insert(conn, table, _KEY_COLUMNS, columns)
 
 
 def find_keys(
