@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -742,6 +743,13 @@ def build_world(crm: pycrm.CRM, tenant: str) -> World:
         ids.setdefault(record.kind, []).append(record.id)
     ids["installment"] = [part.id for part in plan.installments]
     return World(ids=ids, cursors=cursors)
+
+
+@pytest.fixture(autouse=True)
+def _files_land_in_a_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drawn text is a path to an export or import: relative ones land here, not in the
+    project."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
