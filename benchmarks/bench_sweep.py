@@ -33,9 +33,9 @@ Measured, medians of ``--repeat`` interleaved runs, each busy run on the data as
 (the alerts, escalation to-dos and audit rows of the run deleted and the tickets put back
 from a snapshot between runs, not timed):
 
-1. **busy sweep**: ``crm.sweep(NOW)`` (every built-in rule, each in its own unit of work:
-   it raises the due reminders, the SLA warnings and breaches, marks the tickets breached,
-   and escalates each breach with a to-do for the assignee's superior), against
+1. **busy sweep**: ``crm.sweep(NOW)`` (every built-in rule, in one unit of work with a
+   savepoint per rule: it raises the due reminders, the SLA warnings and breaches, and
+   escalates each breach with a to-do for the assignee's superior), against
    **hand alerts**: in one transaction, ``INSERT … SELECT`` of every alert the sweep
    raises (reminders, warnings, breaches, escalations), each SELECT finding the due rows
    with ``NOT EXISTS`` the alert: open activities reminding from a week ago to now,

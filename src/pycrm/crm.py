@@ -448,9 +448,9 @@ class CRM:
 
         Safe to run as often as you like, from cron (``pycrm sweep``) or a scheduler, and
         from several processes at once: each alert is raised once (:class:`pycrm.Alert`),
-        and a second run at the same time raises nothing new. Each rule runs in its own
-        unit of work; one that fails is logged and named in :attr:`SweepRun.failed`
-        while the others still run.
+        and a second run at the same time raises nothing new. The rules run in one unit
+        of work, each in a savepoint: one that fails is logged and named in
+        :attr:`SweepRun.failed`, its writes undone, while the others still run.
         """
         tenant = check_tenant(tenant if tenant is not None else self.settings.default_tenant)
         at = now if now is not None else self.clock.now()

@@ -602,11 +602,13 @@ def test_a_plugin_rule_runs_after_the_built_in_ones_and_raises_once(
     assert log == ["custom.ping"] * 3
 
 
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
 def test_a_failing_rule_is_reported_undone_and_the_others_still_run(
-    clock: pycrm.FixedClock, events: Events
+    clock: pycrm.FixedClock, events: Events, backend: str, tmp_path: Path
 ) -> None:
+    url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path / 'crm.db'}"
     crm = pycrm.CRM.connect(
-        "memory://", clock=clock, plugins=[Rules(Boom(), Ping()), events], load_entry_points=False
+        url, clock=clock, plugins=[Rules(Boom(), Ping()), events], load_entry_points=False
     )
     crm.as_user(SYSTEM_USER).customers.create(name="ACME")
     run = crm.sweep(START)

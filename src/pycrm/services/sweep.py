@@ -2,13 +2,14 @@
 
 A sweep runs every :class:`SweepRule` the plugins register (``pycrm_register_sweep_rules``;
 the built-in ones are in :mod:`pycrm.plugins.default_sweep`) for one tenant at one time,
-each in a unit of work of its own, as :data:`pycrm.SYSTEM_USER`. A rule that fails is
-logged and reported in :attr:`SweepRun.failed`; the others still run.
+in one unit of work, as :data:`pycrm.SYSTEM_USER`, each rule in a savepoint of its own. A
+rule that fails is logged and reported in :attr:`SweepRun.failed`, its writes and events
+undone; the others' still commit.
 
 Nothing is raised twice. A rule records each thing it raises as an :class:`pycrm.Alert`,
 unique per rule, record and occasion in storage, and raises only what has no alert yet
-(:func:`raise_alerts`); and each rule's unit of work first takes the tenant's counter for
-that rule, which holds a second sweep of the same tenant at that point until the first
+(:func:`raise_alerts`); and the sweep's unit of work first takes the tenant's sweep
+counter, which holds a second sweep of the same tenant at that point until the first
 commits (a row lock on PostgreSQL; SQLite and the memory backend have one writer at a
 time anyway). So two sweeps at once, in threads or processes, raise each alert once, and
 running a sweep again at the same time raises nothing new.
@@ -76,27 +77,29 @@ class SweepRun(BaseModel):
 
 
 def sweep(crm: CRM, tenant: str, now: dt.datetime) -> SweepRun:
-    """Run every sweep rule for ``tenant`` at ``now``, each in its own unit of work."""
+    """Run every sweep rule for ``tenant`` at ``now`` in one unit of work, each rule in a
+    savepoint of its own."""
     raised: dict[str, int] = {}
     failed: dict[str, str] = {}
-    for rule in crm.sweep_rules:
-        try:
-            with crm.unit_of_work(tenant=tenant, user=SYSTEM_USER) as uow:
-                uow._at = now  # what it raises and writes is as of the sweep's time
-                _take_turn(uow, rule.key)
-                raised[rule.key] = rule.run(uow, now)
-        except Exception as error:  # one rule's failure must not stop the others
-            logger.exception("sweep rule %r failed for tenant %r", rule.key, tenant)
-            failed[rule.key] = f"{type(error).__name__}: {error}"
+    with crm.unit_of_work(tenant=tenant, user=SYSTEM_USER) as uow:
+        uow._at = now  # what it raises and writes is as of the sweep's time
+        _take_turn(uow)
+        for rule in crm.sweep_rules:
+            try:
+                with uow.step():
+                    raised[rule.key] = rule.run(uow, now)
+            except Exception as error:  # one rule's failure must not stop the others
+                logger.exception("sweep rule %r failed for tenant %r", rule.key, tenant)
+                failed[rule.key] = f"{type(error).__name__}: {error}"
     return SweepRun(tenant=tenant, at=now, raised=raised, failed=failed)
 
 
-def _take_turn(uow: UnitOfWork, key: str) -> None:
-    """Hold the tenant's counter for this rule until the unit of work ends: a second
-    sweep of the tenant waits here for the first to commit, then sees its alerts."""
+def _take_turn(uow: UnitOfWork) -> None:
+    """Hold the tenant's sweep counter until the unit of work ends: a second sweep of the
+    tenant waits here for the first to commit, then sees its alerts."""
     counter = numbering(uow.tx)
     if counter is not None:
-        counter.next_numbers(uow.tenant, f"sweep:{key}", "", 1)
+        counter.next_numbers(uow.tenant, "sweep", "", 1)
 
 
 def new_alert(

@@ -29,7 +29,13 @@ from pycrm.services.sweep import fresh_alerts, new_alert, raise_alerts
 from pycrm.storage.base import Filter, Op, Query
 from pycrm.storage.capabilities import each
 from pycrm.storage.capabilities.churn import ChurnCheck, churn_queries
-from pycrm.storage.capabilities.sweeping import DueDeadline, DueReminder, Stage, sweep_queries
+from pycrm.storage.capabilities.sweeping import (
+    DueDeadline,
+    DueReminder,
+    Stage,
+    reminder_writes,
+    sweep_queries,
+)
 
 if TYPE_CHECKING:
     from pycrm.services.sweep import SweepRule
@@ -58,7 +64,11 @@ class Reminders:
     key = AlertRule.REMINDER
 
     def run(self, uow: UnitOfWork, now: dt.datetime) -> int:
-        due = sweep_queries(uow.tx).due_reminders(uow.tenant, self.key, now - LATE_REMINDERS, now)
+        since = now - LATE_REMINDERS
+        writes = reminder_writes(uow.tx)
+        if writes is not None and not uow.wants_events:  # nothing needs them read
+            return writes.raise_reminders(uow.tenant, self.key, since, now)
+        due = sweep_queries(uow.tx).due_reminders(uow.tenant, self.key, since, now)
         count = 0
         for page in _pages(due):
             count += len(raise_alerts(uow, [_reminder(uow, r) for r in page]))

@@ -29,7 +29,9 @@ __all__ = [
     "DueDeadline",
     "DueReminder",
     "RecordStoreSweep",
+    "ReminderWrites",
     "SweepQueries",
+    "reminder_writes",
     "sweep_queries",
 ]
 
@@ -87,6 +89,17 @@ class SweepQueries(Protocol):
     ) -> list[DueDeadline]:
         """Running tickets whose warning time has come (deadline not passed) or whose
         deadline has passed, with no alert of that stage's rule for that deadline."""
+        ...
+
+
+class ReminderWrites(Protocol):
+    """A transaction that raises the due reminders in the database itself: the alerts
+    the built-in reminder rule would write for what :meth:`SweepQueries.due_reminders`
+    answers, without reading them (used when no plugin handles events, which need the
+    alerts read)."""
+
+    def raise_reminders(self, tenant: str, rule: str, since: dt.datetime, now: dt.datetime) -> int:
+        """Write the reminder alerts due at ``now``; how many."""
         ...
 
 
@@ -182,6 +195,15 @@ def _due(ticket: Ticket, target: str, stage: Stage, deadline: dt.datetime) -> Du
         subject=ticket.subject,
         sla_policy=ticket.sla_policy,
     )
+
+
+def reminder_writes(tx: Transaction) -> ReminderWrites | None:
+    """``tx`` itself when it raises reminders in the database, else None."""
+    return capability(tx, ReminderWrites, _none)
+
+
+def _none(_: Transaction) -> None:
+    return None
 
 
 def sweep_queries(tx: Transaction) -> SweepQueries:

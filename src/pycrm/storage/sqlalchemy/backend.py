@@ -609,6 +609,10 @@ class SqlTransaction:
         with self._translate("cannot find the reminders due"):
             return sweeping.due_reminders(self.conn, self.tables, tenant, rule, since, now)
 
+    def raise_reminders(self, tenant: str, rule: str, since: dt.datetime, now: dt.datetime) -> int:
+        with self._translate("cannot raise the reminders due"):
+            return sweeping.raise_reminders(self.conn, self.tables, tenant, rule, since, now)
+
     def due_deadlines(
         self, tenant: str, rules: dict[Stage, str], now: dt.datetime
     ) -> list[DueDeadline]:

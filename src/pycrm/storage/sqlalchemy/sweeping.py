@@ -20,7 +20,7 @@ from pycrm.storage.capabilities.sweeping import (
 from pycrm.storage.sqlalchemy.tables import Tables
 from pycrm.storage.sqlalchemy.types import UTCDateTime
 
-__all__ = ["due_deadlines", "due_reminders"]
+__all__ = ["due_deadlines", "due_reminders", "raise_reminders"]
 
 
 def _unraised(tables: Tables, rule: str, subject: Any, moment: Any) -> sa.ColumnElement[bool]:
@@ -31,6 +31,20 @@ def _unraised(tables: Tables, rule: str, subject: Any, moment: Any) -> sa.Column
         alerts.c.subject == subject,
         alerts.c.moment == moment,
     )
+
+
+def _reminders_due(
+    tables: Tables, tenant: str, rule: str, since: dt.datetime, now: dt.datetime
+) -> list[sa.ColumnElement[bool]]:
+    a = tables.table("activity")
+    return [
+        a.c.tenant == tenant,
+        a.c.remind_at >= sa.literal(since, UTCDateTime()),
+        a.c.remind_at <= sa.literal(now, UTCDateTime()),
+        a.c.done.is_(False),
+        a.c.deleted_at.is_(None),
+        _unraised(tables, rule, a.c.id, a.c.remind_at),
+    ]
 
 
 def due_reminders(
@@ -44,14 +58,7 @@ def due_reminders(
     a = tables.table("activity")
     query = (
         sa.select(a.c.id, a.c.owner_id, a.c.remind_at, a.c.subject, a.c.due_at)
-        .where(
-            a.c.tenant == tenant,
-            a.c.remind_at >= sa.literal(since, UTCDateTime()),
-            a.c.remind_at <= sa.literal(now, UTCDateTime()),
-            a.c.done.is_(False),
-            a.c.deleted_at.is_(None),
-            _unraised(tables, rule, a.c.id, a.c.remind_at),
-        )
+        .where(*_reminders_due(tables, tenant, rule, since, now))
         .order_by(a.c.remind_at, a.c.id)
     )
     return [
@@ -64,6 +71,59 @@ def due_reminders(
         )
         for row in conn.execute(query)
     ]
+
+
+def raise_reminders(
+    conn: sa.Connection,
+    tables: Tables,
+    tenant: str,
+    rule: str,
+    since: dt.datetime,
+    now: dt.datetime,
+) -> int:
+    """The reminders :func:`due_reminders` finds, written as their alerts by one
+    ``INSERT … SELECT`` (what :class:`pycrm.services.sweep_rules.Reminders` writes, row for
+    row: occasion the reminder time as ``isoformat()`` gives it, details the subject and
+    due time); how many."""
+    a, alerts = tables.table("activity"), tables.table("alert")
+    pg = conn.dialect.name == "postgresql"
+    details = (sa.func.jsonb_build_object if pg else sa.func.json_object)(
+        "subject", a.c.subject, "due_at", _iso(a.c.due_at, pg)
+    )
+    picked = sa.select(
+        sa.func.gen_random_uuid() if pg else sa.func.lower(sa.func.hex(sa.func.randomblob(16))),
+        a.c.tenant,
+        sa.literal(rule),
+        sa.literal("activity"),
+        a.c.id,
+        _iso(a.c.remind_at, pg),
+        a.c.owner_id,
+        sa.literal(now, UTCDateTime()),
+        details,
+        a.c.remind_at,
+    ).where(*_reminders_due(tables, tenant, rule, since, now))
+    columns = ["id", "tenant", "rule", "subject_kind", "subject", "occasion", "recipient"]
+    insert = alerts.insert().from_select([*columns, "at", "details", "moment"], picked)
+    return int(conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount)
+
+
+def _iso(column: Any, pg: bool) -> sa.ColumnElement[str]:
+    """A stored UTC time as Python's ``isoformat()`` writes it (NULL stays NULL)."""
+    if pg:
+        utc = sa.func.timezone("UTC", column)
+        whole = sa.func.date_trunc("second", column) == column
+        parts = [
+            sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS'),
+            sa.case((whole, ""), else_=sa.func.to_char(utc, ".US")),
+        ]
+    else:  # SQLAlchemy keeps 'YYYY-MM-DD HH:MM:SS.ffffff' on SQLite
+        fraction = sa.func.substr(column, 21)
+        parts = [
+            sa.func.replace(sa.func.substr(column, 1, 19), " ", "T"),
+            sa.case((fraction.in_(["", "000000"]), ""), else_=sa.literal(".").op("||")(fraction)),
+        ]
+    text = parts[0].op("||")(parts[1]).op("||")(sa.literal("+00:00"))
+    return sa.type_coerce(text, sa.String())
 
 
 def due_deadlines(
