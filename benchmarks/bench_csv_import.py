@@ -30,7 +30,8 @@ Each pycrm import also times two kinds of its statements: its lookups of a batch
 ids (the SELECT that tells creates from updates, one per batch of 1,000 rows), with the plan
 of the last one (EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on PostgreSQL, run after the
 import, the statistics as the import left them), and its rollbacks to a savepoint (a batch
-whose first try validation refused is undone to its savepoint before it is tried again).
+whose write the database refused, a duplicate, is undone to its savepoint before it is
+tried again; rows that validation refuses are left out before the savepoint).
 
 Memory: the import's child process resets its peak resident set (``/proc/self/clear_refs``)
 just before the import and reads it after (``VmHWM``); flat memory is the same peak at both
@@ -272,7 +273,8 @@ def child(argv: Sequence[str]) -> None:
 class Watched:
     """Two kinds of the import's statements, timed (a cursor-execute listener): its lookups
     of a batch's external ids (with the plan of the last one), and its rollbacks to a
-    savepoint (a batch's first try, refused by validation, is undone that way)."""
+    savepoint (a batch whose write the database refused is undone that way; rows refused
+    by validation are left out before their batch's savepoint, and roll nothing back)."""
 
     KINDS = ("lookups", "rollbacks")
 

@@ -78,7 +78,8 @@ def test_csv_import_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
         lookups = measured["watched"].get("lookups")
         if lookups is not None:
             assert lookups["count"] == rows // 1000 + (rows % 1000 > 0) and lookups["plan"]
-        assert measured["watched"]["rollbacks"]["count"] >= 1  # a batch with a bad row
+        # Bad rows are refused before their batch's savepoint: nothing to roll back.
+        assert "rollbacks" not in measured["watched"]
     assert sqlite["sizes"][100]["no_keys_ratio"] > 0
     kill = sqlite["kill"]
     assert kill["clean"] and kill["rows_read"] >= 2000

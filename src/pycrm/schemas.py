@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import typing
 import uuid
 from collections.abc import Callable
@@ -162,9 +163,12 @@ PlainText = Annotated[str, StringConstraints(pattern=STORABLE_TEXT)]
 WholeNumber = Annotated[int, AfterValidator(check_int64)]
 
 
+_SPACE = re.compile(r"\s")
+
+
 def _email(value: str) -> str:
     local, at, domain = value.rpartition("@")
-    if not at or not local or "." not in domain.strip(".") or any(c.isspace() for c in value):
+    if not at or not local or "." not in domain.strip(".") or _SPACE.search(value):
         raise ValueError(f"{value!r} is not an email address")
     return value
 

@@ -340,6 +340,15 @@ class RecordService(Generic[E]):
         *,
         before_writes: Callable[[], None] = lambda: None,
     ) -> builtins.list[E]:
+        records = self._checked_batch(uow, offset, batch)
+        self._write_batch(uow, records, before_writes=before_writes)
+        return records
+
+    def _checked_batch(
+        self, uow: UnitOfWork, offset: int, batch: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[E]:
+        """The records a batch creates, validated and allowed, nothing written yet (a
+        ValidationError names rows from ``offset``)."""
         try:
             clean = self._clean_many(uow, batch)
             clean = [self._prepare(uow, row, None) for row in clean]
@@ -350,6 +359,16 @@ class RecordService(Generic[E]):
         except ValidationError as error:
             raise shift_rows(error, offset) from None
         uow.access.require_all(self.entity.kind, Action.CREATE, records)
+        return records
+
+    def _write_batch(
+        self,
+        uow: UnitOfWork,
+        records: builtins.list[E],
+        *,
+        before_writes: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Write checked records (:meth:`_checked_batch`) with their audit trail."""
         self._before_insert(uow, records)
         for record in records:
             self._before_write(uow, record, None)
@@ -360,7 +379,6 @@ class RecordService(Generic[E]):
         uow.tx.insert([self._stored(uow, r) for r in records])
         self._after_insert(uow, records)
         self._audited(uow, records, changes)
-        return records
 
     def _update(
         self,

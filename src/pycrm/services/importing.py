@@ -303,9 +303,17 @@ class _Run:
         is refused (``mode="all"``) each batch is still written, to find its bad rows,
         and rolled back."""
         while rows:
+            # Checked before the savepoint: a savepoint rolled back late in a long
+            # transaction costs SQLite time and memory, and a bad row writes nothing.
+            try:
+                made = self.service._checked_batch(self.uow, 0, [r for _, r in rows])
+            except ValidationError as error:
+                bad = self._blame(rows, error.errors)
+                rows = [row for i, row in enumerate(rows) if i not in bad]
+                continue
             try:
                 with self.uow.tx.savepoint():
-                    made = self.service._create_batch(self.uow, 0, [r for _, r in rows])
+                    self.service._write_batch(self.uow, made)
                     if self.failed:
                         raise _Probe
                 self.created += len(made)
