@@ -33,7 +33,7 @@ from pycrm.storage.capabilities.sweeping import (
     DueDeadline,
     DueReminder,
     Stage,
-    reminder_writes,
+    alert_writes,
     sweep_queries,
 )
 
@@ -65,7 +65,7 @@ class Reminders:
 
     def run(self, uow: UnitOfWork, now: dt.datetime) -> int:
         since = now - LATE_REMINDERS
-        writes = reminder_writes(uow.tx)
+        writes = alert_writes(uow.tx)
         if writes is not None and not uow.wants_events:  # nothing needs them read
             return writes.raise_reminders(uow.tenant, self.key, since, now)
         due = sweep_queries(uow.tx).due_reminders(uow.tenant, self.key, since, now)
@@ -104,9 +104,17 @@ class SlaAlerts:
             "warning": AlertRule.SLA_WARNING,
             "breach": AlertRule.SLA_BREACHED,
         }
-        due = sweep_queries(uow.tx).due_deadlines(uow.tenant, rules, now)
         managers: dict[uuid.UUID, uuid.UUID | None] = {}
         count = 0
+        writes = alert_writes(uow.tx)
+        if writes is not None and not uow.wants_events:
+            # Warnings are written without reading them; breaches are read, as their
+            # escalations need the agents' superiors.
+            count += writes.raise_deadlines(
+                uow.tenant, {"warning": rules["warning"]}, now, SYSTEM_USER
+            )
+            rules = {"breach": rules["breach"]}
+        due = sweep_queries(uow.tx).due_deadlines(uow.tenant, rules, now)
         for page in _pages(due):
             alerts = [_sla_alert(uow, rules[d.stage], d) for d in page]
             count += len(raise_alerts(uow, alerts))

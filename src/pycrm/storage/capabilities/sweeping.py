@@ -26,12 +26,12 @@ from pycrm.storage.capabilities import capability, each
 __all__ = [
     "RUNNING",
     "TARGETS",
+    "AlertWrites",
     "DueDeadline",
     "DueReminder",
     "RecordStoreSweep",
-    "ReminderWrites",
     "SweepQueries",
-    "reminder_writes",
+    "alert_writes",
     "sweep_queries",
 ]
 
@@ -92,14 +92,20 @@ class SweepQueries(Protocol):
         ...
 
 
-class ReminderWrites(Protocol):
-    """A transaction that raises the due reminders in the database itself: the alerts
-    the built-in reminder rule would write for what :meth:`SweepQueries.due_reminders`
-    answers, without reading them (used when no plugin handles events, which need the
-    alerts read)."""
+class AlertWrites(Protocol):
+    """A transaction that raises due alerts in the database itself: the alerts the
+    built-in rules would write for what :class:`SweepQueries` answers, without reading
+    them (used when no plugin handles events, which need the alerts read)."""
 
     def raise_reminders(self, tenant: str, rule: str, since: dt.datetime, now: dt.datetime) -> int:
         """Write the reminder alerts due at ``now``; how many."""
+        ...
+
+    def raise_deadlines(
+        self, tenant: str, rules: dict[Stage, str], now: dt.datetime, nobody: uuid.UUID
+    ) -> int:
+        """Write the SLA warnings and breaches due at ``now`` (the stages in ``rules``),
+        to the assignee or else the owner unless that is ``nobody``; how many."""
         ...
 
 
@@ -151,6 +157,8 @@ class RecordStoreSweep:
                 ("warning", (Filter(warning, Op.LTE, now), Filter(deadline, Op.GTE, now))),
             ]
             for stage, tests in stages:
+                if stage not in rules:
+                    continue
                 query = Query(filters=(*base, *tests))
                 found += [
                     _due(t, target, stage, getattr(t, deadline))
@@ -197,9 +205,9 @@ def _due(ticket: Ticket, target: str, stage: Stage, deadline: dt.datetime) -> Du
     )
 
 
-def reminder_writes(tx: Transaction) -> ReminderWrites | None:
-    """``tx`` itself when it raises reminders in the database, else None."""
-    return capability(tx, ReminderWrites, _none)
+def alert_writes(tx: Transaction) -> AlertWrites | None:
+    """``tx`` itself when it raises alerts in the database, else None."""
+    return capability(tx, AlertWrites, _none)
 
 
 def _none(_: Transaction) -> None:

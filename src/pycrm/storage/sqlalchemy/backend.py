@@ -613,6 +613,12 @@ class SqlTransaction:
         with self._translate("cannot raise the reminders due"):
             return sweeping.raise_reminders(self.conn, self.tables, tenant, rule, since, now)
 
+    def raise_deadlines(
+        self, tenant: str, rules: dict[Stage, str], now: dt.datetime, nobody: uuid.UUID
+    ) -> int:
+        with self._translate("cannot raise the SLA alerts due"):
+            return sweeping.raise_deadlines(self.conn, self.tables, tenant, rules, now, nobody)
+
     def due_deadlines(
         self, tenant: str, rules: dict[Stage, str], now: dt.datetime
     ) -> list[DueDeadline]:

@@ -6,6 +6,8 @@ read."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +22,7 @@ from pycrm.storage.capabilities.sweeping import (
 from pycrm.storage.sqlalchemy.tables import Tables
 from pycrm.storage.sqlalchemy.types import UTCDateTime
 
-__all__ = ["due_deadlines", "due_reminders", "raise_reminders"]
+__all__ = ["due_deadlines", "due_reminders", "raise_deadlines", "raise_reminders"]
 
 
 def _unraised(tables: Tables, rule: str, subject: Any, moment: Any) -> sa.ColumnElement[bool]:
@@ -91,7 +93,7 @@ def raise_reminders(
         "subject", a.c.subject, "due_at", _iso(a.c.due_at, pg)
     )
     picked = sa.select(
-        sa.func.gen_random_uuid() if pg else sa.func.lower(sa.func.hex(sa.func.randomblob(16))),
+        _new_id(pg),
         a.c.tenant,
         sa.literal(rule),
         sa.literal("activity"),
@@ -105,6 +107,11 @@ def raise_reminders(
     columns = ["id", "tenant", "rule", "subject_kind", "subject", "occasion", "recipient"]
     insert = alerts.insert().from_select([*columns, "at", "details", "moment"], picked)
     return int(conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount)
+
+
+def _new_id(pg: bool) -> sa.ColumnElement[Any]:
+    """A new random id per row, as the alerts' id column keeps it."""
+    return sa.func.gen_random_uuid() if pg else sa.func.lower(sa.func.hex(sa.func.randomblob(16)))
 
 
 def _iso(column: Any, pg: bool) -> sa.ColumnElement[str]:
@@ -126,12 +133,13 @@ def _iso(column: Any, pg: bool) -> sa.ColumnElement[str]:
     return sa.type_coerce(text, sa.String())
 
 
-def due_deadlines(
+def _deadlines_due(
     conn: sa.Connection, tables: Tables, tenant: str, rules: dict[Stage, str], now: dt.datetime
-) -> list[DueDeadline]:
+) -> Iterator[tuple[str, Stage, Any, list[sa.ColumnElement[bool]]]]:
+    """For each target and stage asked for: its name, the stage, the deadline column and
+    the conditions of the running tickets due at that stage and not yet alerted."""
     t = tables.table("ticket")
     at = sa.literal(now, UTCDateTime())
-    found: list[DueDeadline] = []
     sqlite = conn.dialect.name == "sqlite"
     for target, deadline_name, warning_name, unanswered in TARGETS:
         deadline, warning = t.c[deadline_name], t.c[warning_name]
@@ -143,32 +151,83 @@ def due_deadlines(
         base = [t.c.tenant == tenant, t.c.status.in_(RUNNING), t.c.deleted_at.is_(None)]
         if unanswered:
             base.append(t.c.responded_at.is_(None))
-        stages: list[tuple[Stage, list[Any]]] = [
+        stages: list[tuple[Stage, list[sa.ColumnElement[bool]]]] = [
             ("breach", [compared < at]),
             ("warning", [warned <= at, compared >= at]),
         ]
         for stage, tests in stages:
-            query = sa.select(
-                t.c.id,
-                t.c.assignee_id,
-                t.c.owner_id,
-                t.c.customer_id,
-                t.c.subject,
-                t.c.sla_policy,
-                deadline.label("deadline"),
-            ).where(*base, *tests, _unraised(tables, rules[stage], t.c.id, deadline))
-            found += [
-                DueDeadline(
-                    ticket_id=row.id,
-                    target=target,
-                    stage=stage,
-                    deadline=row.deadline,
-                    assignee_id=row.assignee_id,
-                    owner_id=row.owner_id,
-                    customer_id=row.customer_id,
-                    subject=row.subject,
-                    sla_policy=row.sla_policy,
-                )
-                for row in conn.execute(query)
-            ]
+            if stage in rules:
+                unraised = _unraised(tables, rules[stage], t.c.id, deadline)
+                yield target, stage, deadline, [*base, *tests, unraised]
+
+
+def due_deadlines(
+    conn: sa.Connection, tables: Tables, tenant: str, rules: dict[Stage, str], now: dt.datetime
+) -> list[DueDeadline]:
+    t = tables.table("ticket")
+    found: list[DueDeadline] = []
+    for target, stage, deadline, where in _deadlines_due(conn, tables, tenant, rules, now):
+        query = sa.select(
+            t.c.id,
+            t.c.assignee_id,
+            t.c.owner_id,
+            t.c.customer_id,
+            t.c.subject,
+            t.c.sla_policy,
+            deadline.label("deadline"),
+        ).where(*where)
+        found += [
+            DueDeadline(
+                ticket_id=row.id,
+                target=target,
+                stage=stage,
+                deadline=row.deadline,
+                assignee_id=row.assignee_id,
+                owner_id=row.owner_id,
+                customer_id=row.customer_id,
+                subject=row.subject,
+                sla_policy=row.sla_policy,
+            )
+            for row in conn.execute(query)
+        ]
     return found
+
+
+def raise_deadlines(
+    conn: sa.Connection,
+    tables: Tables,
+    tenant: str,
+    rules: dict[Stage, str],
+    now: dt.datetime,
+    nobody: uuid.UUID,
+) -> int:
+    """The warnings and breaches :func:`due_deadlines` finds, written as their alerts by
+    an ``INSERT … SELECT`` per target and stage (what
+    :class:`pycrm.services.sweep_rules.SlaAlerts` writes: occasion ``target:deadline``,
+    details the target, deadline and subject, to the assignee or else the owner, unless
+    that is ``nobody``); how many."""
+    t, alerts = tables.table("ticket"), tables.table("alert")
+    pg = conn.dialect.name == "postgresql"
+    build = sa.func.jsonb_build_object if pg else sa.func.json_object
+    agent = sa.func.coalesce(t.c.assignee_id, t.c.owner_id)
+    nobody_id = sa.literal(nobody, t.c.owner_id.type)
+    recipient = sa.case((agent == nobody_id, sa.null()), else_=agent)
+    columns = ["id", "tenant", "rule", "subject_kind", "subject", "occasion", "recipient"]
+    count = 0
+    for target, stage, deadline, where in _deadlines_due(conn, tables, tenant, rules, now):
+        iso = _iso(deadline, pg)
+        picked = sa.select(
+            _new_id(pg),
+            t.c.tenant,
+            sa.literal(rules[stage]),
+            sa.literal("ticket"),
+            t.c.id,
+            sa.literal(f"{target}:").op("||")(iso),
+            recipient,
+            sa.literal(now, UTCDateTime()),
+            build("target", target, "deadline", iso, "subject", t.c.subject),
+            deadline,
+        ).where(*where)
+        insert = alerts.insert().from_select([*columns, "at", "details", "moment"], picked)
+        count += conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
+    return count
