@@ -39,7 +39,7 @@ from pycrm.core.fields import FieldType
 from pycrm.core.kinds import kind_of
 from pycrm.errors import ConflictError, CRMError, PermissionDenied, ValidationError
 from pycrm.schemas import checked_call
-from pycrm.storage.base import Filter, Op, Query
+from pycrm.storage.capabilities.lookups import key_lookups
 
 if TYPE_CHECKING:
     from pycrm.services.base import RecordService
@@ -200,7 +200,7 @@ class _Run:
     def go(self, reader: Iterator[list[str]]) -> ImportReport:
         batch: list[tuple[int, list[str]]] = []
         for number, cells in enumerate(reader, start=2):
-            if not any(c.strip() for c in cells):
+            if not "".join(cells).strip():
                 continue  # blank lines are not rows
             batch.append((number, cells))
             if len(batch) >= BATCH:
@@ -275,8 +275,8 @@ class _Run:
             wanted = {r[field] for _, r in values if field in r}
             if not wanted:
                 continue
-            query = _by_external_id(frozenset(wanted))
-            records = self.uow.tx.find(kind_of(kind), self.uow.scope, query)
+            lookups = key_lookups(self.uow.tx)
+            records = lookups.find_by(kind_of(kind), self.uow.scope, "external_id", wanted)
             found = {getattr(r, "external_id", None): r.id for r in records}
             kept = []
             for number, row in values:
@@ -292,10 +292,9 @@ class _Run:
         return values
 
     def _existing(self, values: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
-        ids = frozenset(r["external_id"] for _, r in values if "external_id" in r)
-        if not ids:
-            return {}
-        found = self.uow.tx.find(self.service.entity, self.uow.everything, _by_external_id(ids))
+        ids = {r["external_id"] for _, r in values if "external_id" in r}
+        lookups = key_lookups(self.uow.tx)
+        found = lookups.find_by(self.service.entity, self.uow.everything, "external_id", ids)
         return {str(getattr(r, "external_id", "")): r for r in found}
 
     def _create(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
@@ -399,13 +398,6 @@ class _Run:
             column = self.headers.get(field, field)
             if len(self.errors) < MAX_LISTED:
                 self.errors.append(RowError(row=number, column=column, reason=reason))
-
-
-def _by_external_id(ids: frozenset[str]) -> Query:
-    """Live records with one of these external ids, in external-id order: the order lets
-    the database read them on the external ids' unique index (by id it would walk every
-    record of the tenant)."""
-    return Query(filters=(Filter("external_id", Op.IN, ids),), order=(("external_id", False),))
 
 
 class _Probe(Exception):

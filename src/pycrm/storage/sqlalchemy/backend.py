@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from operator import attrgetter
 from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
+from sqlalchemy.dialects import postgresql
 
 from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.matching import MatchKey
@@ -20,6 +21,7 @@ from pycrm.errors import ConfigurationError, ConflictError, StorageError
 from pycrm.storage.base import Group, Query, Scope, Stored
 from pycrm.storage.capabilities.audit import Creations
 from pycrm.storage.capabilities.churn import ChurnCheck
+from pycrm.storage.capabilities.lookups import RecordStoreLookups
 from pycrm.storage.capabilities.pipeline import OpenStays, OpportunityTotals
 from pycrm.storage.capabilities.pools import RecyclePlan
 from pycrm.storage.capabilities.receivables import AgingSum, DatedSum, OpenInstallment
@@ -348,6 +350,28 @@ class SqlTransaction:
         stmt = stmt.order_by(*order_clause(table, query)).limit(query.limit)
         if query.lock and self.conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(of=table)
+        with self._translate(f"cannot read {kind.kind} records"):
+            return self._load(kind, scope.tenant, self.conn.execute(stmt))
+
+    def find_by(self, kind: type[S], scope: Scope, field: str, values: Collection[str]) -> list[S]:
+        if self.conn.dialect.name != "postgresql":
+            return RecordStoreLookups(self).find_by(kind, scope, field, values)
+        if not values:
+            return []
+        table = self.tables.table(kind.kind)
+        wanted = sa.func.unnest(
+            sa.literal(sorted(values), postgresql.ARRAY(table.c[field].type))
+        ).table_valued("value").render_derived(name="wanted")
+        # One probe of the field's unique index per value, whatever the planner knows: the
+        # LIMIT (one live record per value) keeps it from turning the probes into a join
+        # that reads every record of the tenant.
+        found = (
+            sa.select(table)
+            .where(where_clause(table, scope, Query(), kind.kind), table.c[field] == wanted.c.value)
+            .limit(1)
+            .lateral()
+        )
+        stmt = sa.select(found).select_from(wanted.join(found, sa.true()))
         with self._translate(f"cannot read {kind.kind} records"):
             return self._load(kind, scope.tenant, self.conn.execute(stmt))
 
