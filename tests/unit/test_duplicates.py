@@ -11,6 +11,8 @@ rule hiding a block rule, backends reporting different rules for one candidate.)
 from __future__ import annotations
 
 import datetime as dt
+import random
+import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,13 +20,17 @@ from typing import Any
 
 import phonenumbers
 import pytest
+import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pycrm
 from pycrm import SYSTEM_USER
+from pycrm.core import matching
 from pycrm.core.matching import MatchRule, company_name, domain, email, person_name, phone
 from pycrm.services import merging
+from pycrm.services.customers import CustomerService
+from pycrm.storage.capabilities.locks import hold_all
 
 TENANT = "t"
 DEFAULT_RULES = "pycrm.plugins.default_matching"
@@ -279,8 +285,119 @@ def test_a_mobile_written_any_way_gives_one_key(written: str) -> None:
 )
 def test_mobiles_give_the_key_phonenumbers_gives(number: str, prefix: str, separator: str) -> None:
     written = prefix + separator.join([number[:3], number[3:7], number[7:]])
-    parsed = phonenumbers.parse(unicodedata.normalize("NFKC", written), "CN")
-    assert phone(written) == phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    assert phone(written) == _by_phonenumbers(written)  # 17900001000: not +86 (see below)
+
+
+def test_mobiles_around_the_international_prefix_give_what_phonenumbers_gives() -> None:
+    """Bare, 179xx00... is a call abroad to phonenumbers (carrier 179xx, international
+    prefix 00), so the mobile shortcut leaves it alone: every three-digit head 130 to 199,
+    with every next two digits, then 00 or two other digits, bare and after +86."""
+    rnd = random.Random(179)
+    wrong = []
+    for head in range(130, 200):
+        for middle in range(100):
+            for after in ("00", f"{rnd.randrange(1, 100):02d}"):
+                number = f"{head}{middle:02d}{after}{rnd.randrange(10_000):04d}"
+                for written in (number, f"+86 {number}"):
+                    if phone(written) != _by_phonenumbers(written):
+                        wrong.append((written, phone(written), _by_phonenumbers(written)))
+    assert wrong == []
+    assert phone("17900001000") == _by_phonenumbers("17900001000") != "+8617900001000"
+
+
+def _by_phonenumbers(written: str, region: str = "CN") -> str | None:
+    """What :func:`phone` gives through phonenumbers alone (its path without a shortcut)."""
+    text = unicodedata.normalize("NFKC", written)
+    digits = re.sub(r"\D", "", text)
+    if len(digits) < 5:
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return digits
+    if not phonenumbers.is_possible_number(number):
+        return digits
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+#: Every shape a mainland area code has after the trunk 0: two digits (010, 020-029 and
+#: the unassigned ones) and three (0311, 0531, 0755...), each first digit 1 to 9.
+AREA_CODES = [str(code) for code in range(10, 1000)]
+
+
+def test_landlines_give_the_key_phonenumbers_gives_for_every_area_code_shape() -> None:
+    """The landline shortcut of ``phone`` against phonenumbers, exhaustively: every area
+    code of two and three digits, subscriber numbers of 7 and 8 digits beginning with each
+    digit, written plain, with a dash and one more way (spaces, parentheses, dots,
+    full-width)."""
+    rnd = random.Random(86)
+    more = [
+        "0{code} {head} {tail}",
+        "(0{code}) {head}-{tail}",
+        "0{code}.{head}.{tail}",
+        "０{code}－{head}{tail}",
+        "（0{code}）{head}\u3000{tail}",
+    ]
+    checked, wrong = 0, []
+    for code in AREA_CODES:
+        for length in (7, 8):
+            for first in "0123456789":
+                rest = "".join(rnd.choice("0123456789") for _ in range(length - 1))
+                subscriber = first + rest
+                head, tail = subscriber[:-4], subscriber[-4:]
+                shapes = ["0{code}{head}{tail}", "0{code}-{head}{tail}", more[checked % 5]]
+                for shape in shapes:
+                    written = shape.format(code=code, head=head, tail=tail)
+                    if phone(written) != _by_phonenumbers(written):
+                        wrong.append((written, phone(written), _by_phonenumbers(written)))
+                checked += 1
+    assert checked == len(AREA_CODES) * 2 * 10
+    assert wrong == []
+
+
+def test_landlines_are_read_without_phonenumbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(text: str, region: str) -> str | None:
+        raise AssertionError(f"{text!r} went through phonenumbers")
+
+    monkeypatch.setattr(matching, "_parsed_phone", refuse)
+    assert phone("010-12345678") == "+861012345678"
+    assert phone("0755 8888 1234") == "+8675588881234"
+    assert phone("(021) 6552-9988") == "+862165529988"
+    assert phone("0531-8123456") == "+865318123456"  # a 7-digit subscriber number
+    assert phone("０１０－６５５２９９８８") == "+861065529988"
+
+
+@settings(max_examples=300)
+@given(
+    digits=st.from_regex(r"0[1-9][0-9]{8,10}", fullmatch=True),
+    separators=st.lists(
+        st.sampled_from(["", "", " ", "-", ".", "(", ")", "\u3000", "－", "（", "）"]),
+        min_size=13,
+        max_size=13,
+    ),
+)
+def test_landlines_written_any_way_give_what_phonenumbers_gives(
+    digits: str, separators: list[str]
+) -> None:
+    written = separators[0] + "".join(d + s for d, s in zip(digits, separators[1:], strict=False))
+    assert phone(written) == _by_phonenumbers(written)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "+86 531 8123 4567",  # international: phonenumbers reads it
+        "0086 10 6552 9988",
+        "00 10 6552 9988",
+        "010-6552",  # too short for a landline
+        "0531-812345678",  # too long
+        "010-6552 9988 ext. 12",
+        "Tel: 010-6552 9988",
+    ],
+)
+def test_other_phones_still_give_what_phonenumbers_gives(written: str) -> None:
+    assert phone(written) == _by_phonenumbers(written)
+    assert phone(written, "US") == _by_phonenumbers(written, "US")
 
 
 def test_phones_of_other_regions_and_bad_numbers() -> None:
@@ -705,6 +822,197 @@ def test_the_same_block_rule_alone_refuses(connect: Callable[..., pycrm.CRM]) ->
     root.contacts.create(customer_id=company.id, name="张三", email="zhang@acme.cn")
     with pytest.raises(pycrm.ConflictError):
         root.contacts.create(customer_id=company.id, name="张叁", email="Zhang@ACME.cn")
+
+
+class BlockingPhones:
+    """Block rules on customers' names and phones, and contacts' phone or mobile."""
+
+    name = "duplicates-blocking-phones"
+
+    @pycrm.hookimpl
+    def pycrm_register_match_rules(self) -> list[MatchRule]:
+        return [
+            MatchRule(
+                key="customer.name_block",
+                entity="customer",
+                fields=("name",),
+                normaliser="company_name",
+                action="block",
+            ),
+            MatchRule(
+                key="customer.phone_block",
+                entity="customer",
+                fields=("phone",),
+                normaliser="phone",
+                action="block",
+            ),
+            MatchRule(
+                key="contact.phones_block",
+                entity="contact",
+                fields=("phone", "mobile"),
+                normaliser="phone",
+                action="block",
+            ),
+        ]
+
+
+def test_a_save_normalises_its_values_once_to_check_and_once_to_store(
+    connect: Callable[..., pycrm.CRM],
+) -> None:
+    seen: list[str] = []
+
+    def counted(value: str, region: str) -> str:
+        seen.append(value)
+        return value.strip().upper()
+
+    class Counted:
+        name = "duplicates-counted"
+
+        @pycrm.hookimpl
+        def pycrm_register_match_rules(self) -> list[MatchRule]:
+            rule = MatchRule(
+                key="customer.tax_id",
+                entity="customer",
+                fields=("custom.tax_id",),
+                normaliser=counted,
+                action="block",
+            )
+            return [rule]
+
+    root = connect(Counted()).as_user(SYSTEM_USER, tenant=TENANT)
+    root.customers.create(name="ACME", custom={"tax_id": "t-1"})
+    assert seen == ["t-1", "t-1"]  # the check, the stored key (an empty tenant: no scan)
+
+
+def test_a_blocking_save_without_duplicates_reads_no_record(sqlite_url: str) -> None:
+    crm = pycrm.CRM.connect(sqlite_url, plugins=[BlockingPhones()], load_entry_points=False)
+    statements: list[str] = []
+    sa.event.listen(
+        crm.storage.engine,  # type: ignore[attr-defined]
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *more: statements.append(" ".join(statement.split())),
+    )
+    root = crm.as_user(SYSTEM_USER, tenant=TENANT)
+    try:
+        first = root.customers.create(name="ACME 有限公司", phone="0531-8123 4567")
+        reads = [s for s in statements if s.startswith("SELECT") and "FROM pycrm_customers" in s]
+        assert reads == []
+        assert any(s.startswith("SELECT") and "FROM pycrm_match_keys" in s for s in statements)
+        with pytest.raises(pycrm.ConflictError, match=str(first.id)):
+            root.customers.create(name="Other", phone="(0531) 81234567")
+    finally:
+        crm.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite"], indirect=True)
+def test_keys_stored_with_the_check_are_stored_once_and_follow_a_later_change(
+    connect: Callable[..., pycrm.CRM], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A blocking create stores its keys with the lookup of its duplicates, before the
+    # record: once, under every rule; changed before the record is written, replaced.
+    crm = connect(BlockingPhones())
+    root = crm.as_user(SYSTEM_USER, tenant=TENANT)
+
+    def stored(*values: str) -> list[tuple[uuid.UUID, str, str]]:
+        with crm.unit_of_work(tenant=TENANT, user=SYSTEM_USER) as uow:
+            found = uow.tx.find_match_keys(TENANT, "customer", list(values))  # type: ignore[attr-defined]
+        return sorted((k.record_id, k.rule, k.key) for k in found)
+
+    first = root.customers.create(name="ACME 有限公司", phone="0531-8123 4567")
+    rules = ["customer.name", "customer.name_block"]
+    phones = ["customer.phone", "customer.phone_block"]
+    assert stored("acme", "+8653181234567") == sorted(
+        [(first.id, r, "acme") for r in rules] + [(first.id, r, "+8653181234567") for r in phones]
+    )
+
+    before_write = CustomerService._before_write
+
+    def renaming(self: Any, uow: Any, record: Any, old: Any) -> None:
+        before_write(self, uow, record, old)
+        if old is None:
+            record.name = f"{record.name} 二号"
+
+    monkeypatch.setattr(CustomerService, "_before_write", renaming)
+    second = root.customers.create(name="Globex", phone="0531-8765 4321")
+    assert second.name == "Globex 二号"
+    assert stored("globex") == []
+    assert stored("globex二号") == [(second.id, r, "globex二号") for r in rules]
+    assert len(stored("+8653187654321")) == 2
+    assert root.duplicates.scan("customer") == []
+
+
+@MEMORY_ONLY
+def test_a_change_adding_a_key_a_tolerated_duplicate_lacked_is_checked(
+    connect: Callable[..., pycrm.CRM],
+) -> None:
+    # B was saved as a duplicate of A by phone; its new mobile is A's too: a new duplicate,
+    # refused whichever of the two shared keys the lookup meets first.
+    root = connect(BlockingPhones()).as_user(SYSTEM_USER, tenant=TENANT)
+    company = _holder(root)
+    first = root.contacts.create(
+        customer_id=company.id, name="张三", phone="13800000001", mobile="13900000002"
+    )
+    twin = root.contacts.create(
+        customer_id=company.id, name="张三 (2)", phone="138 0000 0001", allow_duplicates=True
+    )
+    assert root.contacts.update(twin.id, name="张三 二").name == "张三 二"
+    with pytest.raises(pycrm.ConflictError, match=str(first.id)):
+        root.contacts.update(twin.id, mobile="+86 139 0000 0002")
+    assert root.contacts.get(twin.id).mobile is None
+
+
+def test_named_locks_are_taken_at_once_or_one_by_one_in_order() -> None:
+    class OneByOne:
+        def __init__(self) -> None:
+            self.taken: list[str] = []
+
+        def hold_lock(self, name: str) -> None:
+            self.taken.append(name)
+
+    class AtOnce(OneByOne):
+        def hold_locks(self, names: list[str]) -> None:
+            self.taken.append(",".join(names))
+
+    one, many = OneByOne(), AtOnce()
+    for tx in (one, many, object()):  # the last takes none: one writer at a time
+        hold_all(tx, ["k:b", "k:a", "k:b"])  # type: ignore[arg-type]
+        hold_all(tx, [])  # type: ignore[arg-type]
+    assert one.taken == ["k:a", "k:b"]
+    assert many.taken == ["k:a,k:b"]
+
+
+@pytest.mark.postgres
+def test_a_blocking_save_locks_all_its_keys_in_one_statement_on_postgresql(
+    postgres_url: str, clock: pycrm.FixedClock
+) -> None:
+    crm = pycrm.CRM.connect(
+        postgres_url,
+        clock=clock,
+        plugins=[BlockingPhones()],
+        settings=pycrm.Settings(auto_migrate=True),
+        load_entry_points=False,
+    )
+    statements: list[str] = []
+    sa.event.listen(
+        crm.storage.engine,  # type: ignore[attr-defined]
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *more: statements.append(statement),
+    )
+    tenant = f"t-{uuid.uuid4().hex[:12]}"
+    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+    try:
+        with crm.unit_of_work(tenant=tenant, user=SYSTEM_USER) as uow:
+            uow.customers.create(name="ACME 有限公司", phone="010-6552 9988")
+            assert uow.tx.conn.exec_driver_sql(held).scalar() == 2  # type: ignore[attr-defined]
+        assert sum("pg_advisory_xact_lock" in s for s in statements) == 1
+        root = crm.as_user(SYSTEM_USER, tenant=tenant)
+        with pytest.raises(pycrm.ConflictError, match=r"customer\.phone_block"):
+            root.customers.create(name="Other", phone="+86 10 6552 9988")
+        with pytest.raises(pycrm.ConflictError, match=r"customer\.name_block"):
+            root.customers.create(name="Acme Ltd.")
+        assert root.customers.count() == 1
+    finally:
+        crm.close()
 
 
 # -- what the acting user may see -----------------------------------------------------------

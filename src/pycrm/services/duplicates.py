@@ -8,8 +8,15 @@ its keys (:func:`candidates`): a ``block`` rule refuses the save with
 ``allow_duplicates=True`` and holds the ``save_duplicate`` right; ``warn`` rules only list
 the candidates (``uow.duplicates.check`` before saving, ``uow.duplicates.of`` after).
 Blocking is held under concurrency: the keys checked are locked for the rest of the unit
-of work (an advisory lock per key on PostgreSQL; SQLite and the memory backend have one
-writer at a time), so two writers of the same new company cannot both pass.
+of work (an advisory lock per key on PostgreSQL, all of a save's taken in one statement;
+SQLite and the memory backend have one writer at a time), so two writers of the same new
+company cannot both pass.
+
+A save computes its records' keys once for the check and once to store them, and looks
+the stored ones up in one query; only when that finds some are the records they belong to
+read (are they live, what are they called). A create checked by a ``block`` rule stores its
+keys with that lookup (one statement on PostgreSQL), before the record itself: the keys
+stored after it are then the same and left be (keys that changed meanwhile are replaced).
 """
 
 from __future__ import annotations
@@ -35,8 +42,8 @@ from pycrm.services.lookups import require_configure
 from pycrm.services.merging import merge
 from pycrm.storage.base import Filter, Op, Query
 from pycrm.storage.capabilities import each
-from pycrm.storage.capabilities.locks import hold
-from pycrm.storage.capabilities.matching import MatchKeyIndex, match_keys
+from pycrm.storage.capabilities.locks import hold_all
+from pycrm.storage.capabilities.matching import MatchKeyIndex, find_and_add, match_keys
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import Step, UnitOfWork
@@ -49,6 +56,8 @@ M = TypeVar("M", bound=Record)
 SERVICES = {"customer": "customers", "contact": "contacts", "lead": "leads"}
 #: The action that lets a user save a record a ``block`` rule refuses.
 SAVE_DUPLICATE = "save_duplicate"
+#: Keys of a create this small (rows) are stored with the lookup of its duplicates.
+AHEAD_MOST = 32
 
 
 class Candidate(BaseModel):
@@ -150,18 +159,46 @@ def region(uow: UnitOfWork) -> str:
     return uow.config.locale.rpartition("_")[2] or "CN"
 
 
-def keys_of(uow: UnitOfWork, entity: str, records: Sequence[Record]) -> list[MatchKey]:
-    """The match keys of records of ``entity``, one row per rule and key."""
-    rules, where = rules_of(uow, entity), region(uow)
-    pairs = [
-        (record.id, rule.key, key)
-        for record in records
-        for rule in rules
-        for key in sorted(rule.keys(_values(record), where))
+#: The ``(rule, key)`` pairs of one record: by rule (in the rules' order), each rule's keys
+#: sorted.
+Pairs = list[tuple[str, str]]
+
+
+def pairs_of(
+    uow: UnitOfWork,
+    entity: str,
+    records: Sequence[Record],
+    rules: Sequence[MatchRule] | None = None,
+) -> list[Pairs]:
+    """The ``(rule, key)`` pairs of each record of ``entity`` (under ``rules``, by default
+    every rule of the kind)."""
+    rules = rules_of(uow, entity) if rules is None else rules
+    if not rules:
+        return [[] for _ in records]
+    where = region(uow)
+    found = []
+    for record in records:
+        values = _values(record)
+        found.append(
+            [(rule.key, key) for rule in rules for key in sorted(rule.keys(values, where))]
+        )
+    return found
+
+
+def keys_of(
+    uow: UnitOfWork, entity: str, records: Sequence[Record], pairs: Sequence[Pairs] | None = None
+) -> list[MatchKey]:
+    """The match keys of records of ``entity``, one row per rule and key (``pairs``: the
+    records' :func:`pairs_of`, when already known)."""
+    pairs = pairs_of(uow, entity, records) if pairs is None else pairs
+    rows = [
+        (record.id, rule, key)
+        for record, found in zip(records, pairs, strict=True)
+        for rule, key in found
     ]
     return [
         MatchKey(id=i, tenant=uow.tenant, entity=entity, record_id=rid, rule=rule, key=key)
-        for i, (rid, rule, key) in zip(new_ids(len(pairs)), pairs, strict=True)
+        for i, (rid, rule, key) in zip(new_ids(len(rows)), rows, strict=True)
     ]
 
 
@@ -177,12 +214,38 @@ def index(uow: UnitOfWork, entity: str) -> MatchKeyIndex:
 
 
 def store_keys(
-    uow: UnitOfWork, entity: str, records: Sequence[Record], *, replace: bool = False
+    uow: UnitOfWork,
+    entity: str,
+    records: Sequence[Record],
+    *,
+    replace: bool = False,
+    pairs: Sequence[Pairs] | None = None,
 ) -> None:
-    """Keep the keys of new records (``replace``: of changed ones, instead of theirs)."""
+    """Keep the keys of new records (``replace``: of changed ones, instead of theirs);
+    ``pairs``: the records' :func:`pairs_of`, when already known. New records whose keys
+    the duplicate check stored already (:func:`refuse_blocked`) keep them, unless their keys
+    changed since."""
     if not rules_of(uow, entity):
         return
-    keys = keys_of(uow, entity, records)
+    pairs = pairs_of(uow, entity, records) if pairs is None else pairs
+    ahead = uow.match_keys_ahead
+    if ahead:
+        stored = [ahead.pop(r.id, None) for r in records]
+        if not replace and any(found is not None for found in stored):
+            rows = list(zip(records, pairs, stored, strict=True))
+            new = [(r, p) for r, p, found in rows if found is None]
+            changed = [(r, p) for r, p, found in rows if found is not None and p != found]
+            for group, again in ((new, False), (changed, True)):
+                if group:
+                    _write_keys(uow, entity, [r for r, _ in group], [p for _, p in group], again)
+            return
+    _write_keys(uow, entity, records, pairs, replace)
+
+
+def _write_keys(
+    uow: UnitOfWork, entity: str, records: Sequence[Record], pairs: Sequence[Pairs], replace: bool
+) -> None:
+    keys = keys_of(uow, entity, records, pairs)
     if keys or replace:
         ids = [r.id for r in records] if replace else []
         index(uow, entity).replace_match_keys(uow.tenant, ids, keys)
@@ -218,6 +281,8 @@ def candidates(
         for rid, rule_key in wanted[stored.key]:
             if rule_key == stored.rule:
                 hits[rid].setdefault((stored.record_id, rule_key), stored.key)
+    if not hits:
+        return {}
     return _named(uow, entity, hits, rules)
 
 
@@ -248,10 +313,6 @@ def _named(
     return result
 
 
-def _pairs(uow: UnitOfWork, entity: str, record: Record) -> set[tuple[str, str]]:
-    return {(k.rule, k.key) for k in keys_of(uow, entity, [record])}
-
-
 def refuse_blocked(
     uow: UnitOfWork,
     entity: str,
@@ -259,36 +320,100 @@ def refuse_blocked(
     *,
     allowed: bool,
     only: set[tuple[str, str]] | None = None,
+    pairs: Sequence[Pairs] | None = None,
+    new: bool = False,
 ) -> None:
     """Refuse records a ``block`` rule finds a live duplicate of (also among themselves),
     unless the caller allowed duplicates and may save them; ``only`` these (rule, key)
-    pairs when given."""
-    blocking = [r for r in rules_of(uow, entity) if r.action == "block"]
+    pairs when given. ``pairs``: the records' :func:`pairs_of`, when already known.
+
+    ``new``: the records are being created; when they are few and looked up, their keys
+    are stored with the lookup, and :func:`store_keys` later leaves them be."""
+    rules = rules_of(uow, entity)
+    blocking = [r for r in rules if r.action == "block"]
     if not blocking:
         return
-    where = region(uow)
-    keys = sorted(
-        {
-            f"{rule.key}:{k}"
-            for r in records
-            for rule in blocking
-            for k in rule.keys(_values(r), where)
-        }
-    )
-    for key in keys:  # two writers of the same new record take turns from here
-        hold(uow.tx, f"pycrm-duplicate:{uow.tenant}:{entity}:{key}")
+    every: Sequence[Pairs] | None = pairs  # under every rule: the keys to store
+    if new and every is None and len(records) <= AHEAD_MOST:
+        every = pairs_of(uow, entity, records, rules)
+    if every is None:
+        pairs = pairs_of(uow, entity, records, blocking)
+    else:
+        names = {rule.key for rule in blocking}
+        pairs = [[(rule, key) for rule, key in found if rule in names] for found in every]
+    # Two writers of the same new record take turns from here.
+    prefix = f"pycrm-duplicate:{uow.tenant}:{entity}:"
+    hold_all(uow.tx, {f"{prefix}{rule}:{key}" for found in pairs for rule, key in found})
     if allowed:
         for record in records:
             uow.access.require(entity, SAVE_DUPLICATE, record, stored=False)
         return
-    found = candidates(uow, entity, [(r.id, _values(r)) for r in records])
-    _refuse_within(uow, entity, records, blocking, where)
-    for record in records:
-        for candidate in found.get(record.id, []):
-            if only is not None and (candidate.rule, candidate.key) not in only:
-                continue
-            if candidate.action == "block":
-                raise _conflict(uow, entity, candidate)
+    _refuse_within(entity, records, pairs)
+    added: list[MatchKey] = []
+    if new and every is not None and any(pairs) and sum(map(len, every)) <= AHEAD_MOST:
+        added = keys_of(uow, entity, records, every)
+    found = _blocked_by(uow, entity, records, pairs, only, added)
+    if found:  # the records sharing a key are read only now: are they live, their names
+        ids = frozenset(other for others in found.values() for other, _, _ in others)
+        live = {r.id: r for r in uow.tx.find(kind_of(entity), uow.everything, Query(ids=ids))}
+        for record in records:
+            for other, rule, key in found.get(record.id, []):
+                if other in live:
+                    name = str(getattr(live[other], "name", ""))
+                    candidate = Candidate(
+                        entity=entity,
+                        record_id=other,
+                        name=name,
+                        rule=rule,
+                        action="block",
+                        key=key,
+                    )
+                    raise _conflict(uow, entity, candidate)
+    if added and every is not None:  # stored: store_keys leaves them be
+        uow.match_keys_ahead.update({r.id: list(p) for r, p in zip(records, every, strict=True)})
+
+
+def _blocked_by(
+    uow: UnitOfWork,
+    entity: str,
+    records: Sequence[Record],
+    pairs: Sequence[Pairs],
+    only: set[tuple[str, str]] | None,
+    added: Sequence[MatchKey] = (),
+) -> dict[uuid.UUID, list[tuple[uuid.UUID, str, str]]]:
+    """For each record, the stored records sharing a key of a block rule with it (``only``
+    these pairs, when given) as ``(record id, rule, key)``, by id then rule: one query,
+    which stores the ``added`` keys too (of the new ``records``)."""
+    wanted: dict[str, list[tuple[uuid.UUID, str]]] = defaultdict(list)
+    for record, found in zip(records, pairs, strict=True):
+        for rule, key in found:
+            wanted[key].append((record.id, rule))
+    if not wanted:
+        return {}
+    own = {r.id for r in records}
+    # The keys each record shares with another, by rule.
+    shared: dict[uuid.UUID, dict[tuple[uuid.UUID, str], set[str]]] = defaultdict(dict)
+    matched = index(uow, entity)
+    if added:
+        looked_up = find_and_add(matched, uow.tenant, entity, sorted(wanted), added)
+    else:
+        looked_up = matched.find_match_keys(uow.tenant, entity, sorted(wanted))
+    for stored in looked_up:
+        if stored.record_id in own:
+            continue
+        for rid, rule in wanted[stored.key]:
+            if rule == stored.rule:
+                shared[rid].setdefault((stored.record_id, rule), set()).add(stored.key)
+    result: dict[uuid.UUID, list[tuple[uuid.UUID, str, str]]] = {}
+    for rid, by_rule in shared.items():
+        hits = [
+            (other, rule, min(keys))
+            for (other, rule), keys in by_rule.items()
+            if only is None or any((rule, key) in only for key in keys)
+        ]
+        if hits:
+            result[rid] = sorted(hits, key=lambda hit: (str(hit[0]), hit[1]))
+    return result
 
 
 def _conflict(uow: UnitOfWork, entity: str, candidate: Candidate) -> ConflictError:
@@ -303,20 +428,21 @@ def _conflict(uow: UnitOfWork, entity: str, candidate: Candidate) -> ConflictErr
     )
 
 
-def _refuse_within(
-    uow: UnitOfWork, entity: str, records: Sequence[Record], rules: Sequence[MatchRule], where: str
-) -> None:
+def _refuse_within(entity: str, records: Sequence[Record], pairs: Sequence[Pairs]) -> None:
+    """Refuse two of ``records`` sharing a key of a block rule (``pairs``: their keys under
+    the block rules)."""
+    if len(records) < 2:
+        return
     seen: dict[tuple[str, str], Record] = {}
-    for record in records:
-        for rule in rules:
-            for key in rule.keys(_values(record), where):
-                first = seen.setdefault((rule.key, key), record)
-                if first is not record:
-                    raise ConflictError(
-                        f"two new {entity} records are likely the same (rule {rule.key}): "
-                        f"{getattr(first, 'name', first.id)!r} and "
-                        f"{getattr(record, 'name', record.id)!r}"
-                    )
+    for record, found in zip(records, pairs, strict=True):
+        for rule, key in found:
+            first = seen.setdefault((rule, key), record)
+            if first is not record:
+                raise ConflictError(
+                    f"two new {entity} records are likely the same (rule {rule}): "
+                    f"{getattr(first, 'name', first.id)!r} and "
+                    f"{getattr(record, 'name', record.id)!r}"
+                )
 
 
 def duplicate_keys(uow: UnitOfWork, entity: str, limit: int) -> list[DuplicateGroup]:
@@ -365,7 +491,7 @@ class Deduplicated(RecordService[M]):
 
     def _before_insert(self, uow: UnitOfWork, records: Sequence[M]) -> None:
         super()._before_insert(uow, records)
-        refuse_blocked(uow, self.entity.kind, records, allowed=uow.allow_duplicates)
+        refuse_blocked(uow, self.entity.kind, records, allowed=uow.allow_duplicates, new=True)
 
     def _after_insert(self, uow: UnitOfWork, records: Sequence[M]) -> None:
         super()._after_insert(uow, records)
@@ -376,10 +502,13 @@ class Deduplicated(RecordService[M]):
         if old is None or _values(record) == _values(old):
             return
         kind = self.entity.kind
-        new = _pairs(uow, kind, record) - _pairs(uow, kind, old)
+        pairs, before = pairs_of(uow, kind, [record, old])
+        new = set(pairs) - set(before)
         if new:  # a duplicate it was saved as stays allowed; a new one is checked
-            refuse_blocked(uow, kind, [record], allowed=uow.allow_duplicates, only=new)
-        store_keys(uow, kind, [record], replace=True)
+            refuse_blocked(
+                uow, kind, [record], allowed=uow.allow_duplicates, only=new, pairs=[pairs]
+            )
+        store_keys(uow, kind, [record], replace=True, pairs=[pairs])
 
     def _after_delete(self, uow: UnitOfWork, record: M) -> None:
         super()._after_delete(uow, record)
@@ -424,5 +553,7 @@ class Deduplicated(RecordService[M]):
 
     def _after_restore(self, uow: UnitOfWork, record: M) -> None:
         super()._after_restore(uow, record)
-        refuse_blocked(uow, self.entity.kind, [record], allowed=uow.allow_duplicates)
-        store_keys(uow, self.entity.kind, [record])
+        kind = self.entity.kind
+        pairs = pairs_of(uow, kind, [record])
+        refuse_blocked(uow, kind, [record], allowed=uow.allow_duplicates, pairs=pairs)
+        store_keys(uow, kind, [record], pairs=pairs)

@@ -39,7 +39,7 @@ from pycrm.core.fields import FieldType
 from pycrm.core.kinds import kind_of
 from pycrm.errors import ConflictError, CRMError, PermissionDenied, ValidationError
 from pycrm.schemas import checked_call
-from pycrm.storage.capabilities.lookups import key_lookups
+from pycrm.storage.capabilities.lookups import key_lookups, refresh_statistics
 
 if TYPE_CHECKING:
     from pycrm.services.base import RecordService
@@ -53,6 +53,9 @@ IMPORTABLE = ("customer", "contact", "lead", "product", "opportunity")
 BATCH = 1000
 #: Bad rows listed at most (they are all counted).
 MAX_LISTED = 10_000
+#: Rows read after which the database's statistics are refreshed (the records an import
+#: writes are invisible to them until it commits: the planner would take them for none).
+_RECOUNT_AT = frozenset(2 * BATCH * 10**i for i in range(5))
 
 #: Header names (besides the field's own) that map to a field, in Chinese, English and
 #: Japanese; compared case-folded, without spaces, ``_`` or ``-``.
@@ -237,6 +240,8 @@ class _Run:
         updates = [(n, r) for n, r in values if r.get("external_id") in existing]
         self._create(creates)
         self._update(updates, existing)
+        if self.rows in _RECOUNT_AT:  # the planner learns the new records exist
+            refresh_statistics(self.uow.tx, self.service.entity)
         if self.on_progress is not None:
             self.on_progress(self.rows)
 

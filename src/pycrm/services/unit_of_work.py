@@ -100,6 +100,10 @@ class UnitOfWork(Services):
         self._at: dt.datetime | None = None
         #: Whether the running call may save records a ``block`` duplicate rule refuses.
         self.allow_duplicates = False
+        #: Match keys of records being created that the duplicate check stored with its
+        #: lookup, by record id, until the records are written (then they are not stored
+        #: again): :mod:`pycrm.services.duplicates`.
+        self.match_keys_ahead: dict[uuid.UUID, list[tuple[str, str]]] = {}
         #: Committed in a host's transaction, not yet handed to the handlers.
         self._undelivered: list[Event] = []
         self._host = _HostTransaction.of(connection)

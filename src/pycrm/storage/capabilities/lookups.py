@@ -7,6 +7,11 @@ long transaction of an import (no statistics on the rows it wrote yet), scans th
 records and filters them, which grows with every batch. The SQL backend there looks each
 value up on the field's unique index instead (``unnest`` joined ``LATERAL``); elsewhere,
 and in the fallback, it is the plain query.
+
+:class:`FreshStatistics` lets a long write tell the database to look at what it wrote so
+far (PostgreSQL's ``ANALYZE``, which inside a transaction counts the transaction's own
+rows): otherwise the planner takes a tenant that has just been given 100,000 records for
+one with none, and may read them all through the wrong index.
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ from typing import Protocol, TypeVar
 from pycrm.storage.base import Filter, Op, Query, Scope, Stored, Transaction
 from pycrm.storage.capabilities import capability
 
-__all__ = ["KeyLookups", "RecordStoreLookups", "key_lookups"]
+__all__ = [
+    "FreshStatistics",
+    "KeyLookups",
+    "RecordStoreLookups",
+    "key_lookups",
+    "refresh_statistics",
+]
 
 S = TypeVar("S", bound=Stored)
 
@@ -44,6 +55,25 @@ class RecordStoreLookups:
             return []
         query = Query(filters=(Filter(field, Op.IN, frozenset(values)),), order=((field, False),))
         return self.tx.find(kind, scope, query)
+
+
+class FreshStatistics(Protocol):
+    """A transaction that can refresh the planner's statistics of a kind's records."""
+
+    def refresh_statistics(self, kind: type[Stored]) -> None:
+        """Count the records of ``kind`` again, this transaction's new ones included."""
+        ...
+
+
+def refresh_statistics(tx: Transaction, kind: type[Stored]) -> None:
+    """Refresh the statistics of ``kind`` where the store keeps any (else nothing)."""
+    fresh = capability(tx, FreshStatistics, _without)
+    if fresh is not None:
+        fresh.refresh_statistics(kind)
+
+
+def _without(_: Transaction) -> None:
+    return None
 
 
 def key_lookups(tx: Transaction) -> KeyLookups:

@@ -5,7 +5,9 @@ A transaction with :class:`MatchKeyIndex` keeps the keys (the SQL backend: the
 ``pycrm_match_keys`` table, indexed by tenant, kind and key): a write replaces a record's
 keys, a check looks its keys up, a scan groups them in the database. Any other gets
 :class:`ScanningMatchKeys`, which keeps nothing and computes the keys of every live
-record of the kind when asked: the same answers, at the cost of reading them all.
+record of the kind when asked: the same answers, at the cost of reading them all. One
+with :class:`MatchKeyLookupAndAdd` too stores the keys of a new record with the lookup of
+its duplicates (one statement on PostgreSQL instead of two).
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from pycrm.core.matching import MatchKey
 from pycrm.storage.base import Scope, Transaction
 from pycrm.storage.capabilities import capability, each
 
-__all__ = ["MatchKeyIndex", "ScanningMatchKeys", "match_keys"]
+__all__ = [
+    "MatchKeyIndex",
+    "MatchKeyLookupAndAdd",
+    "ScanningMatchKeys",
+    "find_and_add",
+    "match_keys",
+]
 
 #: The keys a record gives: (record) -> [(rule, key)].
 KeysOf = Callable[[object], Iterable[tuple[str, str]]]
@@ -52,6 +60,36 @@ class MatchKeyIndex(Protocol):
         """Records of ``entity`` with a key of one of ``rules`` containing ``fragment``
         (a phone's digits, part of an e-mail), at most ``limit``."""
         ...
+
+
+class MatchKeyLookupAndAdd(Protocol):
+    """A transaction that looks keys up and stores new ones in one go (one statement)."""
+
+    def find_and_add_match_keys(
+        self, tenant: str, entity: str, keys: Sequence[str], added: Sequence[MatchKey]
+    ) -> list[MatchKey]:
+        """:meth:`MatchKeyIndex.find_match_keys`, then ``added`` (keys of records not yet
+        stored, none among those found) stored."""
+        ...
+
+
+def find_and_add(
+    index: MatchKeyIndex,
+    tenant: str,
+    entity: str,
+    keys: Sequence[str],
+    added: Sequence[MatchKey],
+) -> list[MatchKey]:
+    """The stored keys of ``entity`` equal to one of ``keys``, then ``added`` stored (the
+    keys of new records): at once where the index (a transaction) can, else a lookup then
+    a write."""
+    both = getattr(index, "find_and_add_match_keys", None)
+    if callable(both):
+        found: list[MatchKey] = both(tenant, entity, keys, added)
+        return found
+    found = index.find_match_keys(tenant, entity, keys)
+    index.replace_match_keys(tenant, [], added)
+    return found
 
 
 class ScanningMatchKeys:

@@ -65,6 +65,13 @@ _CHANGE_COLUMNS = ("tenant", "id", "entity", "record_id", "user_id", "at", "vers
 _change_values = attrgetter(*_CHANGE_COLUMNS)
 
 
+#: Advisory locks on many names in one statement (each as ``hold_lock`` takes it), in the
+#: order of their keys: two transactions taking overlapping sets cannot deadlock.
+_HOLD_LOCKS = sa.text(
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(n, 0) AS k"
+    " FROM unnest(CAST(:names AS TEXT[])) AS n ORDER BY k) AS held"
+)
+
 #: DBAPI connection info key: pycrm's functions and pragmas are installed on it.
 _READY = "pycrm_ready"
 
@@ -359,9 +366,11 @@ class SqlTransaction:
         if not values:
             return []
         table = self.tables.table(kind.kind)
-        wanted = sa.func.unnest(
-            sa.literal(sorted(values), postgresql.ARRAY(table.c[field].type))
-        ).table_valued("value").render_derived(name="wanted")
+        wanted = (
+            sa.func.unnest(sa.literal(sorted(values), postgresql.ARRAY(table.c[field].type)))
+            .table_valued("value")
+            .render_derived(name="wanted")
+        )
         # One probe of the field's unique index per value, whatever the planner knows: the
         # LIMIT (one live record per value) keeps it from turning the probes into a join
         # that reads every record of the tenant.
@@ -374,6 +383,15 @@ class SqlTransaction:
         stmt = sa.select(found).select_from(wanted.join(found, sa.true()))
         with self._translate(f"cannot read {kind.kind} records"):
             return self._load(kind, scope.tenant, self.conn.execute(stmt))
+
+    def refresh_statistics(self, kind: type[Stored]) -> None:
+        if self.conn.dialect.name != "postgresql":
+            return  # SQLite plans by its indexes alone unless told to ANALYZE
+        table = self.tables.table(kind.kind)
+        name = self.conn.dialect.identifier_preparer.format_table(table)
+        # A user who does not own the table gets a warning, not an error: nothing changes.
+        with self._translate(f"cannot refresh the statistics of {kind.kind} records"):
+            self.conn.exec_driver_sql(f"ANALYZE {name}")
 
     def count(self, kind: type[Stored], scope: Scope, query: Query) -> int:
         table = self.tables.table(kind.kind)
@@ -605,6 +623,12 @@ class SqlTransaction:
         with self._translate("cannot look up match keys"):
             return matching.find_keys(self.conn, self.tables, tenant, entity, keys)
 
+    def find_and_add_match_keys(
+        self, tenant: str, entity: str, keys: Sequence[str], added: Sequence[MatchKey]
+    ) -> list[MatchKey]:
+        with self._translate("cannot look up and store match keys"):
+            return matching.find_and_add_keys(self.conn, self.tables, tenant, entity, keys, added)
+
     def shared_match_keys(
         self, tenant: str, entity: str, limit: int
     ) -> list[tuple[str, str, list[uuid.UUID]]]:
@@ -656,6 +680,13 @@ class SqlTransaction:
         key = sa.func.hashtextextended(f"{self.tables.prefix}:{name}", 0)
         with self._translate("cannot take a lock"):
             self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+    def hold_locks(self, names: Sequence[str]) -> None:
+        if self.conn.dialect.name != "postgresql" or not names:
+            return
+        keys = [f"{self.tables.prefix}:{name}" for name in names]
+        with self._translate("cannot take a lock"):
+            self.conn.execute(_HOLD_LOCKS, {"names": keys})
 
     # -- pool-recycling capability (pycrm.storage.capabilities.pools) ---------------------
     def recycle_customers(self, tenant: str, plan: RecyclePlan) -> int:

@@ -3,17 +3,20 @@ looked up by ``(tenant, entity, key)`` on its index, shared keys grouped with ``
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from pycrm.core.matching import MatchKey
 from pycrm.storage.sqlalchemy.bulk import bulk_insert
 from pycrm.storage.sqlalchemy.tables import Tables
 
-__all__ = ["find_keys", "replace_keys", "search_keys", "shared_keys"]
+__all__ = ["find_and_add_keys", "find_keys", "replace_keys", "search_keys", "shared_keys"]
 
 #: The columns of ``pycrm_match_keys``, in the order they are written.
 _KEY_COLUMNS = tuple(f.name for f in attrs.fields(MatchKey))
@@ -41,17 +44,81 @@ def replace_keys(
 def find_keys(
     conn: sa.Connection, tables: Tables, tenant: str, entity: str, keys: Sequence[str]
 ) -> list[MatchKey]:
-    table = tables.table("match_key")
+    query = _find_query(tables.table("match_key"))
     found: list[MatchKey] = []
     wanted = sorted(set(keys))
     for start in range(0, len(wanted), CHUNK):
-        query = sa.select(table).where(
-            table.c.tenant == tenant,
-            table.c.entity == entity,
-            table.c.key.in_(wanted[start : start + CHUNK]),
-        )
-        found += [MatchKey(**row._mapping) for row in conn.execute(query)]
+        params = {"tenant": tenant, "entity": entity, "keys": wanted[start : start + CHUNK]}
+        found += [
+            MatchKey(**dict(zip(_KEY_COLUMNS, row, strict=True)))
+            for row in conn.execute(query, params)
+        ]
     return found
+
+
+def find_and_add_keys(
+    conn: sa.Connection,
+    tables: Tables,
+    tenant: str,
+    entity: str,
+    keys: Sequence[str],
+    added: Sequence[MatchKey],
+) -> list[MatchKey]:
+    """:func:`find_keys`, then the ``added`` keys (of new records) stored: on PostgreSQL in
+    one statement when they are few (a data-modifying CTE, whose rows the lookup of the same
+    statement does not see), else as two."""
+    wanted = sorted(set(keys))
+    rows = len(added)
+    if conn.dialect.name != "postgresql" or not (
+        0 < rows <= ADD_WITH_LOOKUP and 0 < len(wanted) <= CHUNK
+    ):
+        found = find_keys(conn, tables, tenant, entity, wanted)
+        replace_keys(conn, tables, tenant, [], added)
+        return found
+    params: dict[str, Any] = {"tenant": tenant, "entity": entity, "keys": wanted}
+    for i, key in enumerate(added):
+        params.update({f"{name}_{i}": getattr(key, name) for name in _KEY_COLUMNS})
+    sql = _find_and_add_sql(tables.table("match_key"), rows, conn.dialect)
+    return [
+        MatchKey(**dict(zip(_KEY_COLUMNS, row, strict=True)))
+        for row in conn.exec_driver_sql(sql, params)
+    ]
+
+
+#: At most this many keys are stored with their lookup (each row is 6 parameters).
+ADD_WITH_LOOKUP = 32
+
+
+@functools.lru_cache(maxsize=128)
+def _find_and_add_sql(table: sa.Table, rows: int, dialect: sa.Dialect) -> str:
+    """``WITH added AS (INSERT ... VALUES <rows>) SELECT <keys found>`` for PostgreSQL
+    (psycopg: named parameters, taken as they are), compiled once per table and number of
+    rows: SQLAlchemy compiles such a statement afresh on every run."""
+    values: list[dict[str, Any]] = [
+        {name: sa.bindparam(f"{name}_{i}") for name in _KEY_COLUMNS} for i in range(rows)
+    ]
+    added = table.insert().values(values).cte("added")
+    query = (
+        sa.select(*(table.c[name] for name in _KEY_COLUMNS))
+        .where(
+            table.c.tenant == sa.bindparam("tenant"),
+            table.c.entity == sa.bindparam("entity"),
+            table.c.key == sa.any_(sa.bindparam("keys", type_=ARRAY(sa.String()))),
+        )
+        .add_cte(added)
+    )
+    return query.compile(dialect=dialect).string
+
+
+@functools.lru_cache(maxsize=64)
+def _find_query(table: sa.Table) -> sa.Select[Any]:
+    """The lookup of keys, built once per table (a duplicate check runs it on every save of
+    a record: building and keying a new statement each time costs more than running it)."""
+    return sa.select(*(table.c[name] for name in _KEY_COLUMNS)).where(
+        table.c.tenant == sa.bindparam("tenant"),
+        table.c.entity == sa.bindparam("entity"),
+        table.c.key.in_(sa.bindparam("keys", expanding=True)),
+    )
 
 
 def shared_keys(
