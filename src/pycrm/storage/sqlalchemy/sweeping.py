@@ -25,13 +25,19 @@ from pycrm.storage.sqlalchemy.types import UTCDateTime
 __all__ = ["due_deadlines", "due_reminders", "raise_deadlines", "raise_reminders"]
 
 
-def _unraised(tables: Tables, rule: str, subject: Any, moment: Any) -> sa.ColumnElement[bool]:
+def _unraised(
+    tables: Tables, rule: str, subject: Any, moment: Any, *within: sa.ColumnElement[bool]
+) -> sa.ColumnElement[bool]:
+    """No alert of ``rule`` about ``subject`` for ``moment``; ``within``: conditions on the
+    alerts' moment that ``moment`` meets anyway (a window), so that the database reads only
+    the alerts of that window."""
     alerts = tables.table("alert")
     return ~sa.exists().where(
         alerts.c.tenant == subject.table.c.tenant,
         alerts.c.rule == rule,
         alerts.c.subject == subject,
         alerts.c.moment == moment,
+        *within,
     )
 
 
@@ -45,8 +51,13 @@ def _reminders_due(
         a.c.remind_at <= sa.literal(now, UTCDateTime()),
         a.c.done.is_(False),
         a.c.deleted_at.is_(None),
-        _unraised(tables, rule, a.c.id, a.c.remind_at),
+        _unraised(tables, rule, a.c.id, a.c.remind_at, *_window(tables, since, now)),
     ]
+
+
+def _window(tables: Tables, since: dt.datetime, now: dt.datetime) -> list[sa.ColumnElement[bool]]:
+    moment = tables.table("alert").c.moment
+    return [moment >= sa.literal(since, UTCDateTime()), moment <= sa.literal(now, UTCDateTime())]
 
 
 def due_reminders(
