@@ -122,7 +122,7 @@ CUSTOMER_COLUMNS = (
     "level",
     "region",
 )
-KEY_COLUMNS = ("tenant", "id", "entity", "record_id", "rule", "key")
+KEY_COLUMNS = ("tenant", "entity", "record_id", "rule", "key")
 
 
 def _batches(rows: int) -> Iterator[tuple[list[list[Any]], list[list[Any]]]]:
@@ -153,10 +153,7 @@ def _batches(rows: int) -> Iterator[tuple[list[list[Any]], list[list[Any]]]]:
             customers.append({**fixed, **values, "id": cid, "name_folded": fold(values["name"])})
             for rule in rules:
                 keys += [(cid, rule.key, key) for key in sorted(rule.keys(values, REGION))]
-        key_rows = [
-            (TENANT, kid, "customer", cid, rule, key)
-            for kid, (cid, rule, key) in zip(new_ids(len(keys)), keys, strict=True)
-        ]
+        key_rows = [(TENANT, "customer", cid, rule, key) for cid, rule, key in keys]
         customer_columns = [[c[name] for c in customers] for name in CUSTOMER_COLUMNS]
         yield customer_columns, [list(column) for column in zip(*key_rows, strict=True)]
 

@@ -270,7 +270,6 @@ class MatchKey:
 
     kind: ClassVar[str] = "match_key"
 
-    id: uuid.UUID
     tenant: str
     entity: str
     record_id: uuid.UUID

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from pycrm.core.audit import Change
-from pycrm.core.ids import new_ids
 from pycrm.core.kinds import kind_of
 from pycrm.core.matching import MATCHED_KINDS, MatchKey, MatchRule
 from pycrm.core.records import Record
@@ -197,8 +196,8 @@ def keys_of(
         for rule, key in found
     ]
     return [
-        MatchKey(id=i, tenant=uow.tenant, entity=entity, record_id=rid, rule=rule, key=key)
-        for i, (rid, rule, key) in zip(new_ids(len(rows)), rows, strict=True)
+        MatchKey(tenant=uow.tenant, entity=entity, record_id=rid, rule=rule, key=key)
+        for rid, rule, key in rows
     ]
 
 

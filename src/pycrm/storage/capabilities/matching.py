@@ -131,7 +131,6 @@ class ScanningMatchKeys:
         for record in each(self.tx, kind_of(entity), self.scope):
             for rule, key in self.keys_of(record):
                 yield MatchKey(
-                    id=record.id,
                     tenant=tenant,
                     entity=entity,
                     record_id=record.id,

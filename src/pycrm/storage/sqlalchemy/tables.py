@@ -118,8 +118,6 @@ _INDEXED: dict[str, tuple[tuple[str, ...], ...]] = {
     "user": (("email",), ("manager_path",)),
     "department": (("path",),),
     "installments": (("due_on",),),
-    # Likely duplicates: records of a kind sharing a key.
-    "match_key": (("entity", "key"),),
     # Pending deliveries, oldest first.
     "outbox_entry": (("delivered_at", "created_at"),),
 }
@@ -187,8 +185,9 @@ class Tables:
         # Tenant configuration: stored like records, read whole when it changes.
         for cls in (ConfigEntry, ExchangeRateEntry):
             self._by_kind[cls.kind] = self._entity_table(cls)
-        for added in (PoolMove, TicketMove, Alert, MatchKey):
+        for added in (PoolMove, TicketMove, Alert):
             self._by_kind[added.kind] = self._entity_table(added)
+        self._by_kind[MatchKey.kind] = self._match_keys_table()
         #: One counter per tenant, raised by every write that changes who may see what
         #: (users, departments, shares): cached rights are good while it stands still.
         self.org_versions = sa.Table(
@@ -372,6 +371,27 @@ class Tables:
             sa.PrimaryKeyConstraint(
                 "tenant", "entity", "record_id", "batch_id", name=f"pk_{records}"
             ),
+            sqlite_with_rowid=False,
+        )
+
+    def _match_keys_table(self) -> sa.Table:
+        """The likely-duplicate keys of every record: looked up by key, replaced by record.
+        Keyed by what it is looked up by (and clustered so on SQLite, without a rowid), with
+        one index by record: two B-trees a key, where a table with an id of its own needs
+        four, which every bulk create and import writes."""
+        name = self.name(TABLE_NAMES[MatchKey.kind])
+        return sa.Table(
+            name,
+            self.metadata,
+            sa.Column("tenant", sa.String(), nullable=False),
+            sa.Column("entity", sa.String(), nullable=False),
+            sa.Column("record_id", Uuid(), nullable=False),
+            sa.Column("rule", sa.String(), nullable=False),
+            sa.Column("key", sa.String(), nullable=False),
+            sa.PrimaryKeyConstraint(
+                "tenant", "entity", "key", "rule", "record_id", name=f"pk_{name}"
+            ),
+            sa.Index(f"ix_{name}_record_id", "tenant", "record_id"),
             sqlite_with_rowid=False,
         )
 
