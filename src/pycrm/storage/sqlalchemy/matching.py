@@ -37,8 +37,14 @@ def replace_keys(
         chunk = ids[start : start + CHUNK]
         conn.execute(table.delete().where(table.c.tenant == tenant, table.c.record_id.in_(chunk)))
     if keys:
+        # In the table's order: each page of its B-tree is written once per batch.
+        keys = sorted(keys, key=_stored_order)
         columns = [[getattr(key, name) for key in keys] for name in _KEY_COLUMNS]
         bulk_insert(conn, table, _KEY_COLUMNS, columns)
+
+
+def _stored_order(key: MatchKey) -> tuple[str, str, str, uuid.UUID]:
+    return (key.entity, key.key, key.rule, key.record_id)
 
 
 def find_keys(
