@@ -187,8 +187,9 @@ def pycrm_register_sweep_rules() -> list[SweepRule]:  # type: ignore[empty-body]
     (a ``key`` and ``run(uow, now) -> int``).
 
     Called once when the CRM is built; lists from every plugin are merged, and rules run
-    in that order (the built-in ones first), each in its own unit of work as
-    :data:`pycrm.SYSTEM_USER`. A rule raises through :func:`pycrm.raise_alerts` after
+    in that order (the built-in ones first), in one unit of work as
+    :data:`pycrm.SYSTEM_USER`, each in a savepoint of its own (a rule that fails is undone
+    and reported, the others commit). A rule raises through :func:`pycrm.raise_alerts` after
     :func:`pycrm.fresh_alerts` drops what was raised before, so a second sweep at the
     same time raises nothing new.
     """
