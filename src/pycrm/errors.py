@@ -174,9 +174,21 @@ class PermissionDenied(CRMError):
 
 
 class ConflictError(CRMError):
-    """The record changed since it was read (stale version) or a unique key is taken."""
+    """The record changed since it was read (stale version) or a unique key is taken.
+
+    ``fields`` names the input fields the conflict is about, when it is about some (the
+    fields of a duplicate rule that refused the save); empty otherwise.
+    """
 
     code = "conflict"
+
+    def __init__(self, message: str, *, fields: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.fields: tuple[str, ...] = tuple(fields)
+
+    def details(self) -> dict[str, Any]:
+        """``{"fields": [...]}`` when the conflict is about some fields."""
+        return {"fields": list(self.fields)} if self.fields else {}
 
 
 class RuleViolation(CRMError):

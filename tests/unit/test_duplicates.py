@@ -710,6 +710,8 @@ def test_a_block_rule_refuses_naming_the_record_it_duplicates(
     message = str(refused.value)
     assert "张三" in message and str(first.id) in message
     assert f"{entity}.{kind.key}" in message and "allow_duplicates" in message
+    assert refused.value.fields == (f"custom.{kind.key}",)  # the rule's field, for forms
+    assert refused.value.to_dict()["fields"] == [f"custom.{kind.key}"]
     assert kind.count() == 1
 
     # Changing a record to a blocked key is refused the same way.

@@ -482,6 +482,7 @@ def test_a_stored_duplicate_under_a_block_rule_is_a_bad_row(
     assert (report.created, report.skipped) == (1, 1)
     [error] = report.errors
     assert error.row == 2 and str(holder.id) in error.reason
+    assert error.column == "税号"  # the file's header of the rule's field
     with pytest.raises(pycrm.ValidationError) as refused:
         root.imports.run("customer", text("名称,税号", "新三,T3", "新四,T1 "))
     assert [p.partition(".")[0] for p in paths(refused.value)] == ["3"]
@@ -505,7 +506,7 @@ def test_two_rows_of_one_file_duplicating_each_other_under_a_block_rule(
     monkeypatch.setattr(RecordService, "_create_batch", guarded)
     report = root.imports.run("customer", text("名称,税号", "甲,T1", "乙,t1"), mode="skip")
     assert (report.created, report.skipped) == (1, 1)
-    assert report.errors[0].row == 3
+    assert (report.errors[0].row, report.errors[0].column) == (3, "税号")
 
 
 # -- Excel ---------------------------------------------------------------------------------

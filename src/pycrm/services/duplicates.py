@@ -347,7 +347,7 @@ def refuse_blocked(
         for record in records:
             uow.access.require(entity, SAVE_DUPLICATE, record, stored=False)
         return
-    _refuse_within(entity, records, pairs)
+    _refuse_within(uow, entity, records, pairs)
     added: list[MatchKey] = []
     if new and every is not None and any(pairs) and sum(map(len, every)) <= AHEAD_MOST:
         added = keys_of(uow, entity, records, every)
@@ -423,11 +423,19 @@ def _conflict(uow: UnitOfWork, entity: str, candidate: Candidate) -> ConflictErr
     which = f"{entity} {candidate.name!r} ({candidate.record_id})" if seen else f"another {entity}"
     return ConflictError(
         f"{which} already has this {what}: likely the same {entity} (rule {candidate.rule}); "
-        "save anyway with allow_duplicates=True"
+        "save anyway with allow_duplicates=True",
+        fields=_rule_fields(uow, entity, candidate.rule),
     )
 
 
-def _refuse_within(entity: str, records: Sequence[Record], pairs: Sequence[Pairs]) -> None:
+def _rule_fields(uow: UnitOfWork, entity: str, rule: str) -> tuple[str, ...]:
+    """The fields the rule ``rule`` of ``entity`` reads."""
+    return next((r.fields for r in rules_of(uow, entity) if r.key == rule), ())
+
+
+def _refuse_within(
+    uow: UnitOfWork, entity: str, records: Sequence[Record], pairs: Sequence[Pairs]
+) -> None:
     """Refuse two of ``records`` sharing a key of a block rule (``pairs``: their keys under
     the block rules)."""
     if len(records) < 2:
@@ -440,7 +448,8 @@ def _refuse_within(entity: str, records: Sequence[Record], pairs: Sequence[Pairs
                 raise ConflictError(
                     f"two new {entity} records are likely the same (rule {rule}): "
                     f"{getattr(first, 'name', first.id)!r} and "
-                    f"{getattr(record, 'name', record.id)!r}"
+                    f"{getattr(record, 'name', record.id)!r}",
+                    fields=_rule_fields(uow, entity, rule),
                 )
 
 

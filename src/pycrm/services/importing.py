@@ -377,7 +377,7 @@ class _Run:
                 continue
             except CRMError as error:
                 bad.add(index)
-                self._bad(number, [("?", str(error))])
+                self._bad(number, [(self._column_of(error), str(error))])
         return bad
 
     def _one_by_one(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
@@ -392,7 +392,13 @@ class _Run:
             except _Probe:
                 continue
             except CRMError as error:
-                self._bad(number, [("?", str(error))])
+                self._bad(number, [(self._column_of(error), str(error))])
+
+    def _column_of(self, error: CRMError) -> str:
+        """The field a refused row is reported under: the first of the error's fields
+        (a duplicate rule's) the file has, else its first, else ``?``."""
+        fields = getattr(error, "fields", ())
+        return next((f for f in fields if f in self.headers), fields[0] if fields else "?")
 
     def _bad(self, number: int, problems: Sequence[tuple[str, str]]) -> None:
         """Report a bad row, each problem under the file's own header for its field."""
