@@ -58,8 +58,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_csv_import import customer_values
-from databases import fresh_databases
+from bench_csv_import import HAND_COLUMNS, customer_values
+from databases import Statements, fresh_databases
 
 import pycrm
 from pycrm.core.ids import new_ids
@@ -100,28 +100,7 @@ def connect(url: str, variant: str) -> pycrm.CRM:
 
 
 # -- the tenant -------------------------------------------------------------------------------
-CUSTOMER_COLUMNS = (
-    "tenant",
-    "id",
-    "owner_id",
-    "owned_since",
-    "created_at",
-    "updated_at",
-    "created_by",
-    "updated_by",
-    "version",
-    "custom",
-    "tags",
-    "type",
-    "status",
-    "name",
-    "name_folded",
-    "phone",
-    "email",
-    "external_id",
-    "level",
-    "region",
-)
+CUSTOMER_COLUMNS = HAND_COLUMNS  # the columns the import benchmark writes by hand
 KEY_COLUMNS = ("tenant", "entity", "record_id", "rule", "key")
 
 
@@ -198,26 +177,6 @@ def new_customer(variant: int, k: int) -> dict[str, str]:
 
 
 # -- measuring --------------------------------------------------------------------------------
-class Statements:
-    """The statements an engine runs, with their times (a cursor-execute listener)."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.seen: list[tuple[str, Any, float]] = []
-        self.on = False
-        self._started = 0.0
-        sa.event.listen(engine, "before_cursor_execute", self._before)
-        sa.event.listen(engine, "after_cursor_execute", self._after)
-
-    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self._started = time.perf_counter()
-
-    def _after(self, conn: Any, cursor: Any, statement: str, parameters: Any, *a: Any) -> None:
-        if self.on:
-            self.seen.append((statement, parameters, time.perf_counter() - self._started))
-
-    def take(self) -> list[tuple[str, Any, float]]:
-        seen, self.seen = self.seen, []
-        return seen
 
 
 def _percentile(values: Sequence[float], share: float) -> float:

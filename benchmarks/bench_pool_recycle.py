@@ -55,7 +55,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from databases import fresh_databases
+from databases import Statements, fresh_databases
 
 import pycrm
 from pycrm.core.ids import new_ids
@@ -337,22 +337,6 @@ def moves_name_former_owners(engine: sa.Engine) -> int:
 
 
 # -- the two sides ------------------------------------------------------------------------
-class Statements:
-    """Times of the statements pycrm's engine runs (a cursor-execute listener)."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.seen: list[tuple[str, Any, float]] = []
-        self.on = False
-        self._started = 0.0
-        sa.event.listen(engine, "before_cursor_execute", self._before)
-        sa.event.listen(engine, "after_cursor_execute", self._after)
-
-    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self._started = time.perf_counter()
-
-    def _after(self, conn: Any, cursor: Any, statement: str, parameters: Any, *a: Any) -> None:
-        if self.on:
-            self.seen.append((statement, parameters, time.perf_counter() - self._started))
 
 
 def _label(statement: str) -> str:

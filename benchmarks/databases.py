@@ -1,10 +1,13 @@
-"""Fresh PostgreSQL databases for a benchmark run, dropped afterwards."""
+"""What the benchmarks share: fresh PostgreSQL databases for a run, dropped afterwards,
+and the statements an engine runs, timed."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -26,3 +29,27 @@ def fresh_databases(server: str, label: str, count: int = 1) -> Iterator[list[st
             for name in names:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+class Statements:
+    """The statements an engine runs, with their times (a cursor-execute listener), kept
+    while ``on``."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.seen: list[tuple[str, Any, float]] = []
+        self.on = False
+        self._started = 0.0
+        sa.event.listen(engine, "before_cursor_execute", self._before)
+        sa.event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self._started = time.perf_counter()
+
+    def _after(self, conn: Any, cursor: Any, statement: str, parameters: Any, *a: Any) -> None:
+        if self.on:
+            self.seen.append((statement, parameters, time.perf_counter() - self._started))
+
+    def take(self) -> list[tuple[str, Any, float]]:
+        """The statements seen so far, forgotten here."""
+        seen, self.seen = self.seen, []
+        return seen

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import phonenumbers
 import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
@@ -27,7 +25,15 @@ from hypothesis import strategies as st
 import pycrm
 from pycrm import SYSTEM_USER
 from pycrm.core import matching
-from pycrm.core.matching import MatchRule, company_name, domain, email, person_name, phone
+from pycrm.core.matching import (
+    MatchRule,
+    _parsed_phone,
+    company_name,
+    domain,
+    email,
+    person_name,
+    phone,
+)
 from pycrm.services import merging
 from pycrm.services.customers import CustomerService
 from pycrm.storage.capabilities.locks import hold_all
@@ -307,17 +313,7 @@ def test_mobiles_around_the_international_prefix_give_what_phonenumbers_gives() 
 
 def _by_phonenumbers(written: str, region: str = "CN") -> str | None:
     """What :func:`phone` gives through phonenumbers alone (its path without a shortcut)."""
-    text = unicodedata.normalize("NFKC", written)
-    digits = re.sub(r"\D", "", text)
-    if len(digits) < 5:
-        return None
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return digits
-    if not phonenumbers.is_possible_number(number):
-        return digits
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return _parsed_phone(unicodedata.normalize("NFKC", written), region)
 
 
 #: Every shape a mainland area code has after the trunk 0: two digits (010, 020-029 and
