@@ -82,3 +82,43 @@ def test_the_lookup_probes_the_unique_index(postgres_url: str) -> None:
             assert any("external_id" in p and "wanted.value" in p for p in probes), text_plan
     finally:
         crm.close()
+
+
+def test_a_batch_the_database_refuses_is_sorted_out_row_by_row(postgres_url: str) -> None:
+    """A batch is looked up, then written while the next batch is validated; another
+    writer that takes one of its external ids in between makes the server refuse the
+    batch's COPY only when the batch's savepoint ends. That row is reported, the rest of
+    the batch and of the file is created."""
+    crm = pycrm.CRM.connect(postgres_url, load_entry_points=False, migrate=True)
+    other = pycrm.CRM.connect(postgres_url, load_entry_points=False)
+    tenant = f"imp-{uuid.uuid4().hex[:8]}"
+    total = 3 * 1000 + 10
+    taken: list[int] = []
+
+    def progress(rows: int) -> None:
+        # Called once the batch before is written and the next is looked up, but not
+        # yet written: its last row's external id is taken by someone else now.
+        if rows == 2000 and not taken:
+            other.as_user(SYSTEM_USER, tenant=tenant).customers.create(
+                name="抢先", external_id="X1999"
+            )
+            taken.append(1999)
+
+    try:
+        rows = "\n".join(f"客户{i},X{i}" for i in range(total))
+        report = crm.as_user(SYSTEM_USER, tenant=tenant).imports.run(
+            "customer",
+            io.StringIO("名称,外部编号\n" + rows + "\n"),
+            mode="skip",
+            on_progress=progress,
+        )
+        assert taken == [1999]
+        assert (report.created, report.skipped) == (total - 1, 1)
+        [error] = report.errors
+        assert (error.row, error.column) == (1999 + 2, "外部编号")
+        customers = crm.as_user(SYSTEM_USER, tenant=tenant).customers
+        assert customers.count() == total
+        assert customers.list({"external_id": "X1999"}).items[0].name == "抢先"
+    finally:
+        crm.close()
+        other.close()

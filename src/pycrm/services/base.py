@@ -349,17 +349,33 @@ class RecordService(Generic[E]):
     ) -> builtins.list[E]:
         """The records a batch creates, validated and allowed, nothing written yet (a
         ValidationError names rows from ``offset``)."""
+        records = self._validated_batch(uow, offset, batch)
+        self._allowed_batch(uow, offset, records)
+        return records
+
+    def _validated_batch(
+        self, uow: UnitOfWork, offset: int, batch: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[E]:
+        """The records a batch creates, by their own values: what :meth:`_checked_batch`
+        checks without looking at other records (an import does it while the store is
+        still writing the batch before)."""
         try:
             clean = self._clean_many(uow, batch)
             clean = [self._prepare(uow, row, None) for row in clean]
             for row in clean:
                 _check_writable(uow, self.entity.kind, row)
-            records = self._build_many(uow, clean)
+            return self._build_many(uow, clean)
+        except ValidationError as error:
+            raise shift_rows(error, offset) from None
+
+    def _allowed_batch(self, uow: UnitOfWork, offset: int, records: builtins.list[E]) -> None:
+        """The rest of :meth:`_checked_batch`: the records referred to exist, and the user
+        may create these records."""
+        try:
             self._check_references(uow, records, numbered=True)
         except ValidationError as error:
             raise shift_rows(error, offset) from None
         uow.access.require_all(self.entity.kind, Action.CREATE, records)
-        return records
 
     def _write_batch(
         self,

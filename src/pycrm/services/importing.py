@@ -39,6 +39,7 @@ from pycrm.core.fields import FieldType
 from pycrm.core.kinds import kind_of
 from pycrm.errors import ConflictError, CRMError, PermissionDenied, ValidationError
 from pycrm.schemas import checked_call
+from pycrm.storage.capabilities.bulk import bulk_writes
 from pycrm.storage.capabilities.lookups import key_lookups, refresh_statistics
 
 if TYPE_CHECKING:
@@ -168,7 +169,11 @@ class ImportService:
                 raise ValidationError.single("source", "the file is empty: no header row")
             mapping = _mapping(uow, entity, header, columns or {})
             run = _Run(uow, uow.service_of(entity), mapping, mode, on_progress)
-            return run.go(reader)
+            # Every write is in a batch's savepoint, which ends the batch's last COPY: the
+            # server stores a batch's rows while its next rows are made ready, and nothing
+            # is pending by the time the file or the progress callback runs.
+            with bulk_writes(uow.tx):
+                return run.go(reader)
 
 
 class _Run:
@@ -197,20 +202,26 @@ class _Run:
         self.errors: list[RowError] = []
         self.failed = False
         self.seen_ids: set[str] = set()
+        #: The batch written last, its savepoint still open: its rows, how many records
+        #: it creates, the savepoint (see :meth:`_settle`).
+        self._pending: tuple[list[tuple[int, dict[str, Any]]], int, Any] | None = None
         #: The file's header of each field (errors name columns as the file does).
         self.headers = {name: header for _, header, name in mapping}
 
     def go(self, reader: Iterator[list[str]]) -> ImportReport:
-        batch: list[tuple[int, list[str]]] = []
-        for number, cells in enumerate(reader, start=2):
-            if not "".join(cells).strip():
-                continue  # blank lines are not rows
-            batch.append((number, cells))
-            if len(batch) >= BATCH:
-                self._batch(batch)
-                batch = []
-        if batch:
-            self._batch(batch)
+        # One batch ahead: while the store writes a batch's new records, the next batch
+        # (read and looked up before that write) is validated. Records a batch creates
+        # are not among the next batch's lookups: a repeated external id is caught as
+        # its row is read (``seen_ids``), and rows refer to records of other kinds.
+        batches = _batches(reader)
+        ready = self._read(next(batches, None))
+        while ready is not None:
+            self._validate(ready)
+            following = self._read(next(batches, None))
+            self._update(ready.updates, ready.existing)
+            self._write(ready)
+            ready = following
+        self._settle()
         self.errors.sort(key=lambda e: e.row)
         if self.failed:
             listed = [(f"{e.row}.{e.column}", e.reason) for e in self.errors]
@@ -225,7 +236,17 @@ class _Run:
         )
 
     # -- one batch ----------------------------------------------------------------------
-    def _batch(self, batch: list[tuple[int, list[str]]]) -> None:
+    def _read(self, batch: list[tuple[int, list[str]]] | None) -> _Ready | None:
+        """A batch's rows as values, told apart into creates and updates (after the batch
+        before is written: this looks things up, and tells progress)."""
+        self._settle()
+        if self.rows:
+            if self.rows in _RECOUNT_AT:  # the planner learns the new records exist
+                refresh_statistics(self.uow.tx, self.service.entity)
+            if self.on_progress is not None:
+                self.on_progress(self.rows)
+        if batch is None:
+            return None
         self.rows += len(batch)
         values: list[tuple[int, dict[str, Any]]] = []
         for number, cells in batch:
@@ -238,12 +259,78 @@ class _Run:
         existing = self._existing(values)
         creates = [(n, r) for n, r in values if r.get("external_id") not in existing]
         updates = [(n, r) for n, r in values if r.get("external_id") in existing]
-        self._create(creates)
-        self._update(updates, existing)
-        if self.rows in _RECOUNT_AT:  # the planner learns the new records exist
-            refresh_statistics(self.uow.tx, self.service.entity)
-        if self.on_progress is not None:
-            self.on_progress(self.rows)
+        return _Ready(creates, updates, existing)
+
+    def _validate(self, ready: _Ready) -> None:
+        """The batch's new records by their own values (no look-ups: the store may still
+        be writing the batch before); rows refused are reported and left out."""
+        rows = ready.creates
+        while rows:
+            try:
+                ready.made = self.service._validated_batch(self.uow, 0, [r for _, r in rows])
+                ready.creates = rows
+                return
+            except ValidationError as error:
+                bad = self._blame(rows, error.errors)
+                rows = [row for i, row in enumerate(rows) if i not in bad]
+        ready.creates, ready.made = [], []
+
+    def _write(self, ready: _Ready) -> None:
+        """Create a validated batch in a savepoint left open (:meth:`_settle` ends it);
+        anything refused is sorted out row by row at once (:meth:`_create`)."""
+        rows, made = ready.creates, ready.made
+        if not rows:
+            return
+        if self.failed:  # rows are only probed from now on
+            self._create(rows)
+            return
+        try:
+            self.service._allowed_batch(self.uow, 0, made)
+        except ValidationError as error:
+            bad = self._blame(rows, error.errors)
+            self._create([row for i, row in enumerate(rows) if i not in bad])
+            return
+        savepoint = self.uow.tx.savepoint()
+        savepoint.__enter__()
+        try:
+            self.service._write_batch(self.uow, made)
+        except (ValidationError, ConflictError) as error:
+            savepoint.__exit__(type(error), error, error.__traceback__)
+            self._create(self._retried(rows, error))
+            return
+        except BaseException as error:
+            savepoint.__exit__(type(error), error, error.__traceback__)
+            raise
+        self._pending = (rows, len(made), savepoint)
+
+    def _settle(self) -> None:
+        """End the savepoint of the batch written last: the store has its rows then, or
+        says what it refused (the batch is then undone and sorted out row by row)."""
+        if self._pending is None:
+            return
+        rows, made, savepoint = self._pending
+        self._pending = None
+        try:
+            savepoint.__exit__(None, None, None)
+        except (ValidationError, ConflictError) as error:
+            self._create(self._retried(rows, error))
+            return
+        self.created += made
+
+    def _retried(
+        self, rows: list[tuple[int, dict[str, Any]]], error: ValidationError | ConflictError
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """What is left to try of rows whose write was refused: the rows an error names
+        are reported; for a duplicate, each row is tried alone to find the culprits (when
+        the rows only clash with each other, they are created one by one now)."""
+        if isinstance(error, ValidationError):
+            bad = self._blame(rows, error.errors)
+        else:
+            bad = self._culprits(rows)
+            if not bad:
+                self._one_by_one(rows)
+                return []
+        return [row for i, row in enumerate(rows) if i not in bad]
 
     def _convert(self, cells: Sequence[str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         row: dict[str, Any] = {}
@@ -303,9 +390,9 @@ class _Run:
         return {str(getattr(r, "external_id", "")): r for r in found}
 
     def _create(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
-        """Create a batch; a bad row is reported and the rest tried again. Once the file
-        is refused (``mode="all"``) each batch is still written, to find its bad rows,
-        and rolled back."""
+        """Create rows at once, each try in a savepoint; a bad row is reported and the rest
+        tried again. Once the file is refused (``mode="all"``) each batch is still
+        written, to find its bad rows, and rolled back."""
         while rows:
             # Checked before the savepoint: a savepoint rolled back late in a long
             # transaction costs SQLite time and memory, and a bad row writes nothing.
@@ -324,14 +411,8 @@ class _Run:
                 return
             except _Probe:
                 return
-            except ValidationError as error:
-                bad = self._blame(rows, error.errors)
-            except ConflictError:
-                bad = self._culprits(rows)
-                if not bad:  # the rows clash with each other: keep the first of each
-                    self._one_by_one(rows)
-                    return
-            rows = [row for i, row in enumerate(rows) if i not in bad]
+            except (ValidationError, ConflictError) as error:
+                rows = self._retried(rows, error)
 
     def _update(self, rows: list[tuple[int, dict[str, Any]]], existing: Mapping[str, Any]) -> None:
         for number, row in rows:
@@ -409,6 +490,33 @@ class _Run:
             column = self.headers.get(field, field)
             if len(self.errors) < MAX_LISTED:
                 self.errors.append(RowError(row=number, column=column, reason=reason))
+
+
+@attrs.define
+class _Ready:
+    """A batch read: its rows to create and to update (by row number), the records the
+    updates change (by external id), and once validated the records it creates (one per
+    row of ``creates``)."""
+
+    creates: list[tuple[int, dict[str, Any]]]
+    updates: list[tuple[int, dict[str, Any]]]
+    existing: dict[str, Any]
+    made: list[Any] = attrs.Factory(list)
+
+
+def _batches(reader: Iterator[list[str]]) -> Iterator[list[tuple[int, list[str]]]]:
+    """The file's rows by :data:`BATCH`, with their numbers (the header is row 1); blank
+    lines are not rows."""
+    batch: list[tuple[int, list[str]]] = []
+    for number, cells in enumerate(reader, start=2):
+        if not "".join(cells).strip():
+            continue
+        batch.append((number, cells))
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class _Probe(Exception):

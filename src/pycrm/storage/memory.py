@@ -288,5 +288,6 @@ def _check_unique(table: Table, record: Any) -> None:
             if [getattr(other, n) for n in key.fields] == values:
                 raise ConflictError(
                     f"{record.kind} {other.id} already has {', '.join(key.fields)} = "
-                    f"{', '.join(map(str, values))}"
+                    f"{', '.join(map(str, values))}",
+                    fields=key.fields,
                 )

@@ -36,7 +36,8 @@ from pycrm.storage.sqlalchemy import (
     sweeping,
 )
 from pycrm.storage.sqlalchemy import schema as schema_
-from pycrm.storage.sqlalchemy.bulk import bulk_insert, deferred_copies
+from pycrm.storage.sqlalchemy.bulk import bulk_insert, deferred_copies, finish_copy
+from pycrm.storage.sqlalchemy.conflicts import unique_fields
 from pycrm.storage.sqlalchemy.mapping import Mapper, entity_mapper, mapper_for
 from pycrm.storage.sqlalchemy.queries import (
     after_clause,
@@ -308,7 +309,9 @@ class SqlBackend:
         try:
             yield
         except exc.IntegrityError as error:
-            raise ConflictError(f"{what}: {_without_values(error)}") from error
+            raise ConflictError(
+                f"{what}: {_without_values(error)}", fields=unique_fields(error)
+            ) from error
         except exc.SQLAlchemyError as error:
             raise StorageError(f"{what}: {_without_values(error)}") from error
 
@@ -810,6 +813,9 @@ class SqlTransaction:
             nested = self.conn.begin_nested()
         try:
             yield
+            # A COPY left open in a stretch of bulk writes is this savepoint's: it ends
+            # here, so that its failure is undone to the savepoint, not past it.
+            finish_copy(self.conn)
         except BaseException:
             with self._translate("rollback to savepoint failed"):
                 nested.rollback()

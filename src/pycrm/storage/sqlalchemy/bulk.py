@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from pycrm.core.snapshot import map_distinct
+from pycrm.storage.sqlalchemy.conflicts import unique_fields
 
 __all__ = [
     "COPY_MIN_ROWS",
@@ -372,8 +373,10 @@ class _OpenCopy:
     def _failure(self, error: Exception) -> Exception:
         from pycrm.errors import ConflictError, StorageError
 
-        kind = ConflictError if isinstance(error, self._dbapi.IntegrityError) else StorageError
-        return kind(f"{self._what}: {_without_values(error, _failed_first(self._rows(), error))}")
+        text = f"{self._what}: {_without_values(error, _failed_first(self._rows(), error))}"
+        if isinstance(error, self._dbapi.IntegrityError):
+            return ConflictError(text, fields=unique_fields(error))
+        return StorageError(text)
 
 
 def finish_copy(conn: sa.Connection, *, discard: bool = False) -> None:
