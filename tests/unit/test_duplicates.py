@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import types
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
@@ -1378,3 +1379,74 @@ def test_rebuild_counts_live_records_on_every_backend(root: pycrm.Services) -> N
     assert root.duplicates.rebuild("customer") == 2
     assert root.duplicates.rebuild("lead") == 0
     assert set(groups(root)) == {"customer.name"}
+
+
+_TEXTS = st.one_of(
+    st.none(),
+    st.just("   "),
+    st.integers(),
+    st.sampled_from(
+        [
+            "北京联成互动软件技术有限公司",
+            "北京聯成互動軟件技術有限公司 ",
+            "ＡＣＭＥ Co., Ltd.",
+            "+86 138 0013 8000",
+            "010-6552 9988",
+            "Sales@Example.COM ",
+            "https://www.example.com/about",
+        ]
+    ),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.fixed_dictionaries(
+        {name: _TEXTS for name in ("name", "phone", "mobile", "email", "website", "industry")}
+    ),
+    custom=st.dictionaries(st.sampled_from(["tax", "wechat"]), _TEXTS, max_size=2),
+)
+def test_pairs_are_each_rules_keys_of_the_values(
+    values: dict[str, Any], custom: dict[str, Any]
+) -> None:
+    """The bulk path's pair maker gives, record by record, what each rule's own
+    ``keys`` gives of the values the rules read (built-in fields and custom ones; a field
+    the rules may not read, like industry, gives nothing)."""
+    from pycrm.plugins.default_matching import RULES
+    from pycrm.services.duplicates import _values, pair_maker
+
+    rules = [
+        *RULES,
+        MatchRule(key="customer.tax", entity="customer", fields="custom.tax", normaliser="email"),
+        MatchRule(
+            key="customer.any",
+            entity="customer",
+            fields=("industry", "mobile", "custom.wechat"),
+            normaliser="phone",
+        ),
+    ]
+    record = types.SimpleNamespace(**values, custom=custom)
+    expected = [
+        (rule.key, key) for rule in rules for key in sorted(rule.keys(_values(record), "CN"))
+    ]
+    assert pair_maker(rules, "CN")(record) == expected
+
+
+def test_keys_in_columns_read_as_the_keys_in_the_index_order() -> None:
+    from pycrm.core.matching import MatchKey, MatchKeyColumns
+
+    one, two = uuid.UUID(int=1), uuid.UUID(int=2)
+    rows = [("b", "customer.name", one), ("a", "customer.phone", two), ("a", "customer.phone", one)]
+    columns = MatchKeyColumns("t", "customer", rows)
+    expected = [
+        MatchKey(tenant="t", entity="customer", record_id=rid, rule=rule, key=key)
+        for key, rule, rid in sorted(rows)
+    ]
+    assert list(columns) == expected
+    assert len(columns) == 3
+    assert columns[-1] == expected[-1]
+    assert columns[1:] == expected[1:]
+    assert columns.record_ids == [one, two, one]
+    with pytest.raises(IndexError):
+        columns[3]

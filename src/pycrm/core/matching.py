@@ -27,15 +27,15 @@ import functools
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Literal, overload
 from urllib.parse import urlsplit
 
 from attrs import field, frozen
 
 from pycrm.errors import ConfigurationError
 
-__all__ = ["MATCHED_KINDS", "NORMALISERS", "MatchKey", "MatchRule", "normalise"]
+__all__ = ["MATCHED_KINDS", "NORMALISERS", "MatchKey", "MatchKeyColumns", "MatchRule", "normalise"]
 
 #: The kinds whose records are checked for duplicates.
 MATCHED_KINDS = ("customer", "contact", "lead")
@@ -280,3 +280,42 @@ class MatchKey:
     record_id: uuid.UUID
     rule: str
     key: str
+
+
+class MatchKeyColumns(Sequence[MatchKey]):
+    """Match keys of one tenant and kind held column by column, in the order the index
+    keeps them (by key, rule, then record): what a bulk write hands the store. Read as a
+    sequence it gives :class:`MatchKey` objects, made when asked; a store that knows this
+    class writes the columns as they are (a batch's keys are thousands of objects else)."""
+
+    __slots__ = ("entity", "keys", "record_ids", "rules", "tenant")
+
+    def __init__(
+        self, tenant: str, entity: str, rows: Iterable[tuple[str, str, uuid.UUID]]
+    ) -> None:
+        """``rows``: ``(key, rule, record id)`` of each key, in any order."""
+        self.tenant, self.entity = tenant, entity
+        ordered = sorted(rows)
+        self.keys: list[str] = [row[0] for row in ordered]
+        self.rules: list[str] = [row[1] for row in ordered]
+        self.record_ids: list[uuid.UUID] = [row[2] for row in ordered]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @overload
+    def __getitem__(self, index: int) -> MatchKey: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[MatchKey]: ...
+
+    def __getitem__(self, index: int | slice) -> MatchKey | Sequence[MatchKey]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return MatchKey(
+            tenant=self.tenant,
+            entity=self.entity,
+            record_id=self.record_ids[index],
+            rule=self.rules[index],
+            key=self.keys[index],
+        )

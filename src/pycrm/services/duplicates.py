@@ -24,14 +24,14 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from pycrm.core.audit import Change
 from pycrm.core.kinds import kind_of
-from pycrm.core.matching import MATCHED_KINDS, MatchKey, MatchRule
+from pycrm.core.matching import MATCHED_KINDS, NORMALISERS, MatchKey, MatchKeyColumns, MatchRule
 from pycrm.core.records import Record
 from pycrm.errors import ConflictError, ValidationError
 from pycrm.schemas import checked_call
@@ -174,42 +174,66 @@ def pairs_of(
     rules = rules_of(uow, entity) if rules is None else rules
     if not rules:
         return [[] for _ in records]
-    where = region(uow)
-    found = []
-    for record in records:
-        values = _values(record)
-        found.append(
-            [(rule.key, key) for rule in rules for key in sorted(rule.keys(values, where))]
+    return list(map(pair_maker(rules, region(uow)), records))
+
+
+def pair_maker(rules: Sequence[MatchRule], where: str) -> Callable[[Any], Pairs]:
+    """The ``(rule, key)`` pairs of one record under ``rules``, phones read in ``where``:
+    for each rule its sorted :meth:`~pycrm.MatchRule.keys` of the record's values, with
+    each rule's fields and normaliser looked up once (bulk writes key every record)."""
+    plan: list[tuple[str, Callable[[str, str], str | None], tuple[tuple[str, bool], ...]]] = []
+    for rule in rules:
+        if type(rule) is not MatchRule:  # a subclass may key otherwise: ask it
+            return lambda record: [
+                (rule.key, key)
+                for rule in rules
+                for key in sorted(rule.keys(_values(record), where))
+            ]
+        fn = NORMALISERS[rule.normaliser] if isinstance(rule.normaliser, str) else rule.normaliser
+        reads = tuple(
+            (name[7:], True) if name.startswith("custom.") else (name, False)
+            for name in rule.fields
+            if name.startswith("custom.") or name in _FIELDS  # what _values holds
         )
-    return found
+        plan.append((rule.key, fn, reads))
+
+    def pairs(record: Any) -> Pairs:
+        custom = record.custom or {}
+        found: Pairs = []
+        for rule_key, normaliser, reads in plan:
+            keys = set()
+            for name, is_custom in reads:
+                value = custom.get(name) if is_custom else getattr(record, name, None)
+                if isinstance(value, str) and value.strip():  # as normalise() reads it
+                    key = normaliser(value, where)
+                    if key:
+                        keys.add(key[:200])
+            found += [(rule_key, key) for key in sorted(keys)]
+        return found
+
+    return pairs
 
 
 def keys_of(
     uow: UnitOfWork, entity: str, records: Sequence[Record], pairs: Sequence[Pairs] | None = None
-) -> list[MatchKey]:
+) -> MatchKeyColumns:
     """The match keys of records of ``entity``, one row per rule and key (``pairs``: the
     records' :func:`pairs_of`, when already known)."""
     pairs = pairs_of(uow, entity, records) if pairs is None else pairs
-    rows = [
-        (record.id, rule, key)
-        for record, found in zip(records, pairs, strict=True)
-        for rule, key in found
-    ]
-    return [
-        MatchKey(tenant=uow.tenant, entity=entity, record_id=rid, rule=rule, key=key)
-        for rid, rule, key in rows
-    ]
+    return MatchKeyColumns(
+        uow.tenant,
+        entity,
+        (
+            (key, rule, record.id)
+            for record, found in zip(records, pairs, strict=True)
+            for rule, key in found
+        ),
+    )
 
 
 def index(uow: UnitOfWork, entity: str) -> MatchKeyIndex:
     """Where the tenant's match keys are kept (computed from the records without one)."""
-    rules, where = rules_of(uow, entity), region(uow)
-
-    def pairs(record: object) -> Iterable[tuple[str, str]]:
-        values = _values(record)
-        return [(rule.key, key) for rule in rules for key in sorted(rule.keys(values, where))]
-
-    return match_keys(uow.tx, uow.everything, pairs)
+    return match_keys(uow.tx, uow.everything, pair_maker(rules_of(uow, entity), region(uow)))
 
 
 def store_keys(
@@ -348,7 +372,7 @@ def refuse_blocked(
             uow.access.require(entity, SAVE_DUPLICATE, record, stored=False)
         return
     _refuse_within(uow, entity, records, pairs)
-    added: list[MatchKey] = []
+    added: Sequence[MatchKey] = ()
     if new and every is not None and any(pairs) and sum(map(len, every)) <= AHEAD_MOST:
         added = keys_of(uow, entity, records, every)
     found = _blocked_by(uow, entity, records, pairs, only, added)

@@ -12,7 +12,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from pycrm.core.matching import MatchKey
+from pycrm.core.matching import MatchKey, MatchKeyColumns
 from pycrm.storage.sqlalchemy.bulk import bulk_insert
 from pycrm.storage.sqlalchemy.tables import Tables
 
@@ -36,11 +36,18 @@ def replace_keys(
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         conn.execute(table.delete().where(table.c.tenant == tenant, table.c.record_id.in_(chunk)))
-    if keys:
-        # In the table's order: each page of its B-tree is written once per batch.
+    if not keys:
+        return
+    # In the table's order: each page of its B-tree is written once per batch.
+    columns: list[Sequence[Any]]
+    if isinstance(keys, MatchKeyColumns):  # in that order already
+        count = len(keys)
+        columns = [[keys.tenant] * count, [keys.entity] * count]
+        columns += [keys.record_ids, keys.rules, keys.keys]
+    else:
         keys = sorted(keys, key=_stored_order)
         columns = [[getattr(key, name) for key in keys] for name in _KEY_COLUMNS]
-        bulk_insert(conn, table, _KEY_COLUMNS, columns)
+    bulk_insert(conn, table, _KEY_COLUMNS, columns)
 
 
 def _stored_order(key: MatchKey) -> tuple[str, str, str, uuid.UUID]:
