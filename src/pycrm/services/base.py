@@ -354,17 +354,21 @@ class RecordService(Generic[E]):
         return records
 
     def _validated_batch(
-        self, uow: UnitOfWork, offset: int, batch: Sequence[Mapping[str, Any]]
+        self,
+        uow: UnitOfWork,
+        offset: int,
+        batch: Sequence[Mapping[str, Any]],
+        now: dt.datetime | None = None,
     ) -> builtins.list[E]:
         """The records a batch creates, by their own values: what :meth:`_checked_batch`
         checks without looking at other records (an import does it while the store is
-        still writing the batch before)."""
+        still writing the batch before). They are created at ``now`` (by default, now)."""
         try:
             clean = self._clean_many(uow, batch)
             clean = [self._prepare(uow, row, None) for row in clean]
             for row in clean:
                 _check_writable(uow, self.entity.kind, row)
-            return self._build_many(uow, clean)
+            return self._build_many(uow, clean, now)
         except ValidationError as error:
             raise shift_rows(error, offset) from None
 
@@ -644,9 +648,11 @@ class RecordService(Generic[E]):
         _raise_problems(record)
         return record
 
-    def _build_many(self, uow: UnitOfWork, rows: Sequence[Mapping[str, Any]]) -> builtins.list[E]:
+    def _build_many(
+        self, uow: UnitOfWork, rows: Sequence[Mapping[str, Any]], now: dt.datetime | None = None
+    ) -> builtins.list[E]:
         records, errors = [], []
-        now = uow.now()  # one batch, one instant
+        now = now or uow.now()  # one batch, one instant
         for i, (row, record_id) in enumerate(zip(rows, new_ids(len(rows)), strict=True)):
             try:
                 records.append(self._build(uow, row, record_id, now))

@@ -39,6 +39,7 @@ from pycrm.core.fields import FieldType
 from pycrm.core.kinds import kind_of
 from pycrm.errors import ConflictError, CRMError, PermissionDenied, ValidationError
 from pycrm.schemas import checked_call
+from pycrm.services.batching import collector_paused
 from pycrm.storage.capabilities.bulk import bulk_writes
 from pycrm.storage.capabilities.lookups import key_lookups, refresh_statistics
 
@@ -52,6 +53,8 @@ __all__ = ["ALIASES", "IMPORTABLE", "ImportReport", "ImportService", "RowError"]
 IMPORTABLE = ("customer", "contact", "lead", "product", "opportunity")
 #: Rows checked and written at a time.
 BATCH = 1000
+#: Rows validated together (a bad row has its part checked again without it).
+_CHECKED = 100
 #: Bad rows listed at most (they are all counted).
 MAX_LISTED = 10_000
 #: Rows read after which the database's statistics are refreshed (the records an import
@@ -216,10 +219,14 @@ class _Run:
         batches = _batches(reader)
         ready = self._read(next(batches, None))
         while ready is not None:
-            self._validate(ready)
+            # The collector is off while a batch is worked on (as in create_many), and
+            # collects between batches, while the file is read.
+            with collector_paused():
+                self._validate(ready)
             following = self._read(next(batches, None))
-            self._update(ready.updates, ready.existing)
-            self._write(ready)
+            with collector_paused():
+                self._update(ready.updates, ready.existing)
+                self._write(ready)
             ready = following
         self._settle()
         self.errors.sort(key=lambda e: e.row)
@@ -264,16 +271,23 @@ class _Run:
     def _validate(self, ready: _Ready) -> None:
         """The batch's new records by their own values (no look-ups: the store may still
         be writing the batch before); rows refused are reported and left out."""
-        rows = ready.creates
-        while rows:
-            try:
-                ready.made = self.service._validated_batch(self.uow, 0, [r for _, r in rows])
-                ready.creates = rows
-                return
-            except ValidationError as error:
-                bad = self._blame(rows, error.errors)
-                rows = [row for i, row in enumerate(rows) if i not in bad]
-        ready.creates, ready.made = [], []
+        kept: list[tuple[int, dict[str, Any]]] = []
+        made: list[Any] = []
+        now = self.uow.now()  # one batch, one instant
+        # A part with a bad row is checked again without it: parts of a batch (not the
+        # whole) keep that second pass small.
+        for start in range(0, len(ready.creates), _CHECKED):
+            rows = ready.creates[start : start + _CHECKED]
+            while rows:
+                try:
+                    values = [r for _, r in rows]
+                    made += self.service._validated_batch(self.uow, 0, values, now)
+                    kept += rows
+                    break
+                except ValidationError as error:
+                    bad = self._blame(rows, error.errors)
+                    rows = [row for i, row in enumerate(rows) if i not in bad]
+        ready.creates, ready.made = kept, made
 
     def _write(self, ready: _Ready) -> None:
         """Create a validated batch in a savepoint left open (:meth:`_settle` ends it);
