@@ -18,6 +18,7 @@ it leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -42,6 +43,7 @@ from pycrm.schemas import checked_call
 from pycrm.services.batching import collector_paused
 from pycrm.storage.capabilities.bulk import bulk_writes
 from pycrm.storage.capabilities.lookups import key_lookups, refresh_statistics
+from pycrm.storage.capabilities.seen import value_set
 
 if TYPE_CHECKING:
     from pycrm.services.base import RecordService
@@ -176,7 +178,15 @@ class ImportService:
             # server stores a batch's rows while its next rows are made ready, and nothing
             # is pending by the time the file or the progress callback runs.
             with bulk_writes(uow.tx):
-                return run.go(reader)
+                try:
+                    report = run.go(reader)
+                except BaseException:
+                    # A transaction the failure broke cannot drop it: its end will.
+                    with contextlib.suppress(CRMError):
+                        run.seen_ids.close()
+                    raise
+            run.seen_ids.close()
+            return report
 
 
 class _Run:
@@ -204,7 +214,8 @@ class _Run:
         self.rows = self.created = self.updated = self.skipped = 0
         self.errors: list[RowError] = []
         self.failed = False
-        self.seen_ids: set[str] = set()
+        #: The external ids of the rows read so far.
+        self.seen_ids = value_set(uow.tx)
         #: The batch written last, its savepoint still open: its rows, how many records
         #: it creates, the savepoint (see :meth:`_settle`).
         self._pending: tuple[list[tuple[int, dict[str, Any]]], int, Any] | None = None
@@ -255,9 +266,10 @@ class _Run:
         if batch is None:
             return None
         self.rows += len(batch)
+        converted = [(number, *self._convert(cells)) for number, cells in batch]
+        self._repeats(converted)
         values: list[tuple[int, dict[str, Any]]] = []
-        for number, cells in batch:
-            row, problems = self._convert(cells)
+        for number, row, problems in converted:
             if problems:
                 self._bad(number, problems)
             else:
@@ -363,12 +375,19 @@ class _Run:
             (custom if is_custom else row)[name] = value
         if custom:
             row["custom"] = custom
-        key = row.get("external_id")
-        if key is not None:
-            if key in self.seen_ids:
-                problems.append(("external_id", f"{key!r} is on an earlier row of the file"))
-            self.seen_ids.add(key)
         return row, problems
+
+    def _repeats(self, rows: list[tuple[int, dict[str, Any], list[tuple[str, str]]]]) -> None:
+        """A row whose external id is on an earlier row of the file is refused (the ids
+        seen are kept by the store: :mod:`pycrm.storage.capabilities.seen`)."""
+        keys = [row.get("external_id") for _, row, _ in rows]
+        earlier = self.seen_ids.add({key for key in keys if key is not None})
+        for (_, _, problems), key in zip(rows, keys, strict=True):
+            if key is None:
+                continue
+            if key in earlier:
+                problems.append(("external_id", f"{key!r} is on an earlier row of the file"))
+            earlier.add(key)  # a second row of this batch is a repeat too
 
     def _resolve_references(
         self, values: list[tuple[int, dict[str, Any]]]

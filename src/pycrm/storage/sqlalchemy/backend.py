@@ -46,6 +46,7 @@ from pycrm.storage.sqlalchemy.queries import (
     where_clause,
 )
 from pycrm.storage.sqlalchemy.replicas import Replicas
+from pycrm.storage.sqlalchemy.seen import TemporarySet
 from pycrm.storage.sqlalchemy.tables import CHILDREN, DEFAULT_PREFIX, Tables, tables_for
 
 __all__ = ["SqlBackend", "SqlTransaction"]
@@ -386,6 +387,10 @@ class SqlTransaction:
         stmt = sa.select(found).select_from(wanted.join(found, sa.true()))
         with self._translate(f"cannot read {kind.kind} records"):
             return self._load(kind, scope.tenant, self.conn.execute(stmt))
+
+    def value_set(self) -> TemporarySet:
+        """A set of texts in a temporary table (:mod:`pycrm.storage.capabilities.seen`)."""
+        return TemporarySet(self.conn, self._translate)
 
     def refresh_statistics(self, kind: type[Stored]) -> None:
         if self.conn.dialect.name != "postgresql":
