@@ -429,6 +429,13 @@ def test_websites_of_other_hosts_and_no_host() -> None:
     assert domain("https://shop.acme.com") == "shop.acme.com"
     assert domain("localhost") is None
     assert domain("   ") is None
+    assert domain("http://[") is None  # not a URL at all
+
+
+def test_a_website_that_is_not_a_url_is_kept_without_a_key(crm: pycrm.CRM) -> None:
+    root = crm.as_user(SYSTEM_USER, tenant="t")
+    assert root.customers.create(name="x", website="http://[").website == "http://["
+    assert root.duplicates.check("customer", {"website": "http://["}) == []
 
 
 @pytest.mark.parametrize(

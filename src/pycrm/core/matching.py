@@ -189,7 +189,10 @@ def domain(text: str, region: str = "CN") -> str | None:
     value = _nfkc(text).strip().casefold()
     if not value:
         return None
-    host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
+    try:
+        host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
+    except ValueError:  # not a URL ("http://[" reads as a broken IPv6 address): no host
+        return None
     host = host.removeprefix("www.")
     return host if "." in host else None
 
