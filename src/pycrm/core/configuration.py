@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -330,19 +330,32 @@ class TenantConfiguration:
 
     def picklist_problems(self, entity: str, values: Mapping[str, Any]) -> list[tuple[str, str]]:
         """``(field, reason)`` for each picklist-bound value the tenant does not accept."""
+        return [(name, why) for _, name, why in self.picklist_problems_of(entity, [values])]
+
+    def picklist_problems_of(
+        self, entity: str, rows: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[int, str, str]]:
+        """``(row, field, reason)`` for each picklist-bound value of ``rows`` the tenant
+        does not accept, by row then field: each distinct value of a field asked once (a
+        batch holds few levels, sources and regions)."""
         problems = []
         for name in _BOUND.get(entity, ()):
-            value = values.get(name)
             picklist = self.picklists.get(PICKLIST_FIELDS[(entity, name)])
-            if picklist is None or value is None or picklist.accepts(str(value)):
-                continue
-            problems.append(
-                (
-                    name,
-                    f"{str(value)!r} is not an active key of picklist {picklist.name!r}; "
-                    f"choose one of {picklist.keys()}"
-                    if picklist.strict
-                    else f"{str(value)!r} is a retired key of picklist {picklist.name!r}",
-                )
-            )
-        return problems
+            if picklist is None or not picklist.choices:
+                continue  # no list, or an empty one: any text
+            refused: dict[str, str] = {}
+            for value in {str(v) for row in rows if (v := row.get(name)) is not None}:
+                if not picklist.accepts(value):
+                    refused[value] = (
+                        f"{value!r} is not an active key of picklist {picklist.name!r}; "
+                        f"choose one of {picklist.keys()}"
+                        if picklist.strict
+                        else f"{value!r} is a retired key of picklist {picklist.name!r}"
+                    )
+            if refused:
+                problems += [
+                    (i, name, refused[text])
+                    for i, row in enumerate(rows)
+                    if (v := row.get(name)) is not None and (text := str(v)) in refused
+                ]
+        return sorted(problems, key=lambda problem: problem[0])

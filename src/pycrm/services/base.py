@@ -576,11 +576,8 @@ class RecordService(Generic[E]):
             clean = self.validator.many(values)
         except ValidationError as error:
             errors += error.errors
-        config = uow.config
-        for i, row in enumerate(clean):
-            errors += [
-                (f"{i}.{f}", why) for f, why in config.picklist_problems(self.entity.kind, row)
-            ]
+        refused = uow.config.picklist_problems_of(self.entity.kind, clean)
+        errors += [(f"{i}.{field}", why) for i, field, why in refused]
         typed = []
         absent: tuple[dict[str, Any], builtins.list[tuple[str, str]]] | None = None
         for i, custom in enumerate(customs):
