@@ -1437,7 +1437,7 @@ def test_pairs_are_each_rules_keys_of_the_values(
     expected = [
         (rule.key, key) for rule in rules for key in sorted(rule.keys(_values(record), "CN"))
     ]
-    assert pair_maker(rules, "CN")(record) == expected
+    assert pair_maker(tuple(rules), "CN")(record) == expected
 
 
 def test_keys_in_columns_read_as_the_keys_in_the_index_order() -> None:
@@ -1457,3 +1457,20 @@ def test_keys_in_columns_read_as_the_keys_in_the_index_order() -> None:
     assert columns.record_ids == [one, two, one]
     with pytest.raises(IndexError):
         columns[3]
+
+
+def test_rules_whose_normaliser_cannot_be_hashed_still_key_records() -> None:
+    from pycrm.services.duplicates import pair_maker
+
+    class Digits:
+        __hash__ = None  # type: ignore[assignment]
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Digits)
+
+        def __call__(self, value: str, region: str) -> str | None:
+            return "".join(c for c in value if c.isdigit()) or None
+
+    rule = MatchRule(key="customer.tax", entity="customer", fields="phone", normaliser=Digits())
+    record = types.SimpleNamespace(phone="010-6552 9988", custom={})
+    assert pair_maker((rule,), "CN")(record) == [("customer.tax", "01065529988")]

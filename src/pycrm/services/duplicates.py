@@ -22,6 +22,7 @@ stored after it are then the same and left be (keys that changed meanwhile are r
 from __future__ import annotations
 
 import builtins
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -174,13 +175,21 @@ def pairs_of(
     rules = rules_of(uow, entity) if rules is None else rules
     if not rules:
         return [[] for _ in records]
-    return list(map(pair_maker(rules, region(uow)), records))
+    return list(map(pair_maker(tuple(rules), region(uow)), records))
 
 
-def pair_maker(rules: Sequence[MatchRule], where: str) -> Callable[[Any], Pairs]:
+def pair_maker(rules: tuple[MatchRule, ...], where: str) -> Callable[[Any], Pairs]:
     """The ``(rule, key)`` pairs of one record under ``rules``, phones read in ``where``:
     for each rule its sorted :meth:`~pycrm.MatchRule.keys` of the record's values, with
-    each rule's fields and normaliser looked up once (bulk writes key every record)."""
+    each rule's fields and normaliser looked up once (bulk writes key every record), and
+    kept for the next save under the same rules."""
+    try:
+        return _kept_pair_maker(rules, where)
+    except TypeError:  # a rule whose normaliser cannot be hashed: made afresh each time
+        return _pair_maker(rules, where)
+
+
+def _pair_maker(rules: tuple[MatchRule, ...], where: str) -> Callable[[Any], Pairs]:
     plan: list[tuple[str, Callable[[str, str], str | None], tuple[tuple[str, bool], ...]]] = []
     for rule in rules:
         if type(rule) is not MatchRule:  # a subclass may key otherwise: ask it
@@ -214,6 +223,9 @@ def pair_maker(rules: Sequence[MatchRule], where: str) -> Callable[[Any], Pairs]
     return pairs
 
 
+_kept_pair_maker = functools.lru_cache(maxsize=256)(_pair_maker)
+
+
 def keys_of(
     uow: UnitOfWork, entity: str, records: Sequence[Record], pairs: Sequence[Pairs] | None = None
 ) -> MatchKeyColumns:
@@ -233,7 +245,8 @@ def keys_of(
 
 def index(uow: UnitOfWork, entity: str) -> MatchKeyIndex:
     """Where the tenant's match keys are kept (computed from the records without one)."""
-    return match_keys(uow.tx, uow.everything, pair_maker(rules_of(uow, entity), region(uow)))
+    rules = tuple(rules_of(uow, entity))
+    return match_keys(uow.tx, uow.everything, pair_maker(rules, region(uow)))
 
 
 def store_keys(
