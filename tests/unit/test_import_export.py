@@ -738,6 +738,41 @@ def test_a_bad_row_in_the_last_batch_undoes_the_first_batches(root: pycrm.Servic
     assert root.customers.count() == 0
 
 
+def _batches_apart() -> tuple[str, list[tuple[int, str]]]:
+    """2,600 rows over three batches: updates of stored records, a repeat of an id two
+    batches back, a bad row in each batch; the bad rows' (number, column)."""
+    lines, bad = ["名称,外部编号,员工数"], []
+    for i in range(2_600):
+        number = i + 2
+        if i in (10, 1_010, 2_010):
+            lines.append(f"坏{i},Z{i},many")
+            bad.append((number, "员工数"))
+        elif i == 2_300:
+            lines.append("重复,X5,1")  # the id of row 7, two batches back
+            bad.append((number, "外部编号"))
+        else:
+            lines.append(f"客户{i},X{i},{i}")
+    return "\n".join(lines) + "\n", bad
+
+
+def test_batches_written_while_the_next_is_read_keep_every_rule(root: pycrm.Services) -> None:
+    """A batch is looked up before the one before it is written, and validated while it
+    is: updates, repeats across batches and bad rows come out as in one batch."""
+    kept = [root.customers.create(name=f"旧{i}", external_id=f"X{i}") for i in (1_500, 2_500)]
+    text, bad = _batches_apart()
+    with pytest.raises(pycrm.ValidationError) as refused:
+        root.imports.run("customer", io.StringIO(text))  # all or nothing
+    assert paths(refused.value) == [f"{number}.{column}" for number, column in bad]
+    assert root.customers.count() == 2
+    report = root.imports.run("customer", io.StringIO(text), mode="skip")
+    assert [(e.row, e.column) for e in report.errors] == bad
+    assert (report.rows, report.updated, report.skipped) == (2_600, 2, 4)
+    assert report.created == 2_600 - 2 - 4
+    assert root.customers.count() == report.created + 2
+    assert [root.customers.get(k.id).name for k in kept] == ["客户1500", "客户2500"]
+    assert root.customers.list({"external_id": "X5"}).items[0].name == "客户5"
+
+
 @MEMORY_ONLY
 def test_importing_takes_the_create_right(crm: pycrm.CRM) -> None:
     root = crm.as_user(SYSTEM_USER, tenant=TENANT)
