@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -771,6 +772,20 @@ def test_batches_written_while_the_next_is_read_keep_every_rule(root: pycrm.Serv
     assert root.customers.count() == report.created + 2
     assert [root.customers.get(k.id).name for k in kept] == ["客户1500", "客户2500"]
     assert root.customers.list({"external_id": "X5"}).items[0].name == "客户5"
+
+
+def test_a_reference_column_over_many_batches_names_records_that_exist(crm: pycrm.CRM) -> None:
+    """Rows whose validation reads other records (a custom reference field) are checked
+    once the batch before is written, and a bad reference is reported in its row."""
+    crm.fields.define("contact", "introducer", "reference", label="Introducer", target="customer")
+    root = crm.as_user(SYSTEM_USER, tenant=TENANT)
+    customer = root.customers.create(name="甲", external_id="C1")
+    rows = [f"联系人{i},C1,{customer.id if i != 1_500 else uuid.uuid4()}" for i in range(2_100)]
+    text = "姓名,customer_external_id,introducer\n" + "\n".join(rows) + "\n"
+    report = root.imports.run("contact", io.StringIO(text), mode="skip")
+    assert (report.created, report.skipped) == (2_099, 1)
+    assert [(e.row, e.column) for e in report.errors] == [(1_502, "introducer")]
+    assert root.contacts.count({"custom.introducer": customer.id}) == 2_099
 
 
 @MEMORY_ONLY

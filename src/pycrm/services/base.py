@@ -361,8 +361,9 @@ class RecordService(Generic[E]):
         now: dt.datetime | None = None,
     ) -> builtins.list[E]:
         """The records a batch creates, by their own values: what :meth:`_checked_batch`
-        checks without looking at other records (an import does it while the store is
-        still writing the batch before). They are created at ``now`` (by default, now)."""
+        checks without looking at other records, except those custom reference fields
+        name (an import does it while the store is still writing the batch before). They
+        are created at ``now`` (by default, now)."""
         try:
             clean = self._clean_many(uow, batch)
             clean = [self._prepare(uow, row, None) for row in clean]

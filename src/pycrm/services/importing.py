@@ -214,6 +214,10 @@ class _Run:
         self.rows = self.created = self.updated = self.skipped = 0
         self.errors: list[RowError] = []
         self.failed = False
+        #: Whether validating a row reads other records (a custom reference field must
+        #: name one): then the batch before is written first, so that what the database
+        #: says of it is not taken for the next batch's (see :meth:`go`).
+        self.validation_reads = any(d.target is not None for d in custom.values())
         #: The external ids of the rows read so far.
         self.seen_ids = value_set(uow.tx)
         #: The batch written last, its savepoint still open: its rows, how many records
@@ -232,6 +236,8 @@ class _Run:
         while ready is not None:
             # The collector is off while a batch is worked on (as in create_many), and
             # collects between batches, while the file is read.
+            if self.validation_reads:
+                self._settle()
             with collector_paused():
                 self._validate(ready)
             following = self._read(next(batches, None))
