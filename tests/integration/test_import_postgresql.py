@@ -96,13 +96,13 @@ def test_a_batch_the_database_refuses_is_sorted_out_row_by_row(postgres_url: str
     taken: list[int] = []
 
     def progress(rows: int) -> None:
-        # Called once the batch before is written and the next is looked up, but not
+        # Told once the second batch is written, when the third is looked up but not
         # yet written: its last row's external id is taken by someone else now.
         if rows == 2000 and not taken:
             other.as_user(SYSTEM_USER, tenant=tenant).customers.create(
-                name="抢先", external_id="X1999"
+                name="抢先", external_id="X2999"
             )
-            taken.append(1999)
+            taken.append(2999)
 
     try:
         rows = "\n".join(f"客户{i},X{i}" for i in range(total))
@@ -112,13 +112,13 @@ def test_a_batch_the_database_refuses_is_sorted_out_row_by_row(postgres_url: str
             mode="skip",
             on_progress=progress,
         )
-        assert taken == [1999]
+        assert taken == [2999]
         assert (report.created, report.skipped) == (total - 1, 1)
         [error] = report.errors
-        assert (error.row, error.column) == (1999 + 2, "外部编号")
+        assert (error.row, error.column) == (2999 + 2, "外部编号")
         customers = crm.as_user(SYSTEM_USER, tenant=tenant).customers
         assert customers.count() == total
-        assert customers.list({"external_id": "X1999"}).items[0].name == "抢先"
+        assert customers.list({"external_id": "X2999"}).items[0].name == "抢先"
     finally:
         crm.close()
         other.close()

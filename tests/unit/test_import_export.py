@@ -510,6 +510,52 @@ def test_two_rows_of_one_file_duplicating_each_other_under_a_block_rule(
     assert (report.errors[0].row, report.errors[0].column) == (3, "税号")
 
 
+def test_a_batchs_new_records_come_before_its_updates(connect: Callable[..., pycrm.CRM]) -> None:
+    root = connect(TaxIds()).as_user(SYSTEM_USER, tenant=TENANT)
+    root.customers.create(name="旧", external_id="E1")
+    csv_text = text("名称,外部编号,税号", "新,E2,T1", "旧(改),E1,T1")
+    report = root.imports.run("customer", csv_text, mode="skip")
+    assert (report.created, report.updated, report.skipped) == (1, 0, 1)
+    assert (report.errors[0].row, report.errors[0].column) == (3, "税号")
+
+
+@pytest.mark.parametrize("url", ["sqlite"], indirect=True)  # memory scans for duplicates
+def test_a_refused_file_still_reports_a_duplicate_of_an_earlier_batch(
+    connect: Callable[..., pycrm.CRM],
+) -> None:
+    """Once a row is bad the rest is only probed; the batches before it were written, so
+    a later row duplicating one of theirs is reported with it."""
+    root = connect(TaxIds()).as_user(SYSTEM_USER, tenant=TENANT)
+    rows = [
+        f"客户{i},{'T1' if i in (500, 1_500) else f'N{i}'},{'many' if i == 1_600 else 1}"
+        for i in range(2_000)
+    ]
+    with pytest.raises(pycrm.ValidationError) as refused:
+        root.imports.run("customer", text("名称,税号,员工数", *rows))
+    assert [p.partition(".")[0] for p in paths(refused.value)] == ["1502", "1602"]
+    assert root.customers.count() == 0
+
+
+@pytest.mark.parametrize("url", ["sqlite"], indirect=True)
+def test_an_import_that_fails_half_way_leaves_a_hosts_transaction_usable(
+    crm: pycrm.CRM,
+) -> None:
+    """The file turns unreadable while a batch is still being written: that batch is
+    rolled back with the rest, and the host's own transaction goes on."""
+    rows = [f"客户{i},X{i}" for i in range(3_100)]
+    rows[2_500] = '坏,"' + "x" * 200_000 + '"'  # over the csv module's field limit
+    engine = crm.storage.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn, conn.begin():
+        with (
+            pytest.raises(pycrm.ValidationError, match="cannot read the file"),
+            crm.unit_of_work(user=SYSTEM_USER, tenant=TENANT, connection=conn) as uow,
+        ):
+            uow.imports.run("customer", text("名称,外部编号", *rows), mode="skip")
+        with crm.unit_of_work(user=SYSTEM_USER, tenant=TENANT, connection=conn) as uow:
+            uow.customers.create(name="之后")
+    assert crm.as_user(SYSTEM_USER, tenant=TENANT).customers.count() == 1
+
+
 # -- Excel ---------------------------------------------------------------------------------
 def _workbook(path: Path, rows: list[list[Any]]) -> Path:
     book = openpyxl.Workbook()

@@ -222,7 +222,7 @@ class _Run:
         self.seen_ids = value_set(uow.tx)
         #: The batch written last, its savepoint still open: its rows, how many records
         #: it creates, the savepoint (see :meth:`_settle`).
-        self._pending: tuple[list[tuple[int, dict[str, Any]]], int, Any] | None = None
+        self._pending: _Pending | None = None
         #: The file's header of each field (errors name columns as the file does).
         self.headers = {name: header for _, header, name in mapping}
 
@@ -230,22 +230,33 @@ class _Run:
         # One batch ahead: while the store writes a batch's new records, the next batch
         # (read and looked up before that write) is validated. Records a batch creates
         # are not among the next batch's lookups: a repeated external id is caught as
-        # its row is read (``seen_ids``), and rows refer to records of other kinds.
+        # its row is read (``seen_ids``), and rows refer to records of other kinds. A
+        # batch's bad rows are reported when its turn comes, so that the batches before
+        # it are written (or probed, once the file is refused) as if it were not read yet.
         batches = _batches(reader)
-        ready = self._read(next(batches, None))
-        while ready is not None:
-            # The collector is off while a batch is worked on (as in create_many), and
-            # collects between batches, while the file is read.
-            if self.validation_reads:
+        try:
+            ready = self._read(batches)
+            while ready is not None:
+                if self.validation_reads:
+                    self._settle()
+                with collector_paused():  # as in create_many; it collects between batches
+                    self._validate(ready)
                 self._settle()
-            with collector_paused():
-                self._validate(ready)
-            following = self._read(next(batches, None))
-            with collector_paused():
-                self._update(ready.updates, ready.existing)
-                self._write(ready)
-            ready = following
-        self._settle()
+                following = self._read(batches)
+                for number, problems in ready.bad:
+                    self._bad(number, problems)
+                with collector_paused():
+                    self._write(ready)
+                    if ready.updates:  # after the batch's new records, as they are written
+                        self._settle(tell=False)
+                        self._update(ready.updates, ready.existing)
+                if self._pending is None:  # the batch is written: its progress is told
+                    self._tell(ready.rows)
+                ready = following
+            self._settle()
+        except BaseException as error:
+            self._abandon(error)
+            raise
         self.errors.sort(key=lambda e: e.row)
         if self.failed:
             listed = [(f"{e.row}.{e.column}", e.reason) for e in self.errors]
@@ -260,35 +271,32 @@ class _Run:
         )
 
     # -- one batch ----------------------------------------------------------------------
-    def _read(self, batch: list[tuple[int, list[str]]] | None) -> _Ready | None:
-        """A batch's rows as values, told apart into creates and updates (after the batch
-        before is written: this looks things up, and tells progress)."""
-        self._settle()
-        if self.rows:
-            if self.rows in _RECOUNT_AT:  # the planner learns the new records exist
-                refresh_statistics(self.uow.tx, self.service.entity)
-            if self.on_progress is not None:
-                self.on_progress(self.rows)
+    def _read(self, batches: Iterator[list[tuple[int, list[str]]]]) -> _Ready | None:
+        """The next batch's rows as values, told apart into creates and updates, its bad
+        rows kept for its turn. Runs with nothing pending (it reads the file and looks
+        things up)."""
+        batch = next(batches, None)
         if batch is None:
             return None
         self.rows += len(batch)
+        ready = _Ready(rows=self.rows)
         converted = [(number, *self._convert(cells)) for number, cells in batch]
         self._repeats(converted)
         values: list[tuple[int, dict[str, Any]]] = []
         for number, row, problems in converted:
             if problems:
-                self._bad(number, problems)
+                ready.bad.append((number, problems))
             else:
                 values.append((number, row))
-        values = self._resolve_references(values)
-        existing = self._existing(values)
-        creates = [(n, r) for n, r in values if r.get("external_id") not in existing]
-        updates = [(n, r) for n, r in values if r.get("external_id") in existing]
-        return _Ready(creates, updates, existing)
+        values = self._resolve_references(values, ready)
+        ready.existing = self._existing(values)
+        ready.creates = [(n, r) for n, r in values if r.get("external_id") not in ready.existing]
+        ready.updates = [(n, r) for n, r in values if r.get("external_id") in ready.existing]
+        return ready
 
     def _validate(self, ready: _Ready) -> None:
         """The batch's new records by their own values (no look-ups: the store may still
-        be writing the batch before); rows refused are reported and left out."""
+        be writing the batch before); rows refused are kept for the batch's turn."""
         kept: list[tuple[int, dict[str, Any]]] = []
         made: list[Any] = []
         now = self.uow.now()  # one batch, one instant
@@ -303,7 +311,7 @@ class _Run:
                     kept += rows
                     break
                 except ValidationError as error:
-                    bad = self._blame(rows, error.errors)
+                    bad = self._blame(rows, error.errors, ready.bad.append)
                     rows = [row for i, row in enumerate(rows) if i not in bad]
         ready.creates, ready.made = kept, made
 
@@ -333,21 +341,39 @@ class _Run:
         except BaseException as error:
             savepoint.__exit__(type(error), error, error.__traceback__)
             raise
-        self._pending = (rows, len(made), savepoint)
+        self._pending = _Pending(rows, len(made), ready.rows, savepoint)
 
-    def _settle(self) -> None:
+    def _abandon(self, error: BaseException) -> None:
+        """An import given up: the savepoint still open is rolled back (the unit of work
+        ends with a rollback anyway; a host's transaction must be left usable)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            with contextlib.suppress(CRMError):
+                pending.savepoint.__exit__(type(error), error, error.__traceback__)
+
+    def _tell(self, rows: int) -> None:
+        """The rows up to ``rows`` are written: progress is told, and the planner's
+        statistics refreshed at some counts (the planner learns the new records exist)."""
+        if rows in _RECOUNT_AT:
+            refresh_statistics(self.uow.tx, self.service.entity)
+        if self.on_progress is not None:
+            self.on_progress(rows)
+
+    def _settle(self, *, tell: bool = True) -> None:
         """End the savepoint of the batch written last: the store has its rows then, or
-        says what it refused (the batch is then undone and sorted out row by row)."""
+        says what it refused (the batch is then undone and sorted out row by row); then
+        tell progress (unless ``tell`` is false: the batch's updates come next)."""
         if self._pending is None:
             return
-        rows, made, savepoint = self._pending
-        self._pending = None
+        pending, self._pending = self._pending, None
         try:
-            savepoint.__exit__(None, None, None)
+            pending.savepoint.__exit__(None, None, None)
         except (ValidationError, ConflictError) as error:
-            self._create(self._retried(rows, error))
-            return
-        self.created += made
+            self._create(self._retried(pending.rows, error))
+        else:
+            self.created += pending.made
+        if tell:
+            self._tell(pending.read)
 
     def _retried(
         self, rows: list[tuple[int, dict[str, Any]]], error: ValidationError | ConflictError
@@ -396,9 +422,10 @@ class _Run:
             earlier.add(key)  # a second row of this batch is a repeat too
 
     def _resolve_references(
-        self, values: list[tuple[int, dict[str, Any]]]
+        self, values: list[tuple[int, dict[str, Any]]], ready: _Ready
     ) -> list[tuple[int, dict[str, Any]]]:
-        """Rows naming their customer or contact by external id get its id."""
+        """Rows naming their customer or contact by external id get its id (a row naming
+        none is kept for the batch's turn as a bad row)."""
         for field, kind in (
             ("customer_external_id", "customer"),
             ("contact_external_id", "contact"),
@@ -418,7 +445,7 @@ class _Run:
                     row[f"{kind}_id"] = found[key]
                     kept.append((number, row))
                 else:
-                    self._bad(number, [(field, f"no {kind} has external id {key!r}")])
+                    ready.bad.append((number, [(field, f"no {kind} has external id {key!r}")]))
             values = kept
         return values
 
@@ -466,12 +493,18 @@ class _Run:
                 self.updated += 1
             except _Probe:
                 continue
-            except CRMError as error:
-                paths = getattr(error, "errors", None) or [("", str(error))]
-                self._bad(number, [(p.partition(".")[2] or p or "?", why) for p, why in paths])
+            except ValidationError as error:
+                self._bad(
+                    number, [(p.partition(".")[2] or p or "?", why) for p, why in error.errors]
+                )
+            except CRMError as error:  # a duplicate (its rule's field), a right refused
+                self._bad(number, [(self._column_of(error), str(error))])
 
     def _blame(
-        self, rows: list[tuple[int, dict[str, Any]]], errors: Sequence[tuple[str, str]]
+        self,
+        rows: list[tuple[int, dict[str, Any]]],
+        errors: Sequence[tuple[str, str]],
+        report: Callable[[tuple[int, list[tuple[str, str]]]], None] | None = None,
     ) -> set[int]:
         """Report the rows a batch's errors name (paths ``"<index>.<field>"``)."""
         bad: dict[int, list[tuple[str, str]]] = {}
@@ -482,7 +515,10 @@ class _Run:
         if not bad:  # an error of the whole batch: every row carries it
             bad = {i: [("?", why) for _, why in errors] for i in range(len(rows))}
         for position, problems in bad.items():
-            self._bad(rows[position][0], problems)
+            if report is None:
+                self._bad(rows[position][0], problems)
+            else:
+                report((rows[position][0], problems))
         return set(bad)
 
     def _culprits(self, rows: list[tuple[int, dict[str, Any]]]) -> set[int]:
@@ -533,14 +569,27 @@ class _Run:
 
 @attrs.define
 class _Ready:
-    """A batch read: its rows to create and to update (by row number), the records the
-    updates change (by external id), and once validated the records it creates (one per
-    row of ``creates``)."""
+    """A batch read: the rows read up to its end, its rows to create and to update (by row
+    number), the records the updates change (by external id), its bad rows (reported on
+    its turn), and once validated the records it creates (one per row of ``creates``)."""
 
-    creates: list[tuple[int, dict[str, Any]]]
-    updates: list[tuple[int, dict[str, Any]]]
-    existing: dict[str, Any]
+    rows: int
+    creates: list[tuple[int, dict[str, Any]]] = attrs.Factory(list)
+    updates: list[tuple[int, dict[str, Any]]] = attrs.Factory(list)
+    existing: dict[str, Any] = attrs.Factory(dict)
+    bad: list[tuple[int, list[tuple[str, str]]]] = attrs.Factory(list)
     made: list[Any] = attrs.Factory(list)
+
+
+@attrs.define
+class _Pending:
+    """A batch written in a savepoint still open: its rows, how many records it creates,
+    the rows read up to its end, the savepoint (see :meth:`_Run._settle`)."""
+
+    rows: list[tuple[int, dict[str, Any]]]
+    made: int
+    read: int
+    savepoint: Any
 
 
 def _batches(reader: Iterator[list[str]]) -> Iterator[list[tuple[int, list[str]]]]:
