@@ -829,7 +829,13 @@ T = TypeVar("T")
 def _last_writer_wins(uow: UnitOfWork, version: int | None, write: Callable[[], T]) -> T:
     """Run ``write`` (read, change, save). Without a ``version`` the caller asked for no
     check, so when another writer saved the record in between, it is read again and the
-    change applied again: the last writer wins. With a version, a conflict is reported."""
+    change applied again: the last writer wins. With a version, a conflict is reported.
+
+    Only a retry needs a savepoint of its own (the call's undoes a failure): none is taken
+    with a version, nor where the store locks what it reads for an update (no one else
+    can have written the record in between)."""
+    if version is not None or getattr(uow.tx, "locks_rows_read_for_update", False):
+        return write()
     for attempt in range(RETRIES):
         try:
             with uow.tx.savepoint():

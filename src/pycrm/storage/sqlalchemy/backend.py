@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from operator import attrgetter
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -18,7 +18,7 @@ from pycrm.core.audit import Change, ChangeAction, FieldChange
 from pycrm.core.matching import MatchKey
 from pycrm.core.text import fold
 from pycrm.errors import ConfigurationError, ConflictError, StorageError
-from pycrm.storage.base import Group, Query, Scope, Stored
+from pycrm.storage.base import Condition, Group, Query, Scope, Stored
 from pycrm.storage.capabilities.audit import Creations
 from pycrm.storage.capabilities.churn import ChurnCheck
 from pycrm.storage.capabilities.lookups import RecordStoreLookups
@@ -48,6 +48,7 @@ from pycrm.storage.sqlalchemy.queries import (
 from pycrm.storage.sqlalchemy.replicas import Replicas
 from pycrm.storage.sqlalchemy.seen import TemporarySet
 from pycrm.storage.sqlalchemy.tables import CHILDREN, DEFAULT_PREFIX, Tables, tables_for
+from pycrm.storage.sqlalchemy.types import json_from_text
 
 __all__ = ["SqlBackend", "SqlTransaction"]
 
@@ -185,6 +186,8 @@ def _make_engine(url: str | sa.URL, engine_options: dict[str, Any] | None) -> sa
         options.setdefault("poolclass", sa.StaticPool)
         options.setdefault("connect_args", {"check_same_thread": False})
     try:
+        if sa.make_url(url).get_backend_name() == "sqlite":
+            options.setdefault("json_deserializer", json_from_text)
         return sa.create_engine(url, **options)
     except (exc.NoSuchModuleError, ImportError) as error:
         raise ConfigurationError(_missing_driver(url, error)) from error
@@ -337,6 +340,10 @@ class SqlTransaction:
         #: Whether a failed statement ends the whole transaction (PostgreSQL): then even a
         #: read inside a unit of work runs in a savepoint, so a caught error leaves it usable.
         self.read_failures_abort = conn.dialect.name != "sqlite"
+        #: Whether a record read for an update stays as read until the transaction ends:
+        #: PostgreSQL locks it (``FOR UPDATE``); SQLite lets no other writer in (a write
+        #: on a stale snapshot fails instead).
+        self.locks_rows_read_for_update = conn.dialect.name in ("sqlite", "postgresql")
         #: Results of streams still open: closed before the transaction ends.
         self._streams: set[sa.CursorResult[Any]] = set()
 
@@ -354,6 +361,8 @@ class SqlTransaction:
         return loaded[0] if loaded else None
 
     def find(self, kind: type[S], scope: Scope, query: Query) -> list[S]:
+        if _one_by_id(query):
+            return self._visible_by_id(kind, scope, query)
         table = self.tables.table(kind.kind)
         stmt = sa.select(table).where(where_clause(table, scope, query, kind.kind))
         if (after := after_clause(table, query)) is not None:
@@ -363,6 +372,21 @@ class SqlTransaction:
             stmt = stmt.with_for_update(of=table)
         with self._translate(f"cannot read {kind.kind} records"):
             return self._load(kind, scope.tenant, self.conn.execute(stmt))
+
+    def _visible_by_id(self, kind: type[S], scope: Scope, query: Query) -> list[S]:
+        # A record read by id as a user (every get and update does it): the statement is
+        # built once per user's condition, so a call only binds the id.
+        lock = query.lock and self.conn.dialect.name == "postgresql"
+        visible = scope.condition(kind.kind)
+        try:
+            stmt = _visible_one(self.tables, kind.kind, visible, scope.tenant, query.deleted, lock)
+        except TypeError:  # a condition holding an unhashable value (a plugin's list)
+            stmt = _visible_one.__wrapped__(
+                self.tables, kind.kind, visible, scope.tenant, query.deleted, lock
+            )
+        (record_id,) = cast(frozenset[uuid.UUID], query.ids)
+        with self._translate(f"cannot read {kind.kind} records"):
+            return self._load(kind, scope.tenant, self.conn.execute(stmt, {"id": record_id}))
 
     def find_by(self, kind: type[S], scope: Scope, field: str, values: Collection[str]) -> list[S]:
         if self.conn.dialect.name != "postgresql":
@@ -954,6 +978,34 @@ def _by_id(tables: Tables, kind: str) -> sa.Select[Any]:
         table.c.tenant == sa.bindparam("tenant", type_=table.c.tenant.type),
         table.c.id == sa.bindparam("id", type_=table.c.id.type),
     )
+
+
+def _one_by_id(query: Query) -> bool:
+    """Whether ``query`` asks for one record by its id and nothing else."""
+    return (
+        query.ids is not None
+        and len(query.ids) == 1
+        and not query.filters
+        and query.after is None
+        and (query.limit is None or query.limit >= 1)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _visible_one(
+    tables: Tables,
+    kind: str,
+    visible: Condition | None,
+    tenant: str,
+    deleted: bool | None,
+    lock: bool,
+) -> sa.Select[Any]:
+    """One record of ``kind`` by id (bound per call) if ``visible`` lets it be seen."""
+    table = tables.table(kind)
+    query = Query(deleted=deleted)
+    where = where_clause(table, Scope(tenant, {kind: visible} if visible else {}), query, kind)
+    stmt = sa.select(table).where(where, table.c.id == sa.bindparam("id", type_=table.c.id.type))
+    return stmt.with_for_update(of=table) if lock else stmt
 
 
 @functools.cache
