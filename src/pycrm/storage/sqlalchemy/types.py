@@ -1,6 +1,7 @@
 """Column types that keep data exact on every dialect."""
 
 import datetime as dt
+import json
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -8,10 +9,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-__all__ = ["ExactDecimal", "JSONData", "UTCDateTime", "Uuid"]
+__all__ = ["ExactDecimal", "JSONData", "UTCDateTime", "Uuid", "json_from_text"]
 
 #: JSON on SQLite, JSONB on PostgreSQL (indexable, and expression indexes work on it).
 JSONData = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+_EMPTY_JSON: dict[str | bytes, type[dict[str, Any]] | type[list[Any]]] = {"{}": dict, "[]": list}
+
+
+def json_from_text(text: str | bytes) -> Any:
+    """``json.loads``, with an empty object or list (most records' custom fields and tags)
+    made without parsing: the JSON reader of pycrm's SQLite engines."""
+    empty = _EMPTY_JSON.get(text)
+    return empty() if empty is not None else json.loads(text)
 
 
 class UTCDateTime(sa.TypeDecorator[dt.datetime]):
@@ -33,6 +44,23 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
             return None
         assert isinstance(value, dt.datetime)
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+    def result_processor(self, dialect: sa.Dialect, coltype: object) -> Any:
+        if dialect.name == "sqlite":
+            return _utc_from_text
+        return super().result_processor(dialect, coltype)
+
+
+_from_text, _UTC = dt.datetime.fromisoformat, dt.UTC
+
+
+def _utc_from_text(value: Any) -> dt.datetime | None:
+    """A UTC time from SQLite's text in one step (SQLAlchemy's own parses with a regular
+    expression, then the time is made aware): every time of every row read comes here."""
+    if value is None:
+        return None
+    made = value if isinstance(value, dt.datetime) else _from_text(value)
+    return made.replace(tzinfo=_UTC) if made.tzinfo is None else made.astimezone(_UTC)
 
 
 class ExactDecimal(sa.TypeDecorator[Decimal]):
