@@ -123,10 +123,11 @@ def company_name(text: str, region: str = "CN") -> str | None:
     while len(words) > 1 and words[-1] in _WORD_FORMS:  # "Acme Co., Ltd." → "acme"
         words.pop()
     key = "".join(words)
-    for prefix in _PREFIXES:
-        if key.startswith(prefix) and len(key) > len(prefix):
-            key = key[len(prefix) :]
-    changed = True
+    if key.startswith(_PREFIXES):  # one test for all of them: most names have none
+        for prefix in _PREFIXES:
+            if key.startswith(prefix) and len(key) > len(prefix):
+                key = key[len(prefix) :]
+    changed = key.endswith(_CJK_FORMS)
     while changed:  # "…集团有限公司" loses both forms
         changed = False
         for form in _CJK_FORMS:

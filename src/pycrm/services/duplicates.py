@@ -210,10 +210,17 @@ def _pair_maker(rules: tuple[MatchRule, ...], where: str) -> Callable[[Any], Pai
         custom = record.custom or {}
         found: Pairs = []
         for rule_key, normaliser, reads in plan:
+            if len(reads) == 1:  # most rules read one field: one key at most, no sorting
+                name, is_custom = reads[0]
+                value = custom.get(name) if is_custom else getattr(record, name, None)
+                if isinstance(value, str) and value.strip():  # as normalise() reads it
+                    if key := normaliser(value, where):
+                        found.append((rule_key, key[:200]))
+                continue
             keys = set()
             for name, is_custom in reads:
                 value = custom.get(name) if is_custom else getattr(record, name, None)
-                if isinstance(value, str) and value.strip():  # as normalise() reads it
+                if isinstance(value, str) and value.strip():
                     key = normaliser(value, where)
                     if key:
                         keys.add(key[:200])
