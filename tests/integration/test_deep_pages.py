@@ -64,3 +64,14 @@ def test_a_deep_page_seeks_the_index_of_its_order(
     page = api.customers.list(order_by=order_by, after=first.next_cursor, limit=500)
     expected = sorted((f"客户 {i:05d}" for i in range(600)), reverse=order_by.startswith("-"))
     assert [c.name for c in first] + [c.name for c in page] == expected
+
+
+def test_a_history_finds_the_records_merged_into_it_by_index(crm: pycrm.CRM, tenant: str) -> None:
+    api = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant)
+    made = api.customers.create_many([{"name": f"客户 {i:05d}"} for i in range(300)])
+    survivor, merged = made[0].id, made[1].id
+    api.customers.merge(survivor, [merged])
+    plans = _plans(crm, lambda: api.customers.history(survivor))
+    # the look-up of the merged records: by the index of survivors, not a walk of them all
+    assert any("ix_pycrm_customers_merged_into" in p for p in plans), plans
+    assert {c.record_id for c in api.customers.history(survivor)} == {survivor, merged}

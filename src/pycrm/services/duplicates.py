@@ -213,9 +213,9 @@ def _pair_maker(rules: tuple[MatchRule, ...], where: str) -> Callable[[Any], Pai
             if len(reads) == 1:  # most rules read one field: one key at most, no sorting
                 name, is_custom = reads[0]
                 value = custom.get(name) if is_custom else getattr(record, name, None)
-                if isinstance(value, str) and value.strip():  # as normalise() reads it
-                    if key := normaliser(value, where):
-                        found.append((rule_key, key[:200]))
+                # as normalise() reads it
+                if isinstance(value, str) and value.strip() and (key := normaliser(value, where)):
+                    found.append((rule_key, key[:200]))
                 continue
             keys = set()
             for name, is_custom in reads:
