@@ -15,6 +15,7 @@ import threading
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 import pycrm
 from pycrm.core.matching import MatchRule, company_name
@@ -128,3 +129,36 @@ def test_one_of_eight_writers_of_the_same_company_wins(url: str, tenant: str, ho
         # The one saved is the one its key is stored for: a ninth writer is refused too.
         with pytest.raises(pycrm.ConflictError):
             api.customers.create(name="ACME Limited")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("prefix", ["", "crm_"])
+def test_a_blocking_rule_holds_in_a_schema_of_its_own(
+    postgres_url: str, tenant: str, prefix: str
+) -> None:
+    schema = f"dup_{tenant.replace('-', '_')}"
+    settings = pycrm.Settings(postgresql_schema=schema, table_prefix=prefix, auto_migrate=True)
+    crm = pycrm.CRM.connect(
+        postgres_url, settings=settings, plugins=[BlockNames()], load_entry_points=False
+    )
+    try:
+        api = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant)
+        api.customers.create(name="Acme Co., Ltd.")
+        with pytest.raises(pycrm.ConflictError, match=r"customer\.unique_name"):
+            api.customers.create(name="ＡＣＭＥ有限公司")
+        assert [c.name for c in api.customers.list()] == ["Acme Co., Ltd."]
+    finally:
+        crm.close()
+        with sa.create_engine(postgres_url).begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_a_key_shared_under_a_warn_rule_only_does_not_block(url: str, tenant: str) -> None:
+    with _connect(url) as crm:
+        api = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant)
+        first = api.customers.create(name="Acme Co., Ltd.", phone="138 0013 8000")
+        # the same phone (a warn rule), another company (the blocking rule): saved
+        other = api.customers.create(name="Globex Ltd.", phone="+86 13800138000")
+        assert other.id != first.id and api.customers.count() == 2
+        with pytest.raises(pycrm.ConflictError, match=r"customer\.unique_name"):
+            api.customers.create(name="ACME 有限公司", phone="010-6552 9988")

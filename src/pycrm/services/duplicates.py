@@ -26,7 +26,7 @@ import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -43,7 +43,12 @@ from pycrm.services.merging import merge
 from pycrm.storage.base import Filter, Op, Query
 from pycrm.storage.capabilities import each
 from pycrm.storage.capabilities.locks import hold_all
-from pycrm.storage.capabilities.matching import MatchKeyIndex, find_and_add, match_keys
+from pycrm.storage.capabilities.matching import (
+    LockedLookupAndAdd,
+    MatchKeyIndex,
+    find_and_add,
+    match_keys,
+)
 
 if TYPE_CHECKING:
     from pycrm.services.unit_of_work import Step, UnitOfWork
@@ -386,16 +391,23 @@ def refuse_blocked(
         pairs = [[(rule, key) for rule, key in found if rule in names] for found in every]
     # Two writers of the same new record take turns from here.
     prefix = f"pycrm-duplicate:{uow.tenant}:{entity}:"
-    hold_all(uow.tx, {f"{prefix}{rule}:{key}" for found in pairs for rule, key in found})
+    locks = sorted({f"{prefix}{rule}:{key}" for found in pairs for rule, key in found})
+    added: Sequence[MatchKey] = ()
+    # New records with few keys store them with their lookup.
+    few = new and every is not None and any(pairs) and sum(map(len, every)) <= AHEAD_MOST
+    if few and not allowed:
+        added = keys_of(uow, entity, records, cast(Sequence[Pairs], every))
+    # A store that takes the locks with the lookup saves a round trip (the lookup below
+    # happens when the records are not refused among themselves first).
+    with_lookup = bool(added) and callable(getattr(uow.tx, "lock_find_and_add_match_keys", None))
+    if not with_lookup:
+        hold_all(uow.tx, locks)
     if allowed:
         for record in records:
             uow.access.require(entity, SAVE_DUPLICATE, record, stored=False)
         return
     _refuse_within(uow, entity, records, pairs)
-    added: Sequence[MatchKey] = ()
-    if new and every is not None and any(pairs) and sum(map(len, every)) <= AHEAD_MOST:
-        added = keys_of(uow, entity, records, every)
-    found = _blocked_by(uow, entity, records, pairs, only, added)
+    found = _blocked_by(uow, entity, records, pairs, only, added, locks if with_lookup else None)
     if found:  # the records sharing a key are read only now: are they live, their names
         ids = frozenset(other for others in found.values() for other, _, _ in others)
         live = {r.id: r for r in uow.tx.find(kind_of(entity), uow.everything, Query(ids=ids))}
@@ -423,10 +435,12 @@ def _blocked_by(
     pairs: Sequence[Pairs],
     only: set[tuple[str, str]] | None,
     added: Sequence[MatchKey] = (),
+    locks: Sequence[str] | None = None,
 ) -> dict[uuid.UUID, list[tuple[uuid.UUID, str, str]]]:
     """For each record, the stored records sharing a key of a block rule with it (``only``
     these pairs, when given) as ``(record id, rule, key)``, by id then rule: one query,
-    which stores the ``added`` keys too (of the new ``records``)."""
+    which stores the ``added`` keys too (of the new ``records``), and takes ``locks``
+    first when given (the transaction's ``lock_find_and_add_match_keys``)."""
     wanted: dict[str, list[tuple[uuid.UUID, str]]] = defaultdict(list)
     for record, found in zip(records, pairs, strict=True):
         for rule, key in found:
@@ -437,7 +451,12 @@ def _blocked_by(
     # The keys each record shares with another, by rule.
     shared: dict[uuid.UUID, dict[tuple[uuid.UUID, str], set[str]]] = defaultdict(dict)
     matched = index(uow, entity)
-    if added:
+    if locks is not None:
+        locking = cast(LockedLookupAndAdd, uow.tx)
+        looked_up = locking.lock_find_and_add_match_keys(
+            locks, uow.tenant, entity, sorted(wanted), added
+        )
+    elif added:
         looked_up = find_and_add(matched, uow.tenant, entity, sorted(wanted), added)
     else:
         looked_up = matched.find_match_keys(uow.tenant, entity, sorted(wanted))

@@ -23,6 +23,7 @@ from pycrm.storage.base import Scope, Transaction
 from pycrm.storage.capabilities import capability, each
 
 __all__ = [
+    "LockedLookupAndAdd",
     "MatchKeyIndex",
     "MatchKeyLookupAndAdd",
     "ScanningMatchKeys",
@@ -70,6 +71,26 @@ class MatchKeyLookupAndAdd(Protocol):
     ) -> list[MatchKey]:
         """:meth:`MatchKeyIndex.find_match_keys`, then ``added`` (keys of records not yet
         stored, none among those found) stored."""
+        ...
+
+
+class LockedLookupAndAdd(Protocol):
+    """A transaction that takes named locks, then looks keys up and stores new ones, in
+    one round trip (one statement on PostgreSQL)."""
+
+    def lock_find_and_add_match_keys(
+        self,
+        locks: Sequence[str],
+        tenant: str,
+        entity: str,
+        keys: Sequence[str],
+        added: Sequence[MatchKey],
+    ) -> list[MatchKey]:
+        """Take every lock of ``locks`` (as :func:`pycrm.storage.capabilities.locks.
+        hold_all` takes them), then :meth:`MatchKeyLookupAndAdd.find_and_add_match_keys`:
+        the lookup sees every key a writer committed while this one waited for a lock. It
+        may also return stored keys equal to one of ``added`` that ``keys`` leaves out (the
+        caller keeps those it looked for)."""
         ...
 
 

@@ -661,6 +661,24 @@ class SqlTransaction:
         with self._translate("cannot look up and store match keys"):
             return matching.find_and_add_keys(self.conn, self.tables, tenant, entity, keys, added)
 
+    def lock_find_and_add_match_keys(
+        self,
+        locks: Sequence[str],
+        tenant: str,
+        entity: str,
+        keys: Sequence[str],
+        added: Sequence[MatchKey],
+    ) -> list[MatchKey]:
+        named = [f"{self.tables.prefix}:{name}" for name in locks]  # as hold_locks names them
+        with self._translate("cannot look up and store match keys"):
+            found = matching.lock_find_and_add_keys(
+                self.conn, self.tables, named, tenant, entity, keys, added
+            )
+        if found is not None:
+            return found
+        self.hold_locks(sorted(set(locks)))
+        return self.find_and_add_match_keys(tenant, entity, keys, added)
+
     def shared_match_keys(
         self, tenant: str, entity: str, limit: int
     ) -> list[tuple[str, str, list[uuid.UUID]]]:

@@ -16,7 +16,14 @@ from pycrm.core.matching import MatchKey, MatchKeyColumns
 from pycrm.storage.sqlalchemy.bulk import bulk_insert
 from pycrm.storage.sqlalchemy.tables import Tables
 
-__all__ = ["find_and_add_keys", "find_keys", "replace_keys", "search_keys", "shared_keys"]
+__all__ = [
+    "find_and_add_keys",
+    "find_keys",
+    "lock_find_and_add_keys",
+    "replace_keys",
+    "search_keys",
+    "shared_keys",
+]
 
 #: The columns of ``pycrm_match_keys``, in the order they are written.
 _KEY_COLUMNS = tuple(f.name for f in attrs.fields(MatchKey))
@@ -100,6 +107,57 @@ def find_and_add_keys(
 
 #: At most this many keys are stored with their lookup (each row is 6 parameters).
 ADD_WITH_LOOKUP = 32
+
+#: The PostgreSQL function (migration 0016) that takes a save's locks, looks its keys up
+#: and stores the new ones: one round trip where the locks and the lookup would take two.
+LOCK_FIND_AND_ADD = "lock_find_and_add_match_keys"
+
+
+def lock_find_and_add_keys(
+    conn: sa.Connection,
+    tables: Tables,
+    locks: Sequence[str],
+    tenant: str,
+    entity: str,
+    keys: Sequence[str],
+    added: Sequence[MatchKey],
+) -> list[MatchKey] | None:
+    """:func:`find_and_add_keys` after advisory locks on ``locks`` (names as the backend's
+    ``hold_locks`` hashes them), in one statement on PostgreSQL: the keys found are those
+    equal to one of ``added`` (the ``keys`` looked up are among them; the caller keeps
+    the ones it wants). None where that does not apply (another database, keys looked up
+    that are not added, more keys than one statement takes), and nothing done."""
+    new = {key.key for key in added}
+    if conn.dialect.name != "postgresql" or not (
+        0 < len(added) <= ADD_WITH_LOOKUP and keys and new.issuperset(keys)
+    ):
+        return None
+    params = {
+        "locks": sorted(set(locks)),
+        "tenant": tenant,
+        "entity": entity,
+        "records": [key.record_id for key in added],
+        "rules": [key.rule for key in added],
+        "added": [key.key for key in added],
+    }
+    call = _lock_find_and_add_call(tables.schema, tables.prefix)
+    return [
+        MatchKey(tenant=tenant, entity=entity, record_id=record, rule=rule, key=key)
+        for record, rule, key in conn.exec_driver_sql(call, params)
+    ]
+
+
+@functools.lru_cache(maxsize=16)
+def _lock_find_and_add_call(schema: str | None, prefix: str) -> str:
+    # A function of pycrm's: its name carries the tables' prefix, in their schema. The SQL
+    # goes to psycopg as it is (named parameters): nothing to compile on each save.
+    name = f"{prefix}{LOCK_FIND_AND_ADD}"
+    function = f'"{schema}"."{name}"' if schema else f'"{name}"'
+    return (
+        f"SELECT found_record, found_rule, found_key FROM {function}("
+        "%(locks)s::TEXT[], %(tenant)s, %(entity)s, "
+        "%(records)s::UUID[], %(rules)s::TEXT[], %(added)s::TEXT[])"
+    )
 
 
 @functools.lru_cache(maxsize=128)
