@@ -271,7 +271,7 @@ def plan(engine: sa.Engine, statement: str, parameters: Any) -> list[str]:
             # The function's plan is its own; its lookup is the one that matters.
             statement = (
                 "SELECT record_id, rule, key FROM pycrm_match_keys WHERE tenant = %(tenant)s"
-                " AND entity = %(entity)s AND key = ANY (CAST(%(keys)s AS TEXT[]))"
+                " AND entity = %(entity)s AND key = ANY (CAST(%(added)s AS TEXT[]))"
             )
         writes = statement.lstrip().startswith("WITH")
         sql = ("EXPLAIN " if writes else "EXPLAIN (ANALYZE, BUFFERS) ") + statement

@@ -162,3 +162,38 @@ def test_a_key_shared_under_a_warn_rule_only_does_not_block(url: str, tenant: st
         assert other.id != first.id and api.customers.count() == 2
         with pytest.raises(pycrm.ConflictError, match=r"customer\.unique_name"):
             api.customers.create(name="ACME 有限公司", phone="010-6552 9988")
+
+
+def _as_written(value: str, region: str) -> str | None:
+    return value.strip() or None
+
+
+class BlockCodes:
+    """Customers with the same code (a custom field, kept as written) may not both be saved."""
+
+    name = "block-customer-codes"
+
+    @pycrm.hookimpl
+    def pycrm_register_match_rules(self) -> list[MatchRule]:
+        return [
+            MatchRule(
+                key="customer.code",
+                entity="customer",
+                fields=("custom.code",),
+                normaliser=_as_written,
+                action="block",
+            )
+        ]
+
+
+@pytest.mark.parametrize("code", ['a"b', "c\\d", "e,f", "{g}", "NULL", "h i", '客户\\"{,}'])
+def test_keys_with_any_characters_are_found(url: str, tenant: str, code: str) -> None:
+    crm = pycrm.CRM.connect(url, settings=SETTINGS, plugins=[BlockCodes()], load_entry_points=False)
+    with crm:
+        with crm.unit_of_work(tenant=tenant, user=pycrm.SYSTEM_USER) as uow:
+            uow.configuration.define_field("customer", "code", "text", label="Code")
+        api = crm.as_user(pycrm.SYSTEM_USER, tenant=tenant)
+        api.customers.create(name="First", custom={"code": code})
+        api.customers.create(name="Second", custom={"code": code + "x"})
+        with pytest.raises(pycrm.ConflictError, match=r"customer\.code"):
+            api.customers.create(name="Third", custom={"code": code})
