@@ -15,9 +15,12 @@ plain DBAPI connection, restricted to the same owners (``owner_id IN (…)``):
   of work, against an ORM
   ``update`` + ``flush`` of the same rows in one session.
 
-Two baselines are printed for reads: ``raw`` (the DBAPI's tuples, nothing decoded) and
+Three baselines are printed for reads: ``raw`` (the DBAPI's tuples, nothing decoded),
 ``decoded`` (the same rows with their ids, times and JSON decoded into Python values, what
-any application does before using them). Ratios are pycrm / baseline; medians of
+any application does before using them) and ``Core`` (SQLAlchemy Core with pycrm's table
+definitions, a pooled connection and a transaction per call, as a web request would run
+it: what any library built on SQLAlchemy pays before doing anything of its own; ``Core/raw``
+shows that floor against the raw DBAPI). Ratios are pycrm / baseline; medians of
 ``--repeat`` interleaved runs.
 
     python benchmarks/bench_everyday.py --rows 1000000 \
@@ -136,6 +139,78 @@ class Hand:
         self.access.close()
 
 
+class Core:
+    """The least a library on SQLAlchemy pays per call: a pooled connection and a
+    transaction per call, one statement built once (pycrm's own table definitions, so ids,
+    times and JSON come back typed), and its rows; no rights, no entities."""
+
+    def __init__(self, url: str, hand: Hand) -> None:
+        self.engine = sa.create_engine(url)
+        from pycrm.storage.sqlalchemy.tables import changes
+
+        customers = table_for("customer")
+        bound = sa.bindparam("owners", expanding=True)
+        visible = sa.and_(
+            customers.c.tenant == base.TENANT,
+            customers.c.deleted_at.is_(None),
+            customers.c.owner_id.in_(bound),
+        )
+        self.owners = [uuid.UUID(str(o)) if not isinstance(o, uuid.UUID) else o
+                       for o in hand.owners]  # fmt: skip
+        by_name = (customers.c.name, customers.c.id)
+        self.get_sql = sa.select(customers).where(visible, customers.c.id == sa.bindparam("i"))
+        self.page_sql = sa.select(customers).where(visible).order_by(*by_name).limit(50)
+        self.after_sql = (
+            sa.select(customers)
+            .where(
+                visible,
+                sa.tuple_(*by_name)
+                > sa.tuple_(
+                    sa.bindparam("n", type_=customers.c.name.type),
+                    sa.bindparam("a", type_=customers.c.id.type),
+                ),
+            )
+            .order_by(*by_name)
+            .limit(50)
+        )
+        self.contains_sql = (
+            sa.select(customers)
+            .where(visible, customers.c.name.like(sa.bindparam("w")))
+            .order_by(*by_name)
+            .limit(50)
+        )
+        self.history_sql = (
+            sa.select(changes)
+            .where(
+                changes.c.tenant == base.TENANT,
+                changes.c.entity == "customer",
+                changes.c.record_id == sa.bindparam("r"),
+            )
+            .order_by(changes.c.version, changes.c.at, changes.c.id)
+        )
+
+    def _rows(self, stmt: Any, **params: Any) -> list[Any]:
+        with self.engine.begin() as conn:
+            return list(conn.execute(stmt, {"owners": self.owners, **params}).all())
+
+    def get(self, cid: uuid.UUID) -> uuid.UUID:
+        return uuid.UUID(str(self._rows(self.get_sql, i=cid)[0].id))
+
+    def page(self, after: tuple[str, uuid.UUID] | None = None) -> list[uuid.UUID]:
+        if after is None:
+            return [r.id for r in self._rows(self.page_sql)]
+        return [r.id for r in self._rows(self.after_sql, n=after[0], a=after[1])]
+
+    def contains(self, text: str) -> list[uuid.UUID]:
+        return [r.id for r in self._rows(self.contains_sql, w=f"%{text}%")]
+
+    def history(self, cid: uuid.UUID) -> int:
+        return len(self._rows(self.history_sql, r=cid))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 def _has_kind(kind: str) -> bool:
     try:
         table_for(kind)
@@ -182,19 +257,21 @@ def _timed(call: Callable[[], object]) -> float:
 
 
 def _pair(ours: Callable[[], Any], raw: Callable[[], Any], decoded: Callable[[], Any],
-          repeat: int) -> dict[str, float]:  # fmt: skip
+          repeat: int, core: Callable[[], Any]) -> dict[str, float]:  # fmt: skip
     got, expected = ours(), raw()
     assert got == expected == decoded(), f"pycrm {got!r} != hand-written SQL {expected!r}"
-    times: tuple[list[float], list[float], list[float]] = ([], [], [])
+    assert core() == expected, f"SQLAlchemy Core {core()!r} != hand-written SQL {expected!r}"
+    times: tuple[list[float], ...] = ([], [], [], [])
     for _ in range(repeat):
-        times[0].append(_timed(ours))
-        times[1].append(_timed(raw))
-        times[2].append(_timed(decoded))
-    ours_s, raw_s, dec_s = (statistics.median(t) for t in times)
-    return {"pycrm": ours_s, "raw": raw_s, "decoded": dec_s}
+        for spent, call in zip(times, (ours, raw, decoded, core), strict=True):
+            spent.append(_timed(call))
+    ours_s, raw_s, dec_s, core_s = (statistics.median(t) for t in times)
+    return {"pycrm": ours_s, "raw": raw_s, "decoded": dec_s, "core": core_s}
 
 
-def measure(crm: pycrm.CRM, hand: Hand, org: base.Org, url: str, repeat: int) -> dict[str, Any]:
+def measure(
+    crm: pycrm.CRM, hand: Hand, core: Core, org: base.Org, url: str, repeat: int
+) -> dict[str, Any]:
     api = crm.as_user(org.director, tenant=base.TENANT)
     first = api.customers.list(order_by="name", limit=50)
     cid = first.items[0].id
@@ -218,18 +295,21 @@ def measure(crm: pycrm.CRM, hand: Hand, org: base.Org, url: str, repeat: int) ->
             lambda: hand.get(cid, False),
             lambda: hand.get(cid, True),
             repeat,
+            lambda: core.get(cid),
         ),
         "first page": _pair(
             lambda: [c.id for c in api.customers.list(order_by="name", limit=50)],
             lambda: hand.page(False),
             lambda: hand.page(True),
             repeat,
+            core.page,
         ),
         f"page {DEPTH:,} deep": _pair(
             lambda: [c.id for c in api.customers.list(order_by="name", limit=50, after=cursor)],
             lambda: hand.page(False, before),
             lambda: hand.page(True, before),
             repeat,
+            lambda: core.page(before),
         ),
         "name contains": _pair(
             lambda: [
@@ -239,12 +319,14 @@ def measure(crm: pycrm.CRM, hand: Hand, org: base.Org, url: str, repeat: int) ->
             lambda: hand.contains(word, False),
             lambda: hand.contains(word, True),
             repeat,
+            lambda: core.contains(word),
         ),
         f"history ({CHANGES:,} changes)": _pair(
             history,
             lambda: hand.history(cid, False),
             lambda: hand.history(cid, True),
             repeat,
+            lambda: core.history(cid),
         ),
     }
     # Updates by a rep of their own customers (a director edits only direct reports' ones).
@@ -303,10 +385,12 @@ def run_one(label: str, url: str, rows: int, reps: int, repeat: int) -> dict[str
     seconds = base.load(url, org, 0, rows)
     print(f"{label}: {rows:,} customers and deals written in {seconds:.1f} s")
     hand = Hand(url, org)
+    core = Core(url, hand)
     try:
-        results = measure(crm, hand, org, url, repeat)
+        results = measure(crm, hand, core, org, url, repeat)
     finally:
         hand.close()
+        core.close()
         crm.close()
     _print(label, results)
     return results
@@ -316,13 +400,15 @@ def _print(label: str, results: dict[str, Any]) -> None:
     print(f"\n{label}, as the director (pycrm / hand-written SQL)")
     print(
         f"  {'call':<24} {'pycrm ms':>9} {'raw ms':>8} {'ratio':>6} {'decoded ms':>11} {'ratio':>6}"
+        f" {'Core ms':>8} {'ratio':>6} {'Core/raw':>8}"
     )
     for name, r in results.items():
         if "raw" in r:
             print(
                 f"  {name:<24} {r['pycrm'] * 1e3:9.3f} {r['raw'] * 1e3:8.3f} "
                 f"{r['pycrm'] / r['raw']:6.2f} {r['decoded'] * 1e3:11.3f} "
-                f"{r['pycrm'] / r['decoded']:6.2f}"
+                f"{r['pycrm'] / r['decoded']:6.2f} {r['core'] * 1e3:8.3f} "
+                f"{r['pycrm'] / r['core']:6.2f} {r['core'] / r['raw']:8.2f}"
             )
         else:
             print(
