@@ -1021,7 +1021,9 @@ def _visible_one(
     """One record of ``kind`` by id (bound per call) if ``visible`` lets it be seen."""
     table = tables.table(kind)
     query = Query(deleted=deleted)
-    where = where_clause(table, Scope(tenant, {kind: visible} if visible else {}), query, kind)
+    where = where_clause(
+        table, Scope(tenant, {kind: visible} if visible is not None else {}), query, kind
+    )
     stmt = sa.select(table).where(where, table.c.id == sa.bindparam("id", type_=table.c.id.type))
     return stmt.with_for_update(of=table) if lock else stmt
 
