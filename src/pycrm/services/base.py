@@ -832,9 +832,10 @@ def _last_writer_wins(uow: UnitOfWork, version: int | None, write: Callable[[], 
     change applied again: the last writer wins. With a version, a conflict is reported.
 
     Only a retry needs a savepoint of its own (the call's undoes a failure): none is taken
-    with a version, nor where the store locks what it reads for an update (no one else
-    can have written the record in between)."""
-    if version is not None or getattr(uow.tx, "locks_rows_read_for_update", False):
+    with a version, nor where writers take turns (no one else can have written anything
+    the write reads: the record, or the records it saves with it, such as an order's
+    payment plan or a moved user's subordinates)."""
+    if version is not None or getattr(uow.tx, "writers_take_turns", False):
         return write()
     for attempt in range(RETRIES):
         try:

@@ -89,8 +89,8 @@ class MemoryBackend:
 class MemoryTransaction:
     """A transaction of :class:`MemoryBackend`; holds the backend's lock until it ends."""
 
-    #: One transaction at a time: a record read for an update stays as read.
-    locks_rows_read_for_update = True
+    #: One transaction at a time: nothing it reads changes under it.
+    writers_take_turns = True
 
     def __init__(self, backend: MemoryBackend) -> None:
         self._backend = backend

@@ -340,10 +340,11 @@ class SqlTransaction:
         #: Whether a failed statement ends the whole transaction (PostgreSQL): then even a
         #: read inside a unit of work runs in a savepoint, so a caught error leaves it usable.
         self.read_failures_abort = conn.dialect.name != "sqlite"
-        #: Whether a record read for an update stays as read until the transaction ends:
-        #: PostgreSQL locks it (``FOR UPDATE``); SQLite lets no other writer in (a write
-        #: on a stale snapshot fails instead).
-        self.locks_rows_read_for_update = conn.dialect.name in ("sqlite", "postgresql")
+        #: Whether no other transaction can commit a write while this one writes, so what
+        #: it read stays as it read it: SQLite lets one writer in at a time (and a write on
+        #: a stale snapshot fails). PostgreSQL locks only the rows read ``FOR UPDATE``: an
+        #: update that also saves records it read without a lock may meet a newer one.
+        self.writers_take_turns = conn.dialect.name == "sqlite"
         #: Results of streams still open: closed before the transaction ends.
         self._streams: set[sa.CursorResult[Any]] = set()
 

@@ -142,7 +142,7 @@ def lock_find_and_add_keys(
         "rules": _array(key.rule for key in added),
         "added": _array(key.key for key in added),
     }
-    call = _lock_find_and_add_call(tables.schema, tables.prefix)
+    call = _lock_find_and_add_call(conn.dialect, tables.schema, tables.prefix)
     return [
         MatchKey(tenant=tenant, entity=entity, record_id=record, rule=rule, key=key)
         for record, rule, key in conn.exec_driver_sql(call, params)
@@ -156,11 +156,12 @@ def _array(values: Iterable[str]) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _lock_find_and_add_call(schema: str | None, prefix: str) -> str:
+def _lock_find_and_add_call(dialect: sa.Dialect, schema: str | None, prefix: str) -> str:
     # A function of pycrm's: its name carries the tables' prefix, in their schema. The SQL
     # goes to psycopg as it is (named parameters): nothing to compile on each save.
-    name = f"{prefix}{LOCK_FIND_AND_ADD}"
-    function = f'"{schema}"."{name}"' if schema else f'"{name}"'
+    quote = dialect.identifier_preparer.quote
+    name = quote(f"{prefix}{LOCK_FIND_AND_ADD}")
+    function = f"{dialect.identifier_preparer.quote_schema(schema)}.{name}" if schema else name
     return (
         f"SELECT found_record, found_rule, found_key FROM {function}("
         "%(locks)s::TEXT[], %(tenant)s, %(entity)s, "
