@@ -105,3 +105,27 @@ def test_empty_objects_read_are_new_each_time() -> None:
     first, second = json_from_text("{}"), json_from_text("{}")
     first["key"] = 1
     assert second == {} and json_from_text("[]") is not json_from_text("[]")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("zone", ["Etc/UTC", "UTC", "Asia/Shanghai", "America/New_York"])
+def test_times_read_from_postgresql_are_utc_whatever_the_sessions_zone(
+    postgres_url: str, zone: str
+) -> None:
+    engine = _make_engine(postgres_url, {"connect_args": {"options": f"-c timezone={zone}"}})
+    table = sa.Table(f"times_{uuid.uuid4().hex[:8]}", sa.MetaData(), sa.Column("at", UTCDateTime))
+    written = [
+        dt.datetime(2026, 11, 30, 14, 15, 7, 123456, tzinfo=dt.UTC),
+        dt.datetime(2026, 7, 1, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+    ]
+    try:
+        with engine.begin() as conn:
+            table.create(conn)
+            conn.execute(table.insert(), [{"at": at} for at in written])
+            read = conn.execute(sa.select(table.c.at)).scalars().all()
+        assert sorted(read) == sorted(written)
+        assert all(at.tzinfo is dt.UTC for at in read)
+    finally:
+        with engine.begin() as conn:
+            table.drop(conn, checkfirst=True)
+        engine.dispose()

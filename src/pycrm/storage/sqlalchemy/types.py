@@ -43,7 +43,12 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
         if value is None:
             return None
         assert isinstance(value, dt.datetime)
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        zone = value.tzinfo
+        if zone is None or getattr(zone, "key", None) in _UTC_NAMES:
+            # PostgreSQL's time zone is most often Etc/UTC, which psycopg gives as a
+            # ZoneInfo: converting through it costs microseconds a value, renaming none.
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
 
     def result_processor(self, dialect: sa.Dialect, coltype: object) -> Any:
         if dialect.name == "sqlite":
@@ -52,6 +57,10 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
 
 
 _from_text, _UTC = dt.datetime.fromisoformat, dt.UTC
+#: Names of time zones that are UTC all year round (a ZoneInfo's ``key``).
+_UTC_NAMES = frozenset(
+    {"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"}
+)
 
 
 def _utc_from_text(value: Any) -> dt.datetime | None:
